@@ -1,0 +1,128 @@
+"""The agent's HTTP/JSON API, independent of the transport.
+
+    GET    /v1/health                      liveness and version
+    GET    /v1/facts                       hardware and capability facts
+    GET    /v1/journal?limit=&kind=&resource=
+    GET    /v1/<kind>                      list resources of a kind
+    GET    /v1/<kind>/<id>                 one resource (404 when absent)
+    PUT    /v1/<kind>/<id>                 converge to the wanted state in the body
+    DELETE /v1/<kind>/<id>                 converge to absent
+
+PUT and DELETE take ``dry_run`` (body or query) and answer
+``{"changed": bool, "diff": {"before": ..., "after": ...}, "resource": ...}``.
+"""
+
+import threading
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import __version__
+from .drivers.bridges import BridgeDriver
+from .drivers.domains import DomainDriver
+from .drivers.facts import gather_facts
+from .drivers.lvm import LogicalVolumeDriver, VolumeGroupDriver
+from .errors import AgentError, InvalidField, NotFound
+from .journal import Journal
+
+DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver)
+
+
+class Api:
+    def __init__(self, config):
+        self.config = config
+        self.journal = Journal(config.journal_path)
+        self.drivers = {cls.kind: cls(config) for cls in DRIVERS}
+        self._locks = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, key):
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    # -- entry point -------------------------------------------------------
+    def handle(self, method, target, body):
+        """Return (status, payload). Never raises."""
+        try:
+            return 200, self._route(method, target, body)
+        except AgentError as exc:
+            return exc.status, {"error": exc.to_dict()}
+        except Exception as exc:  # a bug or an unexpected node state: still structured
+            return 500, {"error": {"status": 500, "code": "internal",
+                                   "message": "%s: %s" % (type(exc).__name__, exc)}}
+
+    def _route(self, method, target, body):
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
+        if not parts or parts[0] != "v1":
+            raise NotFound("no such endpoint %r; the API lives under /v1" % url.path)
+        parts = parts[1:]
+        if method == "GET" and parts == ["health"]:
+            return {"status": "ok", "version": __version__}
+        if method == "GET" and parts == ["facts"]:
+            return gather_facts(self.config)
+        if method == "GET" and parts == ["journal"]:
+            limit = _int_query(query, "limit", 100)
+            return {"entries": self.journal.entries(limit, query.get("kind"), query.get("resource"))}
+        if not parts or parts[0] not in self.drivers:
+            raise NotFound("no such resource kind %r; known kinds: %s"
+                           % (parts[0] if parts else "", ", ".join(sorted(self.drivers))))
+        driver = self.drivers[parts[0]]
+        ident = "/".join(parts[1:])
+        if not ident:
+            if method != "GET":
+                raise InvalidField("path", "%s needs a resource name: /v1/%s/<name>" % (method, driver.kind))
+            return {driver.kind: driver.list(query)}
+        if method == "GET":
+            spec = driver.spec_from_path(ident, query)
+            current = driver.read(spec)
+            if current is None:
+                raise NotFound("%s %r does not exist" % (driver.kind, ident))
+            return current
+        if method in ("PUT", "DELETE"):
+            body = dict(body or {})
+            dry_run = body.pop("dry_run", None)
+            if dry_run is None:
+                dry_run = query.get("dry_run", "false").lower() in ("1", "true", "yes")
+            if not isinstance(dry_run, bool):
+                raise InvalidField("dry_run", "expected true or false")
+            if method == "DELETE":
+                body = dict(driver.spec_from_path(ident, query), state="absent")
+            else:
+                for key, value in driver.spec_from_path(ident, query).items():
+                    if body.setdefault(key, value) != value:
+                        raise InvalidField(key, "the body says %r but the path says %r" % (body[key], value))
+            return self.converge(driver, body, dry_run)
+        raise AgentError("method %s is not allowed here" % method, status=405, code="method_not_allowed")
+
+    def converge(self, driver, body, dry_run):
+        spec = driver.schema.check(body)
+        driver.validate(spec)
+        identity = driver.identity(spec)
+        with self._lock((driver.kind, identity)):
+            before = driver.read(spec)
+            predicted = driver.predict(spec, before)
+            changed = predicted != before
+            after = before
+            if changed and not dry_run:
+                op = self.journal.begin(driver.kind, identity, spec.get("state", "present"), spec)
+                try:
+                    driver.converge(spec, before)
+                except AgentError as exc:
+                    self.journal.end(op, driver.kind, identity, error=exc.to_dict())
+                    raise
+                except Exception as exc:
+                    self.journal.end(op, driver.kind, identity, error={"message": str(exc)})
+                    raise
+                after = driver.read(spec)
+                self.journal.end(op, driver.kind, identity, after=after)
+            elif changed:
+                after = predicted
+        return {"changed": changed, "dry_run": dry_run,
+                "diff": {"before": before, "after": after}, "resource": after}
+
+
+def _int_query(query, name, default):
+    try:
+        return int(query.get(name, default))
+    except ValueError:
+        raise InvalidField(name, "expected an integer")

@@ -1,0 +1,46 @@
+"""Agent settings: defaults, overridden by a JSON file, overridden by flags."""
+
+import json
+import os
+
+from .errors import AgentError
+
+DEFAULTS = {
+    "socket": "/run/stackwright/agent.sock",
+    "state_dir": "/var/lib/stackwright/agent",
+    "libvirt_uri": "qemu:///system",
+    # "auto" picks kvm when the node reports usable KVM; set "qemu" where /dev/kvm
+    # exists but cannot run guests (nested or paravirtual hosts).
+    "domain_type": "auto",
+    "console_log_dir": "/var/log/stackwright/console",
+}
+
+
+class Config:
+    def __init__(self, **values):
+        unknown = set(values) - set(DEFAULTS)
+        if unknown:
+            raise AgentError("unknown setting(s) %s; known: %s"
+                             % (", ".join(sorted(unknown)), ", ".join(sorted(DEFAULTS))),
+                             code="invalid_config")
+        merged = dict(DEFAULTS, **{k: v for k, v in values.items() if v is not None})
+        if merged["domain_type"] not in ("auto", "kvm", "qemu"):
+            raise AgentError("domain_type must be auto, kvm or qemu, not %r" % merged["domain_type"],
+                             code="invalid_config")
+        self.__dict__.update(merged)
+
+    @property
+    def journal_path(self):
+        return os.path.join(self.state_dir, "journal.jsonl")
+
+    @classmethod
+    def load(cls, path=None, **overrides):
+        values = {}
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                try:
+                    values = json.load(fh)
+                except ValueError as exc:
+                    raise AgentError("%s is not valid JSON: %s" % (path, exc), code="invalid_config")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

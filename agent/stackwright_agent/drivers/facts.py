@@ -1,0 +1,5 @@
+"""Facts (placeholder until implemented)."""
+
+
+def gather_facts(config):
+    return {}

@@ -1,0 +1,160 @@
+"""A small declarative schema for request bodies.
+
+Each resource kind declares its fields once; validation fills defaults, rejects
+unknown fields (suggesting the closest known name) and reports the exact path of
+the first bad value, e.g. ``nics[1].mac``.
+"""
+
+import difflib
+import ipaddress
+import re
+
+from .errors import InvalidField
+
+_MISSING = object()
+
+
+class Field:
+    def __init__(self, required=False, default=None, doc=""):
+        self.required = required
+        self.default = default
+        self.doc = doc
+
+    def check(self, value, path):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Str(Field):
+    def __init__(self, pattern=None, max_len=None, hint=None, **kw):
+        super().__init__(**kw)
+        self.pattern = re.compile(pattern) if pattern else None
+        self.max_len = max_len
+        self.hint = hint
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            raise InvalidField(path, "expected a string, got %s" % type(value).__name__)
+        if self.max_len is not None and len(value) > self.max_len:
+            raise InvalidField(path, "%r is %d characters long; at most %d are allowed"
+                               % (value, len(value), self.max_len))
+        if self.pattern and not self.pattern.fullmatch(value):
+            raise InvalidField(path, "%r is not valid%s" % (value, "; " + self.hint if self.hint else ""))
+        return value
+
+
+class Int(Field):
+    def __init__(self, minimum=None, maximum=None, **kw):
+        super().__init__(**kw)
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidField(path, "expected an integer, got %r" % (value,))
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidField(path, "%d is below the minimum %d" % (value, self.minimum))
+        if self.maximum is not None and value > self.maximum:
+            raise InvalidField(path, "%d is above the maximum %d" % (value, self.maximum))
+        return value
+
+
+class Bool(Field):
+    def check(self, value, path):
+        if not isinstance(value, bool):
+            raise InvalidField(path, "expected true or false, got %r" % (value,))
+        return value
+
+
+class Enum(Field):
+    def __init__(self, *choices, **kw):
+        super().__init__(**kw)
+        self.choices = choices
+
+    def check(self, value, path):
+        if value not in self.choices:
+            raise InvalidField(path, "%r is not one of %s" % (value, ", ".join(map(str, self.choices))))
+        return value
+
+
+class Cidr(Field):
+    """An interface address with prefix length, IPv4 or IPv6 (``10.0.0.1/24``)."""
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            raise InvalidField(path, "expected an address like 10.0.0.1/24")
+        try:
+            iface = ipaddress.ip_interface(value)
+        except ValueError:
+            raise InvalidField(path, "%r is not an address with a prefix length, like 10.0.0.1/24" % (value,))
+        if "/" not in value:
+            raise InvalidField(path, "%r has no prefix length; write it like %s/24" % (value, value))
+        return str(iface)
+
+
+class Mac(Str):
+    def __init__(self, **kw):
+        super().__init__(pattern=r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", hint="write it like 52:54:00:12:34:56", **kw)
+
+    def check(self, value, path):
+        return super().check(value, path).lower()
+
+
+class List(Field):
+    def __init__(self, item, min_items=0, unique=False, **kw):
+        super().__init__(**kw)
+        self.item = item
+        self.min_items = min_items
+        self.unique = unique
+
+    def check(self, value, path):
+        if not isinstance(value, list):
+            raise InvalidField(path, "expected a list, got %s" % type(value).__name__)
+        if len(value) < self.min_items:
+            raise InvalidField(path, "needs at least %d item(s)" % self.min_items)
+        out = [self.item.check(v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+        if self.unique:
+            seen = set()
+            for i, v in enumerate(out):
+                key = repr(v)
+                if key in seen:
+                    raise InvalidField("%s[%d]" % (path, i), "%r is listed twice" % (v,))
+                seen.add(key)
+        return out
+
+
+class Obj(Field):
+    def __init__(self, fields, **kw):
+        super().__init__(**kw)
+        self.fields = fields
+
+    def check(self, value, path=""):
+        if not isinstance(value, dict):
+            raise InvalidField(path or "body", "expected an object, got %s" % type(value).__name__)
+        for key in value:
+            if key not in self.fields:
+                close = difflib.get_close_matches(key, list(self.fields), n=1)
+                hint = "; did you mean %r?" % close[0] if close else "; known fields: %s" % ", ".join(sorted(self.fields))
+                raise InvalidField(_join(path, key), "unknown field" + hint)
+        out = {}
+        for name, field in self.fields.items():
+            raw = value.get(name, _MISSING)
+            sub = _join(path, name)
+            if raw is _MISSING or raw is None:
+                if field.required:
+                    raise InvalidField(sub, "is required")
+                out[name] = field.default() if callable(field.default) else field.default
+            else:
+                out[name] = field.check(raw, sub)
+        return out
+
+
+def _join(path, name):
+    return "%s.%s" % (path, name) if path else name
+
+
+# Linux interface names: 1-15 bytes, no '/', ':' or whitespace.
+IFNAME = Str(required=True, max_len=15, pattern=r"[A-Za-z0-9_.\-@+]+",
+             hint="use letters, digits, '-', '_' or '.'")
+NETNS = Str(pattern=r"[A-Za-z0-9_.\-]+", max_len=64, hint="use a network namespace name as 'ip netns' lists it")
+NAME = Str(required=True, max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.\-+]*",
+           hint="start with a letter or digit; then letters, digits, '-', '_', '.', '+'")

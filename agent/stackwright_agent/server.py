@@ -1,0 +1,188 @@
+"""HTTP/JSON over a root-only Unix socket, plus the process plumbing: a
+foreground server (for systemd), or a daemon that supervises the server and
+restarts it if it dies (for hosts without systemd)."""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import sys
+import time
+from http.server import BaseHTTPRequestHandler
+
+from . import __version__
+from .api import Api
+from .config import Config
+from .errors import AgentError
+
+LOG = logging.getLogger("stackwright-agent")
+MAX_BODY = 1 << 20
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "stackwright-agent/" + __version__
+    protocol_version = "HTTP/1.1"
+
+    def address_string(self):  # Unix sockets have no peer address
+        return "unix"
+
+    def log_message(self, fmt, *args):
+        LOG.info("%s", fmt % args)
+
+    def _serve(self):
+        body = None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            status, payload = 413, {"error": {"status": 413, "code": "too_large",
+                                              "message": "request body over %d bytes" % MAX_BODY}}
+        else:
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw.strip() else None
+                status, payload = self.server.api.handle(self.command, self.path, body)
+            except ValueError as exc:
+                status, payload = 400, {"error": {"status": 400, "code": "invalid_json",
+                                                  "message": "the body is not valid JSON: %s" % exc}}
+        data = (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_DELETE = do_POST = _serve
+
+
+class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path, api):
+        self.api = api
+        _claim_socket_path(path)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others could connect
+        try:
+            super().__init__(path, _Handler)
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+
+
+def _claim_socket_path(path):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # stale socket from a dead agent
+        return
+    finally:
+        probe.close()
+    raise AgentError("another agent already answers on %s" % path, code="socket_in_use")
+
+
+def serve(config):
+    api = Api(config)
+    server = AgentServer(config.socket, api)
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown(server))
+    LOG.info("stackwright-agent %s listening on %s", __version__, config.socket)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        try:
+            os.unlink(config.socket)
+        except FileNotFoundError:
+            pass
+
+
+def _shutdown(server):
+    # serve_forever must be stopped from another thread; exit is simpler and safe:
+    # every change is journaled before it starts.
+    server.server_close()
+    os._exit(0)
+
+
+def supervise(config, pidfile, logfile):
+    """Detach, then keep one server child alive, restarting it with backoff."""
+    if os.fork():
+        return
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    with open(pidfile, "w", encoding="utf-8") as fh:
+        fh.write("%d\n" % os.getpid())
+    log = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    child = None
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+        if child:
+            os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    backoff = 1
+    while not stopping:
+        started = time.monotonic()
+        child = os.fork()
+        if child == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _configure_logging()
+            serve(config)
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        if stopping:
+            break
+        backoff = 1 if time.monotonic() - started > 30 else min(backoff * 2, 30)
+        sys.stderr.write("agent exited with status %d; restarting in %ds\n" % (status, backoff))
+        sys.stderr.flush()
+        time.sleep(backoff)
+    try:
+        os.unlink(pidfile)
+    except FileNotFoundError:
+        pass
+    os._exit(0)
+
+
+def _configure_logging():
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="stackwright-agent", description=__doc__)
+    parser.add_argument("--config", default="/etc/stackwright/agent.json",
+                        help="JSON settings file (default: %(default)s)")
+    parser.add_argument("--socket", help="Unix socket path")
+    parser.add_argument("--state-dir", help="where the journal is kept")
+    parser.add_argument("--libvirt-uri")
+    parser.add_argument("--domain-type", choices=("auto", "kvm", "qemu"))
+    parser.add_argument("--daemon", action="store_true",
+                        help="detach and supervise the server (hosts without systemd)")
+    parser.add_argument("--pidfile", default="/run/stackwright/agent.pid")
+    parser.add_argument("--logfile", default="/var/log/stackwright/agent.log")
+    parser.add_argument("--version", action="version", version=__version__)
+    args = parser.parse_args(argv)
+    try:
+        config = Config.load(args.config, socket=args.socket, state_dir=args.state_dir,
+                             libvirt_uri=args.libvirt_uri, domain_type=args.domain_type)
+        if args.daemon:
+            for path in (args.pidfile, args.logfile):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            supervise(config, args.pidfile, args.logfile)
+            return 0
+        _configure_logging()
+        serve(config)
+    except AgentError as exc:
+        sys.stderr.write("stackwright-agent: %s\n" % exc.message)
+        return 2
+    return 0
