@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Stackwright contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Client for the Stackwright node agent (HTTP/JSON on a Unix socket), and the
 glue every agent-backed module shares: one request per module run, check mode
