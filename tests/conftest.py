@@ -99,9 +99,9 @@ def _netns_of(pid):
     raise RuntimeError("libvirtd (pid %d) runs in a network namespace with no name" % pid)
 
 
-def _libvirtd_pid():
+def _pid_alive(pidfile):
     try:
-        with open("/run/libvirtd.pid") as fh:
+        with open(pidfile) as fh:
             pid = int(fh.read().strip())
         os.kill(pid, 0)
         return pid
@@ -109,13 +109,17 @@ def _libvirtd_pid():
         return None
 
 
+def _libvirtd_pid():
+    return _pid_alive("/run/libvirtd.pid")
+
+
 @pytest.fixture(scope="session")
 def libvirt_netns():
     """A running libvirtd and the namespace its guests' NICs live in.
 
     Uses the libvirtd already running on this host if there is one; otherwise
-    starts virtlogd and libvirtd inside a namespace of its own and stops them,
-    by PID, at the end of the session.
+    starts virtlogd and libvirtd (the lab's way, roles/lab/files/start-libvirtd.sh)
+    inside a namespace of its own and stops them, by PID, at the end of the session.
     """
     pytest.importorskip("libvirt")
     pid = _libvirtd_pid()
@@ -124,17 +128,10 @@ def libvirt_netns():
         return
     name = "swt-libvirt-" + uuid.uuid4().hex[:6]
     sh("ip", "netns", "add", name)
-    started = []
-    if not os.path.exists("/run/virtlogd.pid"):
-        sh("virtlogd", "-d", "-p", "/run/virtlogd.pid")
-        started.append("/run/virtlogd.pid")
-    sh("ip", "netns", "exec", name, "libvirtd", "-d", "-p", "/run/libvirtd.pid")
-    started.append("/run/libvirtd.pid")
-    deadline = time.time() + 30
-    while subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode:
-        if time.time() > deadline:
-            raise RuntimeError("libvirtd did not answer within 30s")
-        time.sleep(0.5)
+    started = ["/run/libvirtd.pid"]
+    if not _pid_alive("/run/virtlogd.pid"):
+        started.insert(0, "/run/virtlogd.pid")
+    sh(os.path.join(ROOT, "roles/lab/files/start-libvirtd.sh"), name, "--hide-kvm")
     yield name
     for pidfile in reversed(started):
         try:
