@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""IPMI over LAN (lanplus) with pyghmi, as BMCs need it: every call retried with
+backoff when the BMC is busy or silent, and calls to one BMC spaced out across
+processes, because many BMCs drop requests (or crash) when hammered."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import time
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not a POSIX node
+    fcntl = None
+
+try:
+    from pyghmi.ipmi import command as ipmi_command
+    from pyghmi import exceptions as ipmi_exceptions
+    HAS_PYGHMI = True
+except ImportError:
+    HAS_PYGHMI = False
+    ipmi_command = ipmi_exceptions = None
+
+BMC_ARGUMENT_SPEC = dict(
+    bmc_address=dict(type="str", required=True),
+    bmc_port=dict(type="int", default=623),
+    bmc_username=dict(type="str", required=True),
+    bmc_password=dict(type="str", required=True, no_log=True),
+    retries=dict(type="int", default=5),
+    min_interval=dict(type="float", default=1.0),
+)
+
+LOCK_DIR = "/run/stackwright/ipmi"
+# Completion codes worth a retry: node busy, timeout, out of space, not present (yet).
+RETRY_CODES = (0xC0, 0xC3, 0xC4, 0xCB, 0xD5)
+
+
+class IpmiError(Exception):
+    def __init__(self, message, code=None):
+        super(IpmiError, self).__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Bmc:
+    """One BMC endpoint; every method is one IPMI request with retries."""
+
+    def __init__(self, address, port, username, password, retries=5, min_interval=1.0, sleep=time.sleep):
+        if not HAS_PYGHMI:
+            raise IpmiError("the pyghmi Python library is missing on this host (Debian: python3-pyghmi)")
+        self.address = address
+        self.port = port
+        self.username = username
+        self.password = password
+        self.retries = retries
+        self.min_interval = min_interval
+        self._sleep = sleep
+        self._session = None
+
+    def describe(self):
+        return "BMC %s:%d" % (self.address, self.port)
+
+    def _connect(self):
+        if self._session is None:
+            self._session = ipmi_command.Command(bmc=self.address, userid=self.username,
+                                                 password=self.password, port=self.port)
+        return self._session
+
+    def _paced(self):
+        """Hold a per-BMC lock and keep min_interval between requests from any process."""
+        if fcntl is None or self.min_interval <= 0:
+            return None
+        try:
+            os.makedirs(LOCK_DIR, 0o700)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        path = os.path.join(LOCK_DIR, "%s_%d" % (self.address.replace("/", "_"), self.port))
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        wait = os.fstat(fd).st_mtime + self.min_interval - time.time()
+        if wait > 0:
+            self._sleep(min(wait, self.min_interval))
+        return fd
+
+    def call(self, what, func, *args, **kwargs):
+        delay = 1.0
+        last = None
+        for attempt in range(self.retries + 1):
+            fd = self._paced()
+            try:
+                return func(self._connect(), *args, **kwargs)
+            except Exception as exc:  # pyghmi raises its own types and plain ones
+                last = exc
+                code = getattr(exc, "ipmicode", None)
+                if code is not None and code not in RETRY_CODES:
+                    break  # the BMC understood and refused: retrying will not help
+                self._session = None  # a broken session is not reused
+            finally:
+                if fd is not None:
+                    os.utime(fd)  # the lock file's mtime is when this BMC was last asked
+                    os.close(fd)
+            if attempt < self.retries:
+                self._sleep(delay)
+                delay = min(delay * 2, 16)
+        raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1, _text(last)),
+                        code=getattr(last, "ipmicode", None))
+
+    def power_state(self):
+        return self.call("get power state", lambda s: s.get_power())["powerstate"]
+
+    def set_power(self, state, wait):
+        return self.call("power %s" % state, lambda s: s.set_power(state, wait=wait))
+
+    def boot_device(self):
+        answer = self.call("get boot device", lambda s: s.get_bootdev())
+        return dict(device=answer.get("bootdev"), persistent=bool(answer.get("persistent")))
+
+    def set_boot_device(self, device, persistent):
+        return self.call("set boot device %s" % device, lambda s: s.set_bootdev(device, persist=persistent))
+
+
+def _text(exc):
+    return str(exc) or type(exc).__name__
+
+
+def bmc_from_params(params):
+    return Bmc(params["bmc_address"], params["bmc_port"], params["bmc_username"], params["bmc_password"],
+               retries=params["retries"], min_interval=params["min_interval"])

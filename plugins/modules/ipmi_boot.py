@@ -1,0 +1,118 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ipmi_boot
+short_description: Set the device a server boots from over IPMI
+version_added: 0.1.0
+description:
+  - Sets the boot device (network/PXE or local disk) through the server's BMC, for the next boot only or for
+    every boot.
+  - Idempotent - when the BMC already reports the wanted device and persistence, nothing is sent.
+options:
+  device:
+    description: V(pxe) boots from the network, V(disk) from the first local disk.
+    type: str
+    choices: [disk, pxe]
+    required: true
+  persistent:
+    description: Keep the setting for every boot; otherwise it applies to the next boot only.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - stackwright.cloud.bmc
+attributes:
+  check_mode:
+    support: full
+    description: Reads the boot device and reports whether it would change.
+  diff_mode:
+    support: full
+    description: Boot device before and after.
+  platform:
+    platforms: posix
+    support: full
+    description: Any host that reaches the BMC network.
+author:
+  - Stackwright contributors (@stackwright)
+"""
+
+EXAMPLES = r"""
+- name: Boot from the network next time
+  stackwright.cloud.ipmi_boot:
+    bmc_address: 192.168.30.11
+    bmc_username: admin
+    bmc_password: "{{ bmc_password }}"
+    device: pxe
+
+- name: Always boot from disk
+  stackwright.cloud.ipmi_boot:
+    bmc_address: 192.168.30.11
+    bmc_username: admin
+    bmc_password: "{{ bmc_password }}"
+    device: disk
+    persistent: true
+"""
+
+RETURN = r"""
+boot:
+  description: The boot setting after the run (in check mode, as it would be).
+  returned: always
+  type: dict
+  sample: {device: pxe, persistent: false}
+previous_boot:
+  description: The boot setting before the run.
+  returned: always
+  type: dict
+  sample: {device: disk, persistent: true}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import (
+    BMC_ARGUMENT_SPEC,
+    IpmiError,
+    bmc_from_params,
+)
+
+# IPMI's names (pyghmi's) for the devices the module offers
+IPMI_DEVICE = {"pxe": "network", "disk": "hd"}
+MODULE_DEVICE = dict((v, k) for k, v in IPMI_DEVICE.items())
+
+
+def main():
+    argument_spec = dict(
+        BMC_ARGUMENT_SPEC,
+        device=dict(type="str", required=True, choices=["disk", "pxe"]),
+        persistent=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    wanted = dict(device=p["device"], persistent=p["persistent"])
+    try:
+        bmc = bmc_from_params(p)
+        raw = bmc.boot_device()
+        before = dict(device=MODULE_DEVICE.get(raw["device"], raw["device"]), persistent=raw["persistent"])
+        changed = before != wanted
+        after = wanted if changed else before
+        if changed and not module.check_mode:
+            bmc.set_boot_device(IPMI_DEVICE[p["device"]], p["persistent"])
+            raw = bmc.boot_device()
+            after = dict(device=MODULE_DEVICE.get(raw["device"], raw["device"]), persistent=raw["persistent"])
+            if after["device"] != wanted["device"]:
+                raise IpmiError("%s accepted boot device %s but reports %s" % (bmc.describe(), wanted["device"],
+                                                                               after["device"]))
+    except IpmiError as exc:
+        module.fail_json(msg=exc.message, code=exc.code)
+    result = dict(changed=changed, boot=after, previous_boot=before)
+    if module._diff:
+        result["diff"] = dict(before=before, after=after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
