@@ -16,6 +16,7 @@ import threading
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
+from .drivers.bmcs import BmcDriver
 from .drivers.bridges import BridgeDriver
 from .drivers.domains import DomainDriver
 from .drivers.facts import gather_facts
@@ -23,7 +24,7 @@ from .drivers.lvm import LogicalVolumeDriver, VolumeGroupDriver
 from .errors import AgentError, InvalidField, NotFound
 from .journal import Journal
 
-DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver)
+DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver, BmcDriver)
 
 
 class Api:
@@ -104,7 +105,7 @@ class Api:
             changed = predicted != before
             after = before
             if changed and not dry_run:
-                op = self.journal.begin(driver.kind, identity, spec.get("state", "present"), spec)
+                op = self.journal.begin(driver.kind, identity, spec.get("state", "present"), _journaled(driver, spec))
                 try:
                     driver.converge(spec, before)
                 except AgentError as exc:
@@ -119,6 +120,12 @@ class Api:
                 after = predicted
         return {"changed": changed, "dry_run": dry_run,
                 "diff": {"before": before, "after": after}, "resource": after}
+
+
+def _journaled(driver, spec):
+    """The request as the journal keeps it: the driver's secret fields masked."""
+    secret = getattr(driver, "secret_fields", ())
+    return {k: ("<secret>" if k in secret and v is not None else v) for k, v in spec.items()}
 
 
 def _int_query(query, name, default):

@@ -1,0 +1,321 @@
+"""Virtual BMCs: one IPMI endpoint per lab domain, so the lab's VMs are driven
+exactly like bare-metal servers (power and boot device over IPMI).
+
+Each BMC is a ``python3 -m stackwright_agent.vbmc`` process, optionally inside a
+network namespace, listening on ``address``:``port`` (UDP). Its settings,
+credentials included, are in ``<state_dir>/bmcs/<name>.json`` (mode 0600) and
+never on its command line; its pid is in ``<name>.pid``, its log in
+``<name>.log``. The process runs in a session of its own, so it outlives an
+agent restart; the agent finds it again through the pid file.
+
+The password is never returned: ``credentials`` is a short digest of a per-BMC
+random salt, the username and the password, enough to see (and predict) that a
+request changes the credentials. The driver's ``secret_fields`` name the request
+fields that must not be journaled.
+"""
+
+import hashlib
+import importlib.util
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from .. import schema as s
+from ..errors import CommandFailed, InvalidField, Unsupported
+from . import Driver
+from .bridges import ip_json, netns_exists
+from .domains import DomainDriver
+
+LOG = logging.getLogger("stackwright-agent.bmcs")
+
+
+class Secret(s.Str):
+    """A string whose value never appears in an error message (or anywhere else)."""
+
+    def check(self, value, path):
+        try:
+            return super().check(value, path)
+        except InvalidField:
+            raise InvalidField(path, "must be a string of %d characters at most: %s" % (self.max_len, self.hint))
+
+
+SCHEMA = s.Obj({
+    "name": s.NAME,  # the libvirt domain the BMC controls
+    "netns": s.NETNS,
+    "state": s.Enum("present", "absent", default="present"),
+    "address": s.Str(doc="IP address the BMC listens on; it must be on an interface (in netns)"),
+    "port": s.Int(minimum=1, maximum=65535, default=623),
+    # IPMI 2.0 limits: user names up to 16 bytes, passwords up to 20
+    "username": s.Str(max_len=16, pattern=r"[!-~]+", hint="use printable ASCII without spaces"),
+    "password": Secret(max_len=20, pattern=r"[ -~]+", hint="printable ASCII"),
+})
+
+MODULE = "stackwright_agent.vbmc"
+# how long converge waits for a started BMC to bind its port, or a stopped one to exit
+START_TIMEOUT = 10
+STOP_TIMEOUT = 10
+# the package's parent directory: the BMC process must import the same code
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def credentials_digest(salt, username, password):
+    data = "\0".join((salt, username, password)).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _proc_state(pid):
+    """The process state letter from /proc/<pid>/stat, or None when there is none."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _reap(pid):
+    """Collect the exit status when the BMC is our own child (started by this agent
+    process), so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _udp_ports_bound(pid):
+    """Local UDP ports of the sockets process ``pid`` holds, read through its own
+    /proc view, which shows its network namespace."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("udp", "udp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table), encoding="ascii") as fh:
+                next(fh)
+                for line in fh:
+                    cols = line.split()
+                    if len(cols) > 9 and cols[9] in inodes:
+                        ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        except (OSError, StopIteration):
+            continue
+    return ports
+
+
+class BmcDriver(Driver):
+    kind = "bmcs"
+    schema = SCHEMA
+    # request fields the API must never journal or echo
+    secret_fields = ("password",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        # salts for BMCs not created yet, so a dry run and the real run predict alike
+        self._new_salts = {}
+
+    # -- files -----------------------------------------------------------------
+    @property
+    def dir(self):
+        return os.path.join(self.config.state_dir, "bmcs")
+
+    def _path(self, name, ext):
+        return os.path.join(self.dir, name + ext)
+
+    def _salt(self, name, stored):
+        if stored and stored.get("salt"):
+            return stored["salt"]
+        return self._new_salts.setdefault(name, secrets.token_hex(16))
+
+    def _pid(self, name):
+        """The pid of this BMC's process when it runs, else None."""
+        try:
+            with open(self._path(name, ".pid"), encoding="ascii") as fh:
+                pid = int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+        _reap(pid)
+        if _proc_state(pid) in (None, "Z", "X"):
+            return None
+        # the pid may have been reused by another process since: check it is ours
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                argv = fh.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            return None
+        if MODULE in argv and self._path(name, ".json") in argv:
+            return pid
+        return None
+
+    # -- Driver interface ------------------------------------------------------
+    def validate(self, spec):
+        ns = spec["netns"]
+        if ns and not netns_exists(ns):
+            raise InvalidField("netns", "network namespace %r does not exist (see 'ip netns list')" % ns)
+        if spec["state"] == "absent":
+            return
+        for field in ("address", "username", "password"):
+            if spec[field] is None:
+                raise InvalidField(field, "is required for a BMC that is present")
+        try:
+            address = str(ipaddress.ip_address(spec["address"]))
+        except ValueError:
+            raise InvalidField("address", "%r is not an IP address" % spec["address"])
+        local = {a.get("local") for r in ip_json(["addr", "show"], netns=ns) for a in r.get("addr_info", [])}
+        if address not in local:
+            raise InvalidField("address", "%s is not on any interface in %s; add it to one first (e.g. a bridge's "
+                               "addresses)" % (address, "netns " + ns if ns else "the host namespace"))
+        for other in self._stored_specs():
+            if (other["name"] != spec["name"] and other.get("netns") == ns and other["address"] == address
+                    and other["port"] == spec["port"]):
+                raise InvalidField("port", "%s port %d is taken by the BMC of %r"
+                                   % (address, spec["port"], other["name"]))
+        if importlib.util.find_spec("pyghmi") is None:
+            raise Unsupported("the BMC needs pyghmi, which is not installed for %s" % sys.executable)
+        if DomainDriver(self.config).read({"name": spec["name"]}) is None:
+            raise InvalidField("name", "no domain %r in libvirt (%s); define it first"
+                               % (spec["name"], self.config.libvirt_uri))
+
+    def _stored_specs(self):
+        try:
+            names = sorted(f[:-5] for f in os.listdir(self.dir) if f.endswith(".json"))
+        except FileNotFoundError:
+            return []
+        specs = []
+        for name in names:
+            stored = _read_json(self._path(name, ".json"))
+            if stored:
+                specs.append(dict(stored, name=name))
+        return specs
+
+    def read(self, spec):
+        name = spec["name"]
+        stored = _read_json(self._path(name, ".json"))
+        if stored is None:
+            return None
+        return {"name": name, "netns": stored.get("netns"), "address": stored["address"], "port": stored["port"],
+                "username": stored["username"], "running": self._pid(name) is not None,
+                "credentials": credentials_digest(stored.get("salt", ""), stored["username"], stored["password"])}
+
+    def _file_content(self, spec, stored):
+        return {"domain": spec["name"], "netns": spec["netns"],
+                "address": str(ipaddress.ip_address(spec["address"])), "port": spec["port"],
+                "username": spec["username"], "password": spec["password"],
+                "libvirt_uri": self.config.libvirt_uri, "salt": self._salt(spec["name"], stored)}
+
+    def predict(self, spec, current):
+        if spec["state"] == "absent":
+            return None
+        stored = _read_json(self._path(spec["name"], ".json"))
+        want = self._file_content(spec, stored)
+        return {"name": spec["name"], "netns": want["netns"], "address": want["address"], "port": want["port"],
+                "username": want["username"], "running": True,
+                "credentials": credentials_digest(want["salt"], want["username"], want["password"])}
+
+    def converge(self, spec, current):
+        name = spec["name"]
+        if spec["state"] == "absent":
+            self._stop(name)
+            for ext in (".json", ".pid", ".log"):
+                try:
+                    os.unlink(self._path(name, ext))
+                except FileNotFoundError:
+                    pass
+            self._new_salts.pop(name, None)
+            return
+        stored = _read_json(self._path(name, ".json"))
+        want = self._file_content(spec, stored)
+        pid = self._pid(name)
+        if want == stored and pid is not None:
+            return
+        self._stop(name)  # a BMC reads its settings once, at start
+        self._write_spec(name, want)
+        self._start(name, spec["netns"], spec["port"])
+
+    def list(self, query):
+        return [self.read({"name": stored["name"]}) for stored in self._stored_specs()]
+
+    # -- process ---------------------------------------------------------------
+    def _write_spec(self, name, content):
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        path = self._path(name, ".json")
+        tmp = path + ".tmp"
+        # born 0600: the password is never readable by others, not even briefly
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(content, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+    def _start(self, name, netns, port):
+        argv = [sys.executable, "-m", MODULE, "--spec", self._path(name, ".json")]
+        if netns:
+            argv = ["ip", "netns", "exec", netns] + argv  # ip execs the BMC: the pid stays the same
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        log_path = self._path(name, ".log")
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            # a session of its own: the BMC survives the agent's restart and its signals
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    start_new_session=True, close_fds=True)
+        finally:
+            os.close(log)
+        with open(self._path(name, ".pid"), "w", encoding="ascii") as fh:
+            fh.write("%d\n" % proc.pid)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if port in _udp_ports_bound(proc.pid):
+                LOG.info("BMC for domain %s runs as pid %d", name, proc.pid)
+                return
+            time.sleep(0.1)
+        if proc.poll() is None:
+            self._stop(name)
+        raise CommandFailed("the BMC for domain %r did not start listening on port %d within %ds; its log says: %s"
+                            % (name, port, START_TIMEOUT, self._log_tail(name)))
+
+    def _log_tail(self, name, lines=5):
+        try:
+            with open(self._path(name, ".log"), encoding="utf-8", errors="replace") as fh:
+                return " | ".join(line.strip() for line in fh.readlines()[-lines:]) or "(nothing)"
+        except OSError:
+            return "(no log)"
+
+    def _stop(self, name):
+        pid = self._pid(name)
+        if pid is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.kill(pid, sig)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self._pid(name) == pid and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self._pid(name) != pid:
+                LOG.info("BMC for domain %s (pid %d) stopped", name, pid)
+                return
+            LOG.warning("BMC for domain %s (pid %d) outlived signal %d for %ds", name, pid, sig, STOP_TIMEOUT)
+        raise CommandFailed("the BMC for domain %r (pid %d) does not stop, not even on SIGKILL" % (name, pid))
