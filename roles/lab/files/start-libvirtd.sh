@@ -11,7 +11,8 @@
 # again: 30-50 s per define or start. Without the node the cache holds and a
 # define takes milliseconds. Guests are emulated (domain type qemu) either way.
 #
-# Exit 0 when libvirtd answers (already running is fine: nothing is restarted).
+# Exit 0 when libvirtd answers (already running is fine: nothing is restarted);
+# prints "started" when it started one.
 set -eu
 netns=$1
 hide_kvm=${2:-}
@@ -20,6 +21,7 @@ pidfile=/run/libvirtd.pid
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 if ! alive $pidfile; then
+  started=1
   alive /run/virtlogd.pid || virtlogd -d -p /run/virtlogd.pid
   [ -e "/run/netns/$netns" ] || { echo "network namespace $netns does not exist" >&2; exit 2; }
   if [ "$hide_kvm" = --hide-kvm ] && [ -e /dev/kvm ]; then
@@ -45,7 +47,10 @@ if ! alive $pidfile; then
   fi
 fi
 for _ in $(seq 120); do
-  virsh -c qemu:///system version >/dev/null 2>&1 && exit 0
+  if virsh -c qemu:///system version >/dev/null 2>&1; then
+    [ -n "${started:-}" ] && echo started
+    exit 0
+  fi
   sleep 0.5
 done
 echo "libvirtd did not answer within 60 s" >&2
