@@ -123,7 +123,7 @@ EXAMPLES = r"""
     vcpus: 1
     memory_mib: 2048
     disks:
-      - path: /var/lib/stackwright/lab/compute0.qcow2
+      - path: /var/lib/stackwright-lab/compute0.qcow2
         size_gib: 10
         cache: unsafe
     nics:
@@ -138,7 +138,7 @@ EXAMPLES = r"""
     state: absent
     delete_disks: true
     disks:
-      - path: /var/lib/stackwright/lab/compute0.qcow2
+      - path: /var/lib/stackwright-lab/compute0.qcow2
 """
 
 RETURN = r"""

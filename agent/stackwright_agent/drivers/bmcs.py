@@ -181,7 +181,13 @@ class BmcDriver(Driver):
             address = str(ipaddress.ip_address(spec["address"]))
         except ValueError:
             raise InvalidField("address", "%r is not an IP address" % spec["address"])
-        local = {a.get("local") for r in ip_json(["addr", "show"], netns=ns) for a in r.get("addr_info", [])}
+        links = ip_json(["addr", "show"], netns=ns)
+        lo = [r for r in links if r.get("ifname") == "lo"]
+        if lo and "UP" not in lo[0].get("flags", []):
+            # pyghmi's session loop wakes itself through a loopback socket
+            raise InvalidField("netns", "the loopback interface is down in %s; bring it up first "
+                               "(ip -n %s link set lo up)" % ("netns " + ns if ns else "the host namespace", ns or "."))
+        local = {a.get("local") for r in links for a in r.get("addr_info", [])}
         if address not in local:
             raise InvalidField("address", "%s is not on any interface in %s; add it to one first (e.g. a bridge's "
                                "addresses)" % (address, "netns " + ns if ns else "the host namespace"))
