@@ -48,7 +48,7 @@ unit() { (cd tests && python -m pytest -q -p no:cacheprovider); }
 
 molecule_all() {
   local s
-  for s in ${MOLECULE_SCENARIOS:-agent}; do
+  for s in ${MOLECULE_SCENARIOS:-agent lab}; do
     molecule test -s "$s" || return 1
   done
 }
