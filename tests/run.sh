@@ -35,7 +35,7 @@ build() {
   # The built tarball installs, and ansible-doc renders every module from the install.
   local tmp; tmp=$(mktemp -d)
   ansible-galaxy collection build --force --output-path "$tmp" >/dev/null &&
-  ansible-galaxy collection install -p "$tmp/installed" "$tmp"/stackwright-cloud-*.tar.gz >/dev/null &&
+  ansible-galaxy collection install --force -p "$tmp/installed" "$tmp"/stackwright-cloud-*.tar.gz >/dev/null &&
   for m in plugins/modules/*.py; do
     m=$(basename "$m" .py)
     ANSIBLE_COLLECTIONS_PATH=$tmp/installed ansible-doc "stackwright.cloud.$m" >/dev/null || { echo "ansible-doc failed for $m"; return 1; }
