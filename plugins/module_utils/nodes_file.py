@@ -646,7 +646,7 @@ def _bifrost_node(loader, index, key, raw):
     macs = _macs(node, "nics", raw.get("nics"), key="mac")
 
     groups = raw.get("host_groups")
-    role_path, profile, origin = "host_groups", None, None
+    role_path, profile = "host_groups", None
     if groups is not None:
         if isinstance(groups, str):
             groups = [groups]

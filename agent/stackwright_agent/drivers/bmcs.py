@@ -29,7 +29,7 @@ import time
 from .. import schema as s
 from ..errors import CommandFailed, InvalidField, Unsupported
 from . import Driver
-from .bridges import ip_json, netns_exists
+from .bridges import ip_json, require_netns
 from .domains import DomainDriver
 
 LOG = logging.getLogger("stackwright-agent.bmcs")
@@ -170,8 +170,7 @@ class BmcDriver(Driver):
     # -- Driver interface ------------------------------------------------------
     def validate(self, spec):
         ns = spec["netns"]
-        if ns and not netns_exists(ns):
-            raise InvalidField("netns", "network namespace %r does not exist (see 'ip netns list')" % ns)
+        require_netns(ns)
         if spec["state"] == "absent":
             return
         for field in ("address", "username", "password"):

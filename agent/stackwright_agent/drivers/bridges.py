@@ -33,6 +33,12 @@ def netns_exists(name):
     return os.path.exists(os.path.join("/run/netns", name))
 
 
+def require_netns(name, field="netns"):
+    """Refuse a request that names a network namespace that is not there."""
+    if name and not netns_exists(name):
+        raise InvalidField(field, "network namespace %r does not exist (see 'ip netns list')" % name)
+
+
 def ip(args, netns=None, check=True):
     return run(["ip"] + (["-n", netns] if netns else []) + list(args), check=check)
 
@@ -66,8 +72,7 @@ class BridgeDriver(Driver):
 
     def validate(self, spec):
         ns = spec["netns"]
-        if ns and not netns_exists(ns):
-            raise InvalidField("netns", "network namespace %r does not exist (see 'ip netns list')" % ns)
+        require_netns(ns)
         if spec["state"] == "absent":
             return
         existing = link(spec["name"], ns)
@@ -76,9 +81,7 @@ class BridgeDriver(Driver):
         for i, port in enumerate(spec["ports"] or []):
             if port["name"] == spec["name"]:
                 raise InvalidField("ports[%d].name" % i, "a bridge cannot be its own port")
-            if port["peer_netns"] and not netns_exists(port["peer_netns"]):
-                raise InvalidField("ports[%d].peer_netns" % i,
-                                   "network namespace %r does not exist" % port["peer_netns"])
+            require_netns(port["peer_netns"], "ports[%d].peer_netns" % i)
             if not port["veth_peer"] and link(port["name"], ns) is None:
                 raise InvalidField("ports[%d].name" % i,
                                    "no interface %r in %s; create it first, or set veth_peer to create "
@@ -145,7 +148,6 @@ class BridgeDriver(Driver):
 
     def list(self, query):
         ns = query.get("netns")
-        if ns and not netns_exists(ns):
-            raise InvalidField("netns", "network namespace %r does not exist" % ns)
+        require_netns(ns)
         names = [r["ifname"] for r in ip_json(["-d", "link", "show", "type", "bridge"], netns=ns)]
         return [self.read({"name": n, "netns": ns}) for n in sorted(names)]
