@@ -3,7 +3,7 @@
 # the scenarios that start VMs last. Usage: tests/run.sh [stage...]
 # Stages: lint sanity build unit molecule (default: all, in that order).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 tools/bootstrap.sh --test || exit 1
 export PATH=$root/.venv/bin:$PATH
@@ -41,7 +41,9 @@ build() {
     m=$(basename "$m" .py)
     ANSIBLE_COLLECTIONS_PATH=$tmp/installed ansible-doc "stackwright.cloud.$m" >/dev/null || { echo "ansible-doc failed for $m"; return 1; }
   done &&
-  [ -f "$tmp/installed/ansible_collections/stackwright/cloud/agent/stackwright_agent/api.py" ] || { echo "agent source missing from the tarball"; return 1; }
+  if [ ! -f "$tmp/installed/ansible_collections/stackwright/cloud/agent/stackwright_agent/api.py" ]; then
+    echo "agent source missing from the tarball"; return 1
+  fi
   local rc=$?; rm -rf "$tmp"; return $rc
 }
 
@@ -49,6 +51,7 @@ unit() { (cd tests && python -m pytest -q -p no:cacheprovider); }
 
 molecule_all() {
   local s
+  molecule reset >/dev/null 2>&1  # no state from an earlier run (it would skip prepare)
   for s in ${MOLECULE_SCENARIOS:-agent lab}; do
     molecule test -s "$s" || return 1
   done

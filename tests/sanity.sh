@@ -3,7 +3,6 @@
 # (ansible_collections/<namespace>/<name>), with this machine's Python only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 # ansible-test bootstraps pip in its test venvs with a script it downloads from a
 # host outside the package registries; give it the stand-in in tests/sanity/.

@@ -34,11 +34,11 @@ export LC_ALL=C
 log() { echo "build-ramdisk: $*"; }
 die() { echo "build-ramdisk: error: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: $0 OUTDIR [CACHEDIR]"
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: $0 OUTDIR [CACHEDIR]"; fi
 OUTDIR=$1
 CACHEDIR=${2:-}
 [ "$(id -u)" = 0 ] || die "must run as root (dpkg-deb -x, mknod)"
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || die "needs a Debian host (apt-get, dpkg-deb)"
+if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then die "needs a Debian host (apt-get, dpkg-deb)"; fi
 
 SCRIPT=$(readlink -f "$0")
 HERE=$(dirname "$SCRIPT")
@@ -65,7 +65,7 @@ command -v cpio >/dev/null || missing+=(cpio)
 candidate() {
 	local v
 	v=$(apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2; exit }')
-	[ -n "$v" ] && [ "$v" != "(none)" ] || die "no installable version of $1 (run apt-get update?)"
+	if [ -z "$v" ] || [ "$v" = "(none)" ]; then die "no installable version of $1 (run apt-get update?)"; fi
 	echo "$v"
 }
 
@@ -158,6 +158,7 @@ fetch() { # PKG VERSION -> prints the .deb path
 		mkdir -p "$CACHEDIR/debs"
 		cp "$f" "$CACHEDIR/debs/.tmp.$$" && mv "$CACHEDIR/debs/.tmp.$$" "$CACHEDIR/debs/$(basename "$f")"
 		# keep the two newest versions of each package
+		# shellcheck disable=SC2012  # Debian package file names are plain
 		ls -1t "$CACHEDIR/debs/${pkg}_"*.deb | tail -n +3 | xargs -r rm -f
 	fi
 	echo "$f"
