@@ -21,10 +21,11 @@ from .drivers.bridges import BridgeDriver
 from .drivers.domains import DomainDriver
 from .drivers.facts import gather_facts
 from .drivers.lvm import LogicalVolumeDriver, VolumeGroupDriver
+from .drivers.nodes import NodeDriver
 from .errors import AgentError, InvalidField, NotFound
 from .journal import Journal
 
-DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver, BmcDriver)
+DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver, BmcDriver, NodeDriver)
 
 
 class Api:
@@ -123,9 +124,21 @@ class Api:
 
 
 def _journaled(driver, spec):
-    """The request as the journal keeps it: the driver's secret fields masked."""
-    secret = getattr(driver, "secret_fields", ())
-    return {k: ("<secret>" if k in secret and v is not None else v) for k, v in spec.items()}
+    """The request as the journal keeps it: the driver's secret fields masked
+    (``"a.b"`` names field b of the object in field a)."""
+    return _masked(spec, getattr(driver, "secret_fields", ()))
+
+
+def _masked(obj, secret, prefix=""):
+    out = {}
+    for k, v in obj.items():
+        path = prefix + k
+        if path in secret and v is not None:
+            v = "<secret>"
+        elif isinstance(v, dict) and any(s.startswith(path + ".") for s in secret):
+            v = _masked(v, secret, path + ".")
+        out[k] = v
+    return out
 
 
 def _int_query(query, name, default):

@@ -13,6 +13,11 @@ DEFAULTS = {
     # exists but cannot run guests (nested or paravirtual hosts).
     "domain_type": "auto",
     "console_log_dir": "/var/log/stackwright/console",
+    # undercloud only: "IP:PORT" of the provisioning HTTP listener (provisioning.py);
+    # None: no listener
+    "provisioning_listen": None,
+    # what the listener serves under /images/; None: <state_dir>/images
+    "image_store": None,
 }
 
 

@@ -88,6 +88,9 @@ def _claim_socket_path(path):
 def serve(config):
     api = Api(config)
     server = AgentServer(config.socket, api)
+    if config.provisioning_listen:
+        from . import provisioning
+        provisioning.start(config, api.drivers["nodes"].registry)
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(server))
     LOG.info("stackwright-agent %s listening on %s", __version__, config.socket)
     try:
@@ -166,6 +169,9 @@ def main(argv=None):
     parser.add_argument("--state-dir", help="where the journal is kept")
     parser.add_argument("--libvirt-uri")
     parser.add_argument("--domain-type", choices=("auto", "kvm", "qemu"))
+    parser.add_argument("--provisioning-listen", metavar="IP:PORT",
+                        help="serve iPXE scripts, images and the ramdisk API there (undercloud)")
+    parser.add_argument("--image-store", help="directory served under /images/ (default: <state-dir>/images)")
     parser.add_argument("--daemon", action="store_true",
                         help="detach and supervise the server (hosts without systemd)")
     parser.add_argument("--pidfile", default="/run/stackwright/agent.pid")
@@ -174,7 +180,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         config = Config.load(args.config, socket=args.socket, state_dir=args.state_dir,
-                             libvirt_uri=args.libvirt_uri, domain_type=args.domain_type)
+                             libvirt_uri=args.libvirt_uri, domain_type=args.domain_type,
+                             provisioning_listen=args.provisioning_listen, image_store=args.image_store)
         if args.daemon:
             for path in (args.pidfile, args.logfile):
                 os.makedirs(os.path.dirname(path), exist_ok=True)

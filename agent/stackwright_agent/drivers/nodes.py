@@ -1,0 +1,286 @@
+"""Bare-metal nodes in the undercloud's registry (``registry.py``): /v1/nodes/<name>.
+
+A PUT enrolls or updates a node declaratively. On an existing node, an omitted
+(or null) descriptive field (role, kind, bmc, macs, root_device, network,
+properties) keeps its value, so the provisioning steps can PUT just the
+operational fields they drive:
+
+``provision_state``
+    the wanted state; only the transitions in ``TRANSITIONS`` are accepted
+    (409, field provision_state, otherwise). ``failed`` needs ``last_error``.
+``power_state``
+    as last seen by the caller (on, off, unknown); the agent does not drive BMCs here.
+``action``
+    ``{"action": "inspect"|"clean"|"deploy"|null, "image_url", "image_sha256",
+    "config_url"}`` arms the ramdisk: the node gets a fresh token and its per-MAC
+    iPXE script boots the ramdisk. ``{"action": null}`` disarms (the script says
+    ``exit``: boot from disk). The ramdisk's result disarms it too. Re-sending the
+    action already armed changes nothing (same token).
+
+The BMC password is stored but never returned: ``bmc.credentials`` is a salted
+digest (as for ``bmcs``). The token is never returned either. A GET adds the
+inspection data and the last 20 history rows.
+"""
+
+import ipaddress
+import re
+import secrets
+
+from .. import schema as s
+from ..errors import Conflict, InvalidField
+from ..registry import Registry, new_token
+from . import Driver
+from .bmcs import Secret, credentials_digest
+
+# wanted state -> states it may be reached from (a state may always be "reached"
+# from itself: no change). "failed" may be reached from anywhere.
+TRANSITIONS = {
+    "enrolled": ("failed", "verified"),
+    "verified": ("enrolled", "failed", "inspected", "available"),
+    "inspected": ("verified", "failed"),
+    "available": ("inspected", "cleaning", "failed"),
+    "deploying": ("available",),
+    "active": ("deploying",),
+    "cleaning": ("inspected", "available", "active", "failed"),
+    "failed": ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning"),
+}
+ACTIONS = ("inspect", "clean", "deploy")
+HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn")
+SIZE_RE = re.compile(r"\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*")
+
+
+class AnyObj(s.Field):
+    """A JSON object kept as given (properties, root device hints)."""
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise InvalidField(path, "expected an object, got %s" % type(value).__name__)
+        return value
+
+
+class RootDevice(AnyObj):
+    def check(self, value, path):
+        value = super().check(value, path)
+        for key, hint in value.items():
+            where = "%s.%s" % (path, key)
+            if key not in HINTS:
+                raise InvalidField(where, "unknown root device hint; allowed: %s" % ", ".join(HINTS))
+            if key == "rotational":
+                if not isinstance(hint, bool):
+                    raise InvalidField(where, "expected true or false")
+            elif key == "size":
+                if isinstance(hint, bool) or not (isinstance(hint, int) and hint > 0 or
+                                                  isinstance(hint, str) and SIZE_RE.fullmatch(hint)):
+                    raise InvalidField(where, "give whole GiB as a number (100) or with an operator ('>= 100')")
+            elif not isinstance(hint, str):
+                raise InvalidField(where, "expected a string")
+        return value
+
+
+class Network(s.Obj):
+    def check(self, value, path):
+        out = super().check(value, path)
+        if out["address"] is None:
+            raise InvalidField(path + ".address", "is required for static addressing (use {} for DHCP)")
+        net = ipaddress.ip_interface(out["address"]).network
+        if out["gateway"] is not None:
+            try:
+                gw = ipaddress.ip_address(out["gateway"])
+            except ValueError:
+                raise InvalidField(path + ".gateway", "%r is not an IP address" % out["gateway"])
+            if gw not in net:
+                raise InvalidField(path + ".gateway", "%s is not inside %s" % (gw, net))
+            out["gateway"] = str(gw)
+        for i, dns in enumerate(out["dns"] or []):
+            try:
+                out["dns"][i] = str(ipaddress.ip_address(dns))
+            except ValueError:
+                raise InvalidField("%s.dns[%d]" % (path, i), "%r is not an IP address" % dns)
+        out["dns"] = out["dns"] or []
+        return out
+
+
+NETWORK = Network({"address": s.Cidr(), "gateway": s.Str(), "dns": s.List(s.Str()), "interface_mac": s.Mac()})
+
+
+class NetworkField(s.Field):
+    def check(self, value, path):
+        if value == {}:
+            return {}  # stored as null: DHCP
+        return NETWORK.check(value, path)
+
+
+SCHEMA = s.Obj({
+    "name": s.NAME,
+    "state": s.Enum("present", "absent", default="present"),
+    "role": s.Str(max_len=64),
+    "kind": s.Str(max_len=64),
+    "bmc": s.Obj({
+        "driver": s.Enum("ipmi", default="ipmi"),
+        "address": s.Str(required=True, max_len=253),
+        "port": s.Int(minimum=1, maximum=65535, default=623),
+        "username": s.Str(required=True, max_len=64),
+        "password": Secret(required=True, max_len=128, hint="a string"),
+    }),
+    "macs": s.List(s.Mac(), min_items=1, unique=True),
+    "root_device": RootDevice(),
+    "network": NetworkField(),
+    "properties": AnyObj(),
+    "provision_state": s.Enum(*[st for st in TRANSITIONS]),
+    "power_state": s.Enum("on", "off", "unknown"),
+    "last_error": s.Str(max_len=4096),
+    "action": s.Obj({
+        "action": s.Enum(*ACTIONS),
+        "image_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
+        "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
+        "config_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
+    }),
+})
+
+DESCRIPTIVE = ("role", "kind", "macs", "root_device", "network", "properties")
+
+
+class NodeDriver(Driver):
+    kind = "nodes"
+    schema = SCHEMA
+    # request fields the API must never journal ("a.b": a nested field)
+    secret_fields = ("bmc.password",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._registry = None
+        self._new_salts = {}  # for nodes not enrolled yet: dry run and real run predict alike
+
+    @property
+    def registry(self):
+        # created on first use: agents that are not an undercloud never get a registry file
+        if self._registry is None:
+            self._registry = Registry(self.config.state_dir)
+        return self._registry
+
+    # -- Driver interface ------------------------------------------------------
+    def validate(self, spec):
+        if spec["state"] == "absent":
+            return
+        for i, mac in enumerate(spec["macs"] or []):
+            other = self.registry.by_mac(mac)
+            if other and other["name"] != spec["name"]:
+                raise InvalidField("macs[%d]" % i, "MAC %s already belongs to node %r; a MAC address belongs to "
+                                                   "one NIC on one node" % (mac, other["name"]))
+        bmc = spec["bmc"]
+        if bmc:
+            for other in self.registry.all():
+                if (other["name"] != spec["name"] and other["bmc_address"] == bmc["address"]
+                        and other["bmc_port"] == bmc["port"]):
+                    raise InvalidField("bmc.address", "BMC %s port %d is the BMC of node %r already"
+                                       % (bmc["address"], bmc["port"], other["name"]))
+        if spec["provision_state"] == "failed" and not spec["last_error"]:
+            raise InvalidField("last_error", "is required when provision_state is failed")
+        action = spec["action"]
+        if action and action["action"] == "deploy":
+            for field in ("image_url", "image_sha256"):
+                if not action[field]:
+                    raise InvalidField("action." + field, "is required for a deploy")
+
+    def read(self, spec):
+        row = self.registry.get(spec["name"])
+        if row is None:
+            return None
+        out = _resource(row)
+        if "state" not in spec:
+            # a GET (spec straight from the path): the details that converge never predicts
+            out["inspection"] = row["inspection"]
+            out["history"] = self.registry.history(spec["name"], 20)
+        return out
+
+    def predict(self, spec, current):
+        if spec["state"] == "absent":
+            return None
+        row = self.registry.get(spec["name"])
+        fields = self._fields(spec, row)
+        merged = dict(row or {"name": spec["name"], "provision_state": "enrolled", "power_state": "unknown",
+                              "last_error": None, "target_disk": None, "action": None, "deploy_done": False,
+                              "macs": [], "root_device": {}, "network": None, "properties": {}, "role": None,
+                              "kind": None})
+        merged.update(fields)
+        return _resource(merged)
+
+    def _fields(self, spec, row):
+        """The registry columns this request sets (raises Conflict for illegal jumps)."""
+        fields = {}
+        if row is None:
+            for field in ("bmc", "macs"):
+                if spec[field] is None:
+                    raise InvalidField(field, "is required to enroll a node")
+            if spec["provision_state"] not in (None, "enrolled"):
+                raise Conflict("provision_state: a new node starts enrolled, not %s" % spec["provision_state"],
+                               field="provision_state")
+        for key in DESCRIPTIVE:
+            if spec[key] is not None:
+                fields[key] = None if key == "network" and spec[key] == {} else spec[key]
+        bmc = spec["bmc"]
+        if bmc:
+            salt = row["bmc_salt"] if row and row.get("bmc_salt") else self._new_salts.setdefault(
+                spec["name"], secrets.token_hex(16))
+            fields.update(bmc_driver=bmc["driver"], bmc_address=bmc["address"], bmc_port=bmc["port"],
+                          bmc_username=bmc["username"], bmc_password=bmc["password"], bmc_salt=salt)
+        state = row["provision_state"] if row else "enrolled"
+        want = spec["provision_state"]
+        if want is not None and want != state:
+            if state not in TRANSITIONS[want]:
+                raise Conflict("provision_state: node %r is %s and cannot become %s; from %s it may become %s"
+                               % (spec["name"], state, want, state,
+                                  ", ".join(w for w, f in TRANSITIONS.items() if state in f) or "nothing"),
+                               field="provision_state")
+            fields["provision_state"] = want
+            if want == "deploying":
+                fields["deploy_done"] = False
+            if want != "failed":
+                fields["last_error"] = None  # leaving failed (or never there): the old error is history
+        if spec["last_error"] is not None:
+            fields["last_error"] = spec["last_error"]
+        if spec["power_state"] is not None:
+            fields["power_state"] = spec["power_state"]
+        action = spec["action"]
+        if action is not None:
+            armed = action if action["action"] else None
+            if armed and armed["action"] == "deploy" and not (row or {}).get("target_disk"):
+                raise Conflict("action: node %r has no target disk yet; inspect it first" % spec["name"],
+                               field="action")
+            if armed != (row or {}).get("action"):
+                fields["action"] = armed
+        return fields
+
+    def converge(self, spec, current):
+        name = spec["name"]
+        if spec["state"] == "absent":
+            self.registry.delete(name, "PUT state=absent")
+            self._new_salts.pop(name, None)
+            return
+        row = self.registry.get(name)
+        fields = self._fields(spec, row)
+        event, detail = ("enroll", None) if row is None else ("api", None)
+        if "action" in fields:
+            # a new ramdisk action gets a new token: an old ramdisk can no longer report
+            fields["token"] = new_token() if fields["action"] else None
+            event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
+        self.registry.update(name, fields, event=event, detail=detail, create=row is None)
+        self._new_salts.pop(name, None)
+
+    def list(self, query):
+        return [{"name": r["name"], "role": r["role"], "provision_state": r["provision_state"],
+                 "power_state": r["power_state"], "last_error": r["last_error"]} for r in self.registry.all()]
+
+
+def _resource(row):
+    """A registry row as the API shows it: no password, no token."""
+    bmc = None
+    if row.get("bmc_address"):
+        bmc = {"driver": row["bmc_driver"], "address": row["bmc_address"], "port": row["bmc_port"],
+               "username": row["bmc_username"],
+               "credentials": credentials_digest(row["bmc_salt"], row["bmc_username"], row["bmc_password"])}
+    return {"name": row["name"], "role": row["role"], "kind": row["kind"], "bmc": bmc, "macs": row["macs"],
+            "root_device": row["root_device"], "network": row["network"], "properties": row["properties"],
+            "provision_state": row["provision_state"], "power_state": row["power_state"],
+            "last_error": row["last_error"], "target_disk": row["target_disk"], "action": row["action"],
+            "deploy_done": bool(row["deploy_done"])}

@@ -1,0 +1,294 @@
+"""The node registry (resource kind ``nodes``) and the provisioning listener, for
+real: an in-process agent on a temporary socket and the listener on 127.0.0.1
+with a free port, talked to with urllib. No VM here (tests/images has those)."""
+
+import io
+import json
+import os
+import sqlite3
+import stat
+import tarfile
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import agent_client
+from stackwright_agent import provisioning
+from stackwright_agent.config import Config
+
+PASSWORD = "pw-" + uuid.uuid4().hex[:10]
+NEW_PASSWORD = "pw2-" + uuid.uuid4().hex[:10]
+GiB = 1 << 30
+
+
+def node_body(name="n1", mac="52:54:00:aa:00:01", address="192.0.2.11", password=PASSWORD, **extra):
+    body = {"role": "compute", "kind": "baremetal",
+            "bmc": {"address": address, "port": 623, "username": "admin", "password": password},
+            "macs": [mac], "root_device": {"serial": "DISK-B"}, "network": None,
+            "properties": {"cpus": 2}}
+    body.update(extra)
+    return body
+
+
+def put_error(agent, ident, body):
+    with pytest.raises(agent_client.AgentClientError) as info:
+        agent.put("nodes", ident, body)
+    return info.value
+
+
+@pytest.fixture
+def listener(agent):
+    config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
+    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def http(server, path, data=None):
+    """(status, body bytes) of a request to the listener."""
+    req = urllib.request.Request(server.url + path, data=data,
+                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def token_of(agent, name):
+    # the token never leaves the agent through the API: read the registry file itself
+    with sqlite3.connect(os.path.join(agent.config.state_dir, "registry.sqlite")) as db:
+        return db.execute("SELECT token FROM nodes WHERE name = ?", (name,)).fetchone()[0]
+
+
+# ------------------------------------------------------------------- registry
+
+def test_enroll_is_idempotent_and_dry_run_predicts(agent):
+    dry = agent.put("nodes", "n1", node_body(), dry_run=True)
+    assert dry["changed"] and dry["diff"]["before"] is None
+    assert agent.find("nodes", "n1") is None, "a dry run must not enroll"
+    real = agent.put("nodes", "n1", node_body())
+    assert real["changed"] and real["resource"] == dry["resource"]
+    res = real["resource"]
+    assert res["provision_state"] == "enrolled" and res["power_state"] == "unknown"
+    assert res["bmc"]["address"] == "192.0.2.11" and "password" not in res["bmc"]
+    again = agent.put("nodes", "n1", node_body())
+    assert not again["changed"]
+    listed = agent.client.get("/v1/nodes")["nodes"]
+    assert listed == [{"name": "n1", "role": "compute", "provision_state": "enrolled",
+                       "power_state": "unknown", "last_error": None}]
+
+
+def test_bmc_and_macs_changes_are_reconciled(agent):
+    agent.put("nodes", "n1", node_body())
+    moved = agent.put("nodes", "n1", node_body(address="192.0.2.99"))
+    assert moved["changed"]
+    assert moved["diff"]["before"]["bmc"]["address"] == "192.0.2.11"
+    assert moved["diff"]["after"]["bmc"]["address"] == "192.0.2.99"
+    macs = agent.put("nodes", "n1", node_body(address="192.0.2.99", macs=["52:54:00:aa:00:01", "52:54:00:AA:00:02"]))
+    assert macs["changed"] and macs["resource"]["macs"] == ["52:54:00:aa:00:01", "52:54:00:aa:00:02"]
+
+
+def test_password_change_is_detected_but_never_shown(agent):
+    first = agent.put("nodes", "n1", node_body())
+    dry = agent.put("nodes", "n1", node_body(password=NEW_PASSWORD), dry_run=True)
+    assert dry["changed"]
+    changed = agent.put("nodes", "n1", node_body(password=NEW_PASSWORD))
+    assert changed["changed"] and changed["resource"] == dry["resource"]
+    assert changed["resource"]["bmc"]["credentials"] != first["resource"]["bmc"]["credentials"]
+    assert not agent.put("nodes", "n1", node_body(password=NEW_PASSWORD))["changed"]
+    shown = json.dumps([first, dry, changed, agent.find("nodes", "n1"), agent.client.get("/v1/journal")])
+    with open(agent.config.journal_path, encoding="utf-8") as fh:
+        journal = fh.read()
+    for text in (shown, journal):
+        assert PASSWORD not in text and NEW_PASSWORD not in text
+    assert "<secret>" in journal
+
+
+def test_registry_file_is_0600_and_history_has_timestamps(agent):
+    agent.put("nodes", "n1", node_body())
+    agent.put("nodes", "n1", {"provision_state": "verified"})
+    path = os.path.join(agent.config.state_dir, "registry.sqlite")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    got = agent.find("nodes", "n1")
+    assert got["provision_state"] == "verified" and got["inspection"] is None
+    history = got["history"]
+    assert [(h["from_state"], h["to_state"]) for h in history] == [(None, "enrolled"), ("enrolled", "verified")]
+    assert all(isinstance(h["ts"], float) and h["ts"] > 1.6e9 for h in history)
+
+
+def test_illegal_transition_is_a_conflict(agent):
+    agent.put("nodes", "n1", node_body())
+    err = put_error(agent, "n1", {"provision_state": "active"})
+    assert err.status == 409 and err.field == "provision_state"
+    assert "enrolled" in str(err)
+    assert agent.find("nodes", "n1")["provision_state"] == "enrolled"
+    err = put_error(agent, "n1", {"provision_state": "failed"})
+    assert err.status == 400 and err.field == "last_error"
+    failed = agent.put("nodes", "n1", {"provision_state": "failed", "last_error": "BMC unreachable"})
+    assert failed["resource"]["last_error"] == "BMC unreachable"
+    back = agent.put("nodes", "n1", {"provision_state": "enrolled"})["resource"]
+    assert back["provision_state"] == "enrolled" and back["last_error"] is None
+
+
+def test_duplicate_mac_names_the_other_node(agent):
+    agent.put("nodes", "n1", node_body())
+    err = put_error(agent, "n2", node_body("n2", mac="52:54:00:AA:00:01", address="192.0.2.12"))
+    assert err.status == 400 and err.field == "macs[0]" and "'n1'" in str(err)
+    err = put_error(agent, "n2", node_body("n2", mac="52:54:00:aa:00:02"))
+    assert err.status == 400 and err.field == "bmc.address" and "'n1'" in str(err)
+    err = put_error(agent, "n2", node_body("n2", mac="52:54:00:aa:00:02", address="192.0.2.12",
+                                           root_device={"colour": "red"}))
+    assert err.field == "root_device.colour"
+
+
+def test_absent_removes_the_node(agent):
+    agent.put("nodes", "n1", node_body())
+    gone = agent.put("nodes", "n1", {"state": "absent"})
+    assert gone["changed"] and gone["resource"] is None
+    assert agent.find("nodes", "n1") is None
+    assert not agent.put("nodes", "n1", {"state": "absent"})["changed"]
+
+
+# ------------------------------------------------------------------ listener
+
+def test_boot_chain_scripts(agent, listener):
+    agent.put("nodes", "n1", node_body())
+    status, body = http(listener, "/boot.ipxe")
+    assert status == 200 and body.startswith(b"#!ipxe\n")
+    assert b"chain %s/nodes/${net0/mac:hexhyp}.ipxe || exit" % listener.url.encode() in body
+    assert http(listener, "/nodes/52-54-00-aa-00-01.ipxe") == (200, b"#!ipxe\nexit\n")
+    assert http(listener, "/nodes/52-54-00-aa-00-09.ipxe")[0] == 404
+
+    armed = agent.put("nodes", "n1", {"action": {"action": "inspect"}})
+    assert armed["changed"] and armed["resource"]["action"]["action"] == "inspect"
+    token = token_of(agent, "n1")
+    assert token and token not in json.dumps(armed)
+    assert not agent.put("nodes", "n1", {"action": {"action": "inspect"}})["changed"]
+    assert token_of(agent, "n1") == token, "re-arming the same action keeps the token"
+    status, body = http(listener, "/nodes/52-54-00-AA-00-01.ipxe")
+    url = listener.url
+    assert status == 200 and body.decode() == (
+        "#!ipxe\nkernel %s/images/ramdisk/vmlinuz console=ttyS0 sw.api=%s sw.node=n1 sw.token=%s "
+        "BOOTIF=52:54:00:aa:00:01\ninitrd %s/images/ramdisk/initrd\nboot\n" % (url, url, token, url))
+
+    agent.put("nodes", "n1", {"action": {"action": None}})
+    assert http(listener, "/nodes/52-54-00-aa-00-01.ipxe") == (200, b"#!ipxe\nexit\n")
+    agent.put("nodes", "n1", {"action": {"action": "clean"}})
+    assert token_of(agent, "n1") not in (None, token), "a new action gets a new token"
+
+
+def test_images_serves_the_store_only(agent, listener):
+    store = listener.image_store
+    os.makedirs(os.path.join(store, "ramdisk"))
+    data = os.urandom(3 * (1 << 20) + 17)  # several chunks and a tail
+    with open(os.path.join(store, "ramdisk", "initrd"), "wb") as fh:
+        fh.write(data)
+    os.symlink("/etc/passwd", os.path.join(store, "escape"))
+    agent.put("nodes", "n1", node_body())  # creates registry.sqlite next to the store
+    status, body = http(listener, "/images/ramdisk/initrd")
+    assert status == 200 and body == data
+    for path in ("/images/../registry.sqlite", "/images/%2e%2e/registry.sqlite",
+                 "/images/ramdisk/..%2f..%2fregistry.sqlite", "/images/%2E%2E%2Fregistry.sqlite", "/images/escape", "/images/ramdisk", "/images/", "/images/nope",
+                 "/registry.sqlite", "/v1/nodes"):
+        status, body = http(listener, path)
+        assert status in (403, 404), (path, status)
+        assert b"SQLite" not in body and b"root:" not in body
+
+
+def test_ramdisk_api_tokens_inspection_and_results(agent, listener):
+    agent.put("nodes", "n1", node_body())
+    agent.put("nodes", "n1", {"provision_state": "verified", "action": {"action": "inspect"}})
+    token = token_of(agent, "n1")
+    before = agent.find("nodes", "n1")
+    inventory = {"cpus": {"count": 2, "model": "QEMU"}, "memory_mib": 2048, "nics": [], "disks": [
+        {"name": "vda", "path": "/dev/vda", "size_bytes": 20 * GiB, "serial": "DISK-A", "rotational": True},
+        {"name": "sda", "path": "/dev/sda", "size_bytes": 40 * GiB, "serial": "DISK-B", "rotational": False}]}
+    for query in ("", "?token=", "?token=wrong", "?token=" + token + "x"):
+        assert http(listener, "/v1/ramdisk/n1" + query)[0] == 403
+        assert http(listener, "/v1/ramdisk/n1/inspection" + query, json.dumps(inventory).encode())[0] == 403
+        assert http(listener, "/v1/ramdisk/n1/result" + query, b'{"ok": false, "error": "x"}')[0] == 403
+    assert http(listener, "/v1/ramdisk/nobody?token=" + token)[0] == 404
+    assert agent.find("nodes", "n1") == before, "refused requests change nothing"
+
+    assert http(listener, "/v1/ramdisk/n1?token=" + token) == (200, b"action=inspect\n")
+    status, _ = http(listener, "/v1/ramdisk/n1/inspection?token=" + token, json.dumps(inventory).encode())
+    assert status == 200
+    got = agent.find("nodes", "n1")
+    assert got["provision_state"] == "inspected" and got["target_disk"] == "/dev/sda"  # serial hint
+    assert got["inspection"] == inventory
+    assert http(listener, "/v1/ramdisk/n1/result?token=" + token,
+                b'{"action": "inspect", "ok": true, "error": null, "seconds": 9}')[0] == 200
+    assert agent.find("nodes", "n1")["action"] is None and token_of(agent, "n1") is None
+    assert http(listener, "/v1/ramdisk/n1?token=" + token)[0] == 403, "a result disarms the token"
+
+    # deploy: instructions carry the image, the chosen disk and the generated config
+    agent.put("nodes", "n1", {"provision_state": "available",
+                              "properties": {"ssh_authorized_keys": ["ssh-ed25519 AAAAtest t@sw"]},
+                              "network": {"address": "192.0.2.50/24", "gateway": "192.0.2.1", "dns": ["192.0.2.2"]}})
+    agent.put("nodes", "n1", {"provision_state": "deploying", "action": {
+        "action": "deploy", "image_url": "/images/overcloud.raw.gz", "image_sha256": "AB" * 32}})
+    token = token_of(agent, "n1")
+    status, body = http(listener, "/v1/ramdisk/n1?token=" + token)
+    lines = dict(line.split("=", 1) for line in body.decode().splitlines())
+    assert lines == {"action": "deploy", "image_url": listener.url + "/images/overcloud.raw.gz",
+                     "image_sha256": "ab" * 32, "target_disk": "/dev/sda",
+                     "config_url": "%s/v1/ramdisk/n1/config.tar.gz?token=%s" % (listener.url, token)}
+    status, tgz = http(listener, "/v1/ramdisk/n1/config.tar.gz?token=" + token)
+    with tarfile.open(fileobj=io.BytesIO(tgz)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        read = {n: tar.extractfile(m).read().decode() for n, m in members.items() if m.isfile()}
+    assert read["etc/hostname"] == "n1\n"
+    assert read["root/.ssh/authorized_keys"] == "ssh-ed25519 AAAAtest t@sw\n"
+    assert members["root/.ssh/authorized_keys"].mode == 0o600 and members["root/.ssh"].mode == 0o700
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+    net = read["etc/systemd/network/10-provisioning.network"]
+    assert "MACAddress=52:54:00:aa:00:01" in net and "Address=192.0.2.50/24" in net
+    assert "Gateway=192.0.2.1" in net and "DNS=192.0.2.2" in net
+
+    status, _ = http(listener, "/v1/ramdisk/n1/result?token=" + token,
+                     b'{"action": "deploy", "ok": false, "error": "deploy:write: checksum mismatch", "seconds": 3}')
+    assert status == 200
+    got = agent.find("nodes", "n1")
+    assert got["provision_state"] == "failed" and "checksum mismatch" in got["last_error"]
+    assert got["action"] is None and token_of(agent, "n1") is None
+    assert got["history"][-1]["event"] == "result" and got["history"][-1]["to_state"] == "failed"
+
+
+def disk(name, gib, **kw):
+    return dict({"name": name, "path": "/dev/" + name, "size_bytes": gib * GiB, "rotational": True,
+                 "model": None, "vendor": None, "serial": None, "wwn": None, "hctl": None, "by_path": None}, **kw)
+
+
+def test_root_device_hints():
+    disks = [disk("sdb", 100, model="SSD 860", vendor="Samsung", rotational=False, wwn="0x5000AB"),
+             disk("sda", 500, serial="S1", hctl="0:0:0:0"), disk("vda", 2), disk("sdc", 100, serial="S3")]
+    pick = provisioning.pick_root_disk
+    assert pick(disks, {})["name"] == "sdb", "no hints: the smallest disk of at least 4 GiB, then by name"
+    assert pick([disk("vda", 1), disk("vdb", 2)], {})["name"] == "vda", "all tiny: the smallest"
+    assert pick(disks, {"serial": "S1"})["name"] == "sda"
+    assert pick(disks, {"name": "/dev/sda"})["name"] == "sda"
+    assert pick(disks, {"model": "ssd 860", "vendor": "samsung"})["name"] == "sdb"
+    assert pick(disks, {"wwn": "0x5000ab"})["name"] == "sdb"
+    assert pick(disks, {"rotational": False})["name"] == "sdb"
+    assert pick(disks, {"hctl": "0:0:0:0"})["name"] == "sda"
+    assert pick(disks, {"size": 500})["name"] == "sda"
+    assert pick(disks, {"size": ">= 200"})["name"] == "sda"
+    assert pick(disks, {"size": "<10"})["name"] == "vda"
+    assert pick(disks, {"size": ">= 50", "rotational": True})["name"] == "sdc"
+    assert pick(disks, {"serial": "nope"}) is None
+    assert pick([], {}) is None
+
+
+def test_inspection_without_a_matching_disk_fails_the_node(agent, listener):
+    agent.put("nodes", "n1", node_body(root_device={"size": ">= 1000"}))
+    agent.put("nodes", "n1", {"provision_state": "verified", "action": {"action": "inspect"}})
+    token = token_of(agent, "n1")
+    status, _ = http(listener, "/v1/ramdisk/n1/inspection?token=" + token,
+                     json.dumps({"disks": [disk("vda", 20)]}).encode())
+    assert status == 200
+    got = agent.find("nodes", "n1")
+    assert got["provision_state"] == "failed" and "vda" in got["last_error"] and got["target_disk"] is None
