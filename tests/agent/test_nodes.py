@@ -192,7 +192,8 @@ def test_images_serves_the_store_only(agent, listener):
     status, body = http(listener, "/images/ramdisk/initrd")
     assert status == 200 and body == data
     for path in ("/images/../registry.sqlite", "/images/%2e%2e/registry.sqlite",
-                 "/images/ramdisk/..%2f..%2fregistry.sqlite", "/images/%2E%2E%2Fregistry.sqlite", "/images/escape", "/images/ramdisk", "/images/", "/images/nope",
+                 "/images/ramdisk/..%2f..%2fregistry.sqlite", "/images/%2E%2E%2Fregistry.sqlite",
+                 "/images/escape", "/images/ramdisk", "/images/", "/images/nope",
                  "/registry.sqlite", "/v1/nodes"):
         status, body = http(listener, path)
         assert status in (403, 404), (path, status)
