@@ -51,8 +51,9 @@ unit() { (cd tests && python -m pytest -q -p no:cacheprovider); }
 
 molecule_all() {
   local s
-  molecule reset >/dev/null 2>&1  # no state from an earlier run (it would skip prepare)
   for s in ${MOLECULE_SCENARIOS:-agent lab}; do
+    # no state from an earlier run: Molecule would skip prepare
+    molecule reset -s "$s" >/dev/null || return 1
     molecule test -s "$s" || return 1
   done
 }
