@@ -1,5 +1,6 @@
 """Agent settings: defaults, overridden by a JSON file, overridden by flags."""
 
+import ipaddress
 import json
 import os
 
@@ -18,7 +19,27 @@ DEFAULTS = {
     "provisioning_listen": None,
     # what the listener serves under /images/; None: <state_dir>/images
     "image_store": None,
+    # undercloud only: "FIRST-LAST" IPv4 range; each enrolled node without a static
+    # address gets the lowest free one, kept for its life (its provisioning address)
+    "provisioning_pool": None,
+    # undercloud only: a directory of dnsmasq dhcp-host files, one per node with MACs
+    # and an address (dnsmasq --dhcp-hostsdir re-reads it by itself); None: none written
+    "dhcp_hosts_dir": None,
 }
+
+
+def parse_pool(text):
+    """"FIRST-LAST" (IPv4) -> (first, last) as ip_address objects."""
+    if isinstance(text, (tuple, list)):
+        return tuple(text)
+    try:
+        first, last = (ipaddress.IPv4Address(part.strip()) for part in str(text).split("-"))
+    except ValueError:
+        raise AgentError("provisioning_pool must be FIRST-LAST IPv4 addresses (192.168.24.100-192.168.24.199), "
+                         "not %r" % text, code="invalid_config")
+    if last < first:
+        raise AgentError("provisioning_pool %r ends before it starts" % text, code="invalid_config")
+    return first, last
 
 
 class Config:
@@ -32,6 +53,8 @@ class Config:
         if merged["domain_type"] not in ("auto", "kvm", "qemu"):
             raise AgentError("domain_type must be auto, kvm or qemu, not %r" % merged["domain_type"],
                              code="invalid_config")
+        if merged["provisioning_pool"] is not None:
+            merged["provisioning_pool"] = parse_pool(merged["provisioning_pool"])
         self.__dict__.update(merged)
 
     @property

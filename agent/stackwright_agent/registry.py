@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     action TEXT,
     token TEXT,
     deploy_done INTEGER NOT NULL DEFAULT 0,
+    address TEXT,
     updated_at REAL
 );
 CREATE TABLE IF NOT EXISTS history (
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_node ON history (node, id);
 """
+
+ADDED_COLUMNS = (("address", "TEXT"),)
 
 _WRITE_LOCK = threading.Lock()
 
@@ -74,6 +77,11 @@ class Registry:
         try:
             with self._connect() as db:
                 db.executescript(SCHEMA)
+                # columns added after a registry was first made
+                have = {r[1] for r in db.execute("PRAGMA table_info(nodes)")}
+                for column, decl in ADDED_COLUMNS:
+                    if column not in have:
+                        db.execute("ALTER TABLE nodes ADD COLUMN %s %s" % (column, decl))
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)

@@ -91,6 +91,8 @@ def serve(config):
     if config.provisioning_listen:
         from . import provisioning
         provisioning.start(config, api.drivers["nodes"].registry)
+    if config.dhcp_hosts_dir:
+        api.drivers["nodes"].after_converge()  # files written by an older agent, or removed by hand
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(server))
     LOG.info("stackwright-agent %s listening on %s", __version__, config.socket)
     try:

@@ -78,8 +78,8 @@ def test_enroll_is_idempotent_and_dry_run_predicts(agent):
     again = agent.put("nodes", "n1", node_body())
     assert not again["changed"]
     listed = agent.client.get("/v1/nodes")["nodes"]
-    assert listed == [{"name": "n1", "role": "compute", "provision_state": "enrolled",
-                       "power_state": "unknown", "last_error": None}]
+    assert listed == [{"name": "n1", "role": "compute", "kind": "baremetal", "address": None,
+                       "provision_state": "enrolled", "power_state": "unknown", "last_error": None}]
 
 
 def test_bmc_and_macs_changes_are_reconciled(agent):
@@ -293,3 +293,54 @@ def test_inspection_without_a_matching_disk_fails_the_node(agent, listener):
     assert status == 200
     got = agent.find("nodes", "n1")
     assert got["provision_state"] == "failed" and "vda" in got["last_error"] and got["target_disk"] is None
+
+
+@pytest.fixture
+def pool_agent(tmp_path):
+    from conftest import RunningAgent
+    config = Config(socket=str(tmp_path / "a.sock"), state_dir=str(tmp_path / "state"),
+                    provisioning_pool="192.168.24.100-192.168.24.101", dhcp_hosts_dir=str(tmp_path / "dhcp"))
+    running = RunningAgent(config)
+    yield running
+    running.stop()
+
+
+def test_addresses_come_from_the_pool_and_dnsmasq_gets_a_host_file(pool_agent, tmp_path):
+    dhcp = tmp_path / "dhcp"
+    first = pool_agent.put("nodes", "n1", node_body("n1"))["resource"]
+    assert first["address"] == "192.168.24.100"
+    # the dry run of a second node predicts the address the real run gives
+    second = node_body("n2", mac="52:54:00:aa:00:02", address="192.0.2.12")
+    assert pool_agent.put("nodes", "n2", second, dry_run=True)["resource"]["address"] == "192.168.24.101"
+    assert pool_agent.put("nodes", "n2", second)["resource"]["address"] == "192.168.24.101"
+    assert (dhcp / "n1").read_text() == "52:54:00:aa:00:01,192.168.24.100,n1\n"
+    # the address is kept across updates; a MAC change rewrites the host file
+    moved = pool_agent.put("nodes", "n1", {"macs": ["52:54:00:aa:00:09"]})
+    assert moved["changed"] and moved["resource"]["address"] == "192.168.24.100"
+    assert (dhcp / "n1").read_text() == "52:54:00:aa:00:09,192.168.24.100,n1\n"
+    # a full pool is a clear conflict, and nothing is enrolled
+    err = put_error(pool_agent, "n3", node_body("n3", mac="52:54:00:aa:00:03", address="192.0.2.13"))
+    assert err.status == 409 and err.field == "provisioning_pool" and "widen" in err.message
+    assert pool_agent.find("nodes", "n3") is None
+    # a deleted node frees its address and loses its host file
+    pool_agent.put("nodes", "n2", {"state": "absent"})
+    assert sorted(os.listdir(dhcp)) == ["n1"]
+    third = pool_agent.put("nodes", "n3", node_body("n3", mac="52:54:00:aa:00:03", address="192.0.2.13"))
+    assert third["resource"]["address"] == "192.168.24.101"
+
+
+def test_a_node_without_bmc_is_adopted(pool_agent, tmp_path):
+    body = {"role": "Controller", "kind": "container", "macs": ["52:54:00:24:01:01"],
+            "network": {"address": "192.168.24.50/24"}}
+    node = pool_agent.put("nodes", "c1", body)["resource"]
+    assert node["bmc"] is None and node["address"] == "192.168.24.50"
+    adopted = pool_agent.put("nodes", "c1", {"provision_state": "active"})
+    assert adopted["changed"] and adopted["resource"]["provision_state"] == "active"
+    # no PXE for it: no dhcp-host file
+    assert not (tmp_path / "dhcp" / "c1").exists()
+    err = put_error(pool_agent, "c2", {"role": "Controller", "macs": ["52:54:00:24:01:02"]})
+    assert err.status == 400 and err.field == "bmc" and "network.address" in err.message
+    # a node with a BMC is never adopted: it is deployed
+    pool_agent.put("nodes", "n1", node_body("n1"))
+    err = put_error(pool_agent, "n1", {"provision_state": "active"})
+    assert err.status == 409 and "adoption" in err.message

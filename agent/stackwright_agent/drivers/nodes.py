@@ -17,12 +17,23 @@ operational fields they drive:
     ``exit``: boot from disk). The ramdisk's result disarms it too. Re-sending the
     action already armed changes nothing (same token).
 
+A node without ``bmc`` is pre-provisioned (a "deployed server"): it needs
+``network.address`` and is adopted, ``enrolled`` -> ``active``, with no PXE.
+
+``address`` (read-only) is the node's provisioning address: the static
+``network.address`` when given, else the lowest free address of the agent's
+``provisioning_pool``, kept for the node's life. With ``dhcp_hosts_dir`` set,
+the agent keeps one dnsmasq dhcp-host file per PXE node there (its MACs, address
+and name), so DHCP answers enrolled MACs only, always with the same address.
+
 The BMC password is stored but never returned: ``bmc.credentials`` is a salted
 digest (as for ``bmcs``). The token is never returned either. A GET adds the
 inspection data and the last 20 history rows.
 """
 
 import ipaddress
+import logging
+import os
 import re
 import secrets
 
@@ -40,12 +51,14 @@ TRANSITIONS = {
     "inspected": ("verified", "failed"),
     "available": ("inspected", "cleaning", "failed"),
     "deploying": ("available",),
-    "active": ("deploying",),
+    # from enrolled: adoption of a pre-provisioned node (no BMC), checked in _fields
+    "active": ("deploying", "enrolled"),
     "cleaning": ("inspected", "available", "active", "failed"),
     "failed": ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning"),
 }
 ACTIONS = ("inspect", "clean", "deploy")
 HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn")
+LOG = logging.getLogger("stackwright-agent.nodes")
 SIZE_RE = re.compile(r"\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*")
 
 
@@ -201,7 +214,7 @@ class NodeDriver(Driver):
         merged = dict(row or {"name": spec["name"], "provision_state": "enrolled", "power_state": "unknown",
                               "last_error": None, "target_disk": None, "action": None, "deploy_done": False,
                               "macs": [], "root_device": {}, "network": None, "properties": {}, "role": None,
-                              "kind": None})
+                              "kind": None, "address": None})
         merged.update(fields)
         return _resource(merged)
 
@@ -209,9 +222,11 @@ class NodeDriver(Driver):
         """The registry columns this request sets (raises Conflict for illegal jumps)."""
         fields = {}
         if row is None:
-            for field in ("bmc", "macs"):
-                if spec[field] is None:
-                    raise InvalidField(field, "is required to enroll a node")
+            if spec["bmc"] is not None and spec["macs"] is None:
+                raise InvalidField("macs", "is required to enroll a node with a BMC (its PXE NICs)")
+            if spec["bmc"] is None and not (spec["network"] or {}).get("address"):
+                raise InvalidField("bmc", "is required to enroll a node, unless it is pre-provisioned: "
+                                          "then give network.address")
             if spec["provision_state"] not in (None, "enrolled"):
                 raise Conflict("provision_state: a new node starts enrolled, not %s" % spec["provision_state"],
                                field="provision_state")
@@ -224,9 +239,17 @@ class NodeDriver(Driver):
                 spec["name"], secrets.token_hex(16))
             fields.update(bmc_driver=bmc["driver"], bmc_address=bmc["address"], bmc_port=bmc["port"],
                           bmc_username=bmc["username"], bmc_password=bmc["password"], bmc_salt=salt)
+        address = self._address(spec, row, fields)
+        if address != (row or {}).get("address"):
+            fields["address"] = address
         state = row["provision_state"] if row else "enrolled"
         want = spec["provision_state"]
         if want is not None and want != state:
+            has_bmc = bool(bmc or (row or {}).get("bmc_address"))
+            if want == "active" and state == "enrolled" and has_bmc:
+                raise Conflict("provision_state: node %r is enrolled and has a BMC: it becomes active by a deploy, "
+                               "not by adoption (adoption is for pre-provisioned nodes without a BMC)" % spec["name"],
+                               field="provision_state")
             if state not in TRANSITIONS[want]:
                 raise Conflict("provision_state: node %r is %s and cannot become %s; from %s it may become %s"
                                % (spec["name"], state, want, state,
@@ -251,11 +274,33 @@ class NodeDriver(Driver):
                 fields["action"] = armed
         return fields
 
+    def _address(self, spec, row, fields):
+        """The node's provisioning address after this request (see the module doc)."""
+        network = fields["network"] if "network" in fields else (row or {}).get("network")
+        if network and network.get("address"):
+            return str(ipaddress.ip_interface(network["address"]).ip)
+        kept = (row or {}).get("address")
+        pool = self.config.provisioning_pool
+        if pool is None:
+            return None
+        first, last = pool
+        if kept and first <= ipaddress.ip_address(kept) <= last and not (row or {}).get("network"):
+            return kept
+        taken = {n["address"] for n in self.registry.all() if n["address"] and n["name"] != spec["name"]}
+        candidate = first
+        while candidate <= last:
+            if str(candidate) not in taken:
+                return str(candidate)
+            candidate += 1
+        raise Conflict("provisioning_pool %s-%s has no free address for node %r (%d nodes hold addresses); "
+                       "widen the pool" % (first, last, spec["name"], len(taken)), field="provisioning_pool")
+
     def converge(self, spec, current):
         name = spec["name"]
         if spec["state"] == "absent":
             self.registry.delete(name, "PUT state=absent")
             self._new_salts.pop(name, None)
+            self.after_converge()
             return
         row = self.registry.get(name)
         fields = self._fields(spec, row)
@@ -266,10 +311,45 @@ class NodeDriver(Driver):
             event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
         self.registry.update(name, fields, event=event, detail=detail, create=row is None)
         self._new_salts.pop(name, None)
+        self.after_converge()
+
+    def after_converge(self):
+        sync_dhcp_hosts(self.registry, self.config.dhcp_hosts_dir)
 
     def list(self, query):
-        return [{"name": r["name"], "role": r["role"], "provision_state": r["provision_state"],
-                 "power_state": r["power_state"], "last_error": r["last_error"]} for r in self.registry.all()]
+        return [{"name": r["name"], "role": r["role"], "kind": r["kind"], "address": r["address"],
+                 "provision_state": r["provision_state"], "power_state": r["power_state"],
+                 "last_error": r["last_error"]} for r in self.registry.all()]
+
+
+def sync_dhcp_hosts(registry, directory):
+    """One dnsmasq dhcp-host file per PXE node (MACs, address, name) in ``directory``;
+    files of nodes that are gone are removed. Only changed files are rewritten (dnsmasq
+    re-reads a changed file: --dhcp-hostsdir watches the directory)."""
+    if not directory:
+        return
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    wanted = {}
+    for node in registry.all():
+        if node["bmc_address"] and node["macs"] and node["address"]:
+            wanted[node["name"]] = "%s,%s,%s\n" % (",".join(node["macs"]), node["address"], node["name"])
+    for entry in os.listdir(directory):
+        if entry not in wanted and not entry.startswith("."):
+            os.unlink(os.path.join(directory, entry))
+    for name, text in wanted.items():
+        path = os.path.join(directory, name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == text:
+                    continue
+        except FileNotFoundError:
+            pass
+        tmp = os.path.join(directory, ".%s.tmp" % name)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+        LOG.info("dhcp-host for %s: %s", name, text.strip())
 
 
 def _resource(row):
@@ -283,4 +363,4 @@ def _resource(row):
             "root_device": row["root_device"], "network": row["network"], "properties": row["properties"],
             "provision_state": row["provision_state"], "power_state": row["power_state"],
             "last_error": row["last_error"], "target_disk": row["target_disk"], "action": row["action"],
-            "deploy_done": bool(row["deploy_done"])}
+            "deploy_done": bool(row["deploy_done"]), "address": row.get("address")}
