@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Provisioning benchmark (a measurement, not a test): where the time goes from
+power-off to SSH, for one node and for two in parallel, beside the floor.
+
+  sudo .venv/bin/python tools/benchmark-provision.py [--image-dir DIR] [--out FILE]
+
+The floor is the same work with no orchestration: a bare QEMU VM PXE-boots the
+same deploy ramdisk (dnsmasq + iPXE + a static HTTP directory standing in for the
+undercloud: the instructions, the image and the first-boot config are files), the
+ramdisk writes the same image and powers off, and QEMU boots the disk until SSH
+answers. Then the real thing: the lab with 1 (then 2) VMs, the undercloud, and
+playbooks/provision.yml; per-phase times come from the registry's history. Peak
+memory of the lab's QEMU and BMC processes is sampled during each run.
+
+Images come from --image-dir (an undercloud image store: ramdisk/vmlinuz,
+ramdisk/initrd, overcloud-<profile>.raw.gz and its .sha256); the default builds
+them through the undercloud role (cached). Prints a Markdown report and writes
+JSON to --out.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "agent"))
+from stackwright_agent import provisioning  # noqa: E402  (the real first-boot config)
+
+NETNS = "swbench"
+WORKDIR = "/var/lib/stackwright-bench"
+PROFILE = "base"
+
+
+def sh(*argv, check=True, **kw):
+    return subprocess.run(argv, check=check, text=True, capture_output=True, **kw)
+
+
+def in_ns(*argv):
+    return ["ip", "netns", "exec", NETNS] + list(argv)
+
+
+def wait_ssh(host, timeout, ns=NETNS):
+    """Seconds until host:22 sends an SSH banner (probed from inside ns)."""
+    probe = ("import socket,sys\ntry:\n s=socket.create_connection((%r,22),2);s.settimeout(3)\n"
+             " sys.exit(0 if s.recv(4)==b'SSH-' else 1)\nexcept OSError: sys.exit(1)" % host)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe]).returncode == 0:
+            return time.monotonic() - t0
+        time.sleep(1)
+    raise RuntimeError("no SSH on %s within %ss" % (host, timeout))
+
+
+class Sampler(threading.Thread):
+    """Peak summed RSS (MiB) of processes whose command line contains any marker."""
+
+    def __init__(self, markers):
+        super().__init__(daemon=True)
+        self.markers, self.peak, self.stop = markers, 0, threading.Event()
+
+    def run(self):
+        while not self.stop.wait(2):
+            total = 0
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as fh:
+                        cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+                    if any(m in cmd for m in self.markers):
+                        with open("/proc/%s/status" % pid) as fh:
+                            total += next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    continue
+            self.peak = max(self.peak, total // 1024)
+
+
+# --------------------------------------------------------------------- the floor
+
+def floor(image_dir, image):
+    """PXE -> ramdisk writes the image -> power off -> boot from disk -> SSH, bare."""
+    work = tempfile.mkdtemp(prefix="floor.", dir="/var/tmp")
+    web = os.path.join(work, "web")
+    os.makedirs(os.path.join(web, "v1", "ramdisk"))
+    os.makedirs(os.path.join(web, "images"))
+    for name in ("ramdisk", image):
+        os.symlink(os.path.join(image_dir, name), os.path.join(web, "images", name))
+    sha = open(os.path.join(image_dir, image + ".sha256")).read().split()[0]
+    mac, ip, api = "52:54:00:99:00:10", "10.99.0.10", "http://10.99.0.1:8099"
+    with open(os.path.join(web, "boot.ipxe"), "w") as fh:
+        fh.write("#!ipxe\nkernel %s/images/ramdisk/vmlinuz console=ttyS0 sw.api=%s sw.node=bench sw.token=t "
+                 "BOOTIF=%s\ninitrd %s/images/ramdisk/initrd\nboot\n" % (api, api, mac, api))
+    with open(os.path.join(web, "v1", "ramdisk", "bench"), "w") as fh:
+        fh.write("action=deploy\nimage_url=%s/images/%s\nimage_sha256=%s\ntarget_disk=/dev/vda\n"
+                 "config_url=%s/config.tar.gz\n" % (api, image, sha, api))
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, "key"))
+    node = {"name": "bench", "macs": [mac], "network": None,
+            "properties": {"ssh_authorized_keys": [open(os.path.join(work, "key.pub")).read()]}}
+    with open(os.path.join(web, "config.tar.gz"), "wb") as fh:
+        fh.write(provisioning.config_tarball(node, work))
+    sh("ip", "netns", "add", NETNS)
+    procs = []
+    try:
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "add", "br0", "type", "bridge"],
+                    ["ip", "addr", "add", "10.99.0.1/24", "dev", "br0"],
+                    ["ip", "addr", "add", "fd00:99::1/64", "dev", "br0", "nodad"],
+                    ["ip", "link", "set", "br0", "up"],
+                    ["ip", "tuntap", "add", "tapb0", "mode", "tap"], ["ip", "link", "set", "tapb0", "master", "br0"],
+                    ["ip", "link", "set", "tapb0", "up"]):
+            sh(*in_ns(*cmd))
+        procs.append(subprocess.Popen(in_ns(
+            "dnsmasq", "--keep-in-foreground", "--port=0", "--interface=br0", "--bind-interfaces",
+            "--dhcp-range=10.99.0.10,static", "--dhcp-host=%s,%s,bench" % (mac, ip), "--enable-ra",
+            "--dhcp-range=fd00:99::,ra-only,64", "--dhcp-match=set:ipxe,175",
+            "--dhcp-boot=tag:ipxe,%s/boot.ipxe" % api, "--conf-file=/dev/null",
+            "--pid-file=%s/dnsmasq.pid" % work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(in_ns(sys.executable, "-m", "http.server", "--bind", "10.99.0.1",
+                                            "--directory", web, "8099"),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        disk = os.path.join(work, "disk.qcow2")
+        sh("qemu-img", "create", "-f", "qcow2", disk, "4G")
+        qemu = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-display", "none", "-no-reboot",
+                "-serial", "file:%s/console.log" % work, "-netdev", "tap,id=n0,ifname=tapb0,script=no,downscript=no",
+                "-device", "virtio-net-pci,netdev=n0,mac=%s" % mac,
+                "-drive", "file=%s,if=virtio,cache=unsafe" % disk]
+        t0 = time.monotonic()
+        sh(*in_ns(*qemu, "-boot", "n"), timeout=1800)
+        written = time.monotonic() - t0
+        log = open(os.path.join(work, "console.log"), errors="replace").read()
+        if "ok=true" not in log.replace(" ", "").replace('"ok":true', "ok=true"):
+            tail = "\n".join(log.splitlines()[-15:])
+            raise RuntimeError("the floor's ramdisk did not deploy:\n" + tail)
+        boot = subprocess.Popen(in_ns(*qemu, "-boot", "c"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(boot)
+        to_ssh = wait_ssh(ip, 600)
+        return {"pxe_and_write_s": round(written, 1), "boot_to_ssh_s": round(to_ssh, 1),
+                "total_s": round(written + to_ssh, 1)}
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sh("ip", "netns", "del", NETNS, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------- the real thing
+
+INVENTORY = """
+all:
+  children:
+    lab_hosts:
+      hosts:
+        localhost: {ansible_connection: local, ansible_python_interpreter: /usr/bin/python3}
+    undercloud:
+      hosts:
+        undercloud-bench: {ansible_connection: local, ansible_python_interpreter: %(workdir)s/bin/python}
+  vars:
+    agent_domain_type: qemu
+    agent_python: "{{ ansible_playbook_python }}"
+    lab_hide_kvm: true
+    lab_netns: swbench
+    lab_workdir: %(workdir)s
+    lab_nodes: %(nodes)s
+    undercloud_provisioning_ra_prefix: "fd00:24::"
+    undercloud_state_dir: %(workdir)s/undercloud
+    undercloud_ssh_key: %(workdir)s/ssh/id_ed25519
+    undercloud_overcloud_image_profile: %(profile)s
+    provision_image: overcloud-%(profile)s.raw.gz
+    provision_nodes_file: %(workdir)s/nodes.yml
+"""
+
+
+def playbook(inv, name, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    t0 = time.monotonic()
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inv,
+                          os.path.join(ROOT, "playbooks", name)] + list(extra), cwd=ROOT, env=env,
+                         text=True, capture_output=True)
+    if res.returncode:
+        raise RuntimeError("%s failed:\n%s" % (name, res.stdout[-4000:]))
+    return time.monotonic() - t0
+
+
+def phases(history):
+    """Seconds per phase from a node's registry history."""
+    def ts(pred):
+        return next((h["ts"] for h in history if pred(h)), None)
+    marks = {
+        "inspect": (ts(lambda h: h["event"] == "arm" and h["detail"] == "inspect"),
+                    ts(lambda h: h["event"] == "result" and (h["detail"] or "").startswith("inspect"))),
+        "clean": (ts(lambda h: h["event"] == "arm" and h["detail"] == "clean"),
+                  ts(lambda h: h["event"] == "result" and (h["detail"] or "").startswith("clean"))),
+        "deploy (PXE, write)": (ts(lambda h: h["event"] == "arm" and h["detail"] == "deploy"),
+                                ts(lambda h: h["event"] == "result" and (h["detail"] or "").startswith("deploy"))),
+        "boot to SSH": (ts(lambda h: h["event"] == "result" and (h["detail"] or "").startswith("deploy")),
+                        ts(lambda h: h["to_state"] == "active" and h["from_state"] != "active")),
+        "power-off to SSH (deploy)": (ts(lambda h: h["event"] == "arm" and h["detail"] == "deploy"),
+                                      ts(lambda h: h["to_state"] == "active" and h["from_state"] != "active")),
+    }
+    return {k: round(b - a, 1) for k, (a, b) in marks.items() if a and b}
+
+
+def stackwright(count):
+    nodes = [{"name": "bench%d" % i, "role": "Compute", "kind": "vm", "memory_mib": 1024, "disk_gib": 4}
+             for i in range(count)]
+    inv = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+    inv.write(INVENTORY % {"workdir": WORKDIR, "nodes": json.dumps(nodes), "profile": PROFILE})
+    inv.close()
+    sampler = Sampler(["bench%d" % i for i in range(count)])
+    try:
+        times = {"lab": playbook(inv.name, "lab.yml"), "undercloud": playbook(inv.name, "undercloud.yml")}
+        sampler.start()
+        times["provision.yml"] = playbook(inv.name, "provision.yml")
+        sampler.stop.set()
+        times["provision.yml again"] = playbook(inv.name, "provision.yml")
+        sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
+        import agent_client
+        client = agent_client.AgentClient("/run/stackwright/undercloud.sock")
+        per_node = {n["name"]: phases(client.get("/v1/nodes/%s" % n["name"])["history"]) for n in nodes}
+        return {"playbooks_s": {k: round(v, 1) for k, v in times.items()}, "nodes": per_node,
+                "peak_rss_mib": sampler.peak}
+    finally:
+        sampler.stop.set()
+        for name, extra in (("undercloud.yml", "undercloud_state=absent"), ("lab.yml", "lab_state=absent")):
+            try:
+                playbook(inv.name, name, "-e", extra)
+            except RuntimeError as exc:
+                print("cleanup: %s" % exc, file=sys.stderr)
+        os.unlink(inv.name)
+
+
+IMAGES_PLAY = """
+- name: Images for the floor (the image cache makes this a copy)
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: stackwright.cloud.image_build
+      image_build_output_dir: %s
+      image_build_overcloud_profile: %s
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image-dir", help="an image store with ramdisk/ and overcloud-base.raw.gz "
+                                            "(default: built by the image_build role, from its cache)")
+    parser.add_argument("--out", default="benchmark-provision.json")
+    args = parser.parse_args()
+    image_dir = args.image_dir or WORKDIR + "-images"
+    if not args.image_dir:
+        play = os.path.join(ROOT, "playbooks", ".benchmark-images.yml")
+        with open(play, "w") as fh:
+            fh.write(IMAGES_PLAY % (image_dir, PROFILE))
+        try:
+            playbook(os.path.join(ROOT, "inventories", "lab"), os.path.basename(play))
+        finally:
+            os.unlink(play)
+    report = {"floor": floor(image_dir, "overcloud-%s.raw.gz" % PROFILE)}
+    report["stackwright_1"] = stackwright(1)
+    report["stackwright_2"] = stackwright(2)
+    with open(args.out, "w") as fh:
+        json.dump(report, fh, indent=2)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
