@@ -174,6 +174,7 @@ all:
     undercloud_overcloud_image_profile: %(profile)s
     provision_image: overcloud-%(profile)s.raw.gz
     provision_nodes_file: %(workdir)s/nodes.yml
+    undercloud_image_build_host: localhost
 """
 
 

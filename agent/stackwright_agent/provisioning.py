@@ -72,7 +72,7 @@ def _hint_matches(key, hint, disk):
     if key == "name":
         # "sda" and "/dev/sda" name the same disk
         return value.rsplit("/", 1)[-1] == hint.rsplit("/", 1)[-1]
-    if key == "wwn":
+    if key in ("wwn", "wwn_with_extension", "wwn_vendor_extension"):
         return value.lower() == hint.lower()
     return value.strip().lower() == hint.strip().lower()
 

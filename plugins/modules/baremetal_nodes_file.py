@@ -25,7 +25,7 @@ description:
     hints.
   - The Stackwright format refuses unknown keys and suggests the nearest known one. The instackenv and bifrost
     formats carry many keys this module does not use; those are ignored.
-  - Never changes anything. BMC passwords are never returned.
+  - Never changes anything. BMC passwords are returned only with O(show_passwords).
 options:
   path:
     description:
@@ -48,6 +48,12 @@ options:
       - Unset means C(Controller), C(Compute), C(BlockStorage) and C(AllInOne).
     type: list
     elements: str
+  show_passwords:
+    description:
+      - Return the BMC passwords, for the tasks that enroll the nodes and drive their BMCs.
+      - Set C(no_log) on the task, and on every task that passes the nodes on.
+    type: bool
+    default: false
 notes:
   - "The Stackwright format, one node: C(name), C(role) (default C(Compute)), C(kind) (C(baremetal), the default,
     C(vm) or C(container)), C(bmc) (C(address), C(port) default 623, C(username), C(password)), C(macs),
@@ -148,7 +154,7 @@ nodes:
           type: str
           sample: admin
         password:
-          description: Always C(********).
+          description: C(********), unless O(show_passwords) is set.
           type: str
           sample: "********"
     macs:
@@ -279,6 +285,7 @@ def main():
             path=dict(type="path"),
             data=dict(type="raw"),
             roles=dict(type="list", elements="str"),
+            show_passwords=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("path", "data")],
         required_one_of=[("path", "data")],
@@ -314,7 +321,9 @@ def main():
         problem = exc
     if problem is not None:
         fail(problem.message, problem.node, problem.field)
-    module.exit_json(changed=False, nodes=mask_passwords(nodes), count=len(nodes), format=fmt, invocation=invocation)
+    if not p["show_passwords"]:
+        nodes = mask_passwords(nodes)
+    module.exit_json(changed=False, nodes=nodes, count=len(nodes), format=fmt, invocation=invocation)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ TRANSITIONS = {
     "failed": ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning"),
 }
 ACTIONS = ("inspect", "clean", "deploy")
-HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn")
+HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn",
+         "wwn_with_extension", "wwn_vendor_extension")
 LOG = logging.getLogger("stackwright-agent.nodes")
 SIZE_RE = re.compile(r"\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*")
 

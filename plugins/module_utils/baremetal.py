@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What the baremetal_* modules share: the node request body built from module
+parameters, and waiting for a node of the undercloud's registry to reach a state."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import (
+    AgentClient,
+    AgentClientError,
+    resource_path,
+)
+
+# the agent's provision states (agent/stackwright_agent/drivers/nodes.py, TRANSITIONS)
+PROVISION_STATES = ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning", "failed")
+# what a wait may ask for: a provision state, or "deployed" (the image is written)
+WAIT_STATES = PROVISION_STATES + ("deployed",)
+# states the agent lets a node go to cleaning from (TRANSITIONS["cleaning"])
+CLEANABLE = ("inspected", "available", "active", "failed")
+
+DESCRIPTIVE = ("role", "kind", "bmc", "macs", "root_device", "network", "properties")
+OPERATIONAL = ("provision_state", "power_state", "last_error", "action")
+
+BMC_OPTIONS = dict(
+    driver=dict(type="str", default="ipmi", choices=["ipmi"]),
+    address=dict(type="str", required=True),
+    port=dict(type="int", default=623),
+    username=dict(type="str", required=True),
+    password=dict(type="str", required=True, no_log=True),
+)
+NETWORK_OPTIONS = dict(
+    address=dict(type="str"),
+    gateway=dict(type="str"),
+    dns=dict(type="list", elements="str"),
+    interface_mac=dict(type="str"),
+)
+ACTION_OPTIONS = dict(
+    action=dict(type="str", choices=["inspect", "clean", "deploy"]),
+    image_url=dict(type="str"),
+    image_sha256=dict(type="str"),
+    config_url=dict(type="str"),
+)
+
+
+class NodeWaitError(Exception):
+    """A wait that ended without the wanted state; ``node`` is the node as last seen."""
+
+    def __init__(self, message, node=None):
+        super(NodeWaitError, self).__init__(message)
+        self.message = message
+        self.node = node
+
+
+def node_path(name):
+    return resource_path("nodes", name)
+
+
+def client_for(module):
+    return AgentClient(module.params["agent_socket"], module.params["agent_timeout"])
+
+
+def node_body(params):
+    """The PUT body for /v1/nodes/<name> from baremetal_node's parameters.
+
+    Unset (None) options are left out, so the agent keeps those fields as they are.
+    ``network`` given with no field set (``{}``) means DHCP. ``action`` with no
+    action disarms the node (``{"action": null}``).
+    """
+    if params.get("state") == "absent":
+        return {"state": "absent"}
+    body = {}
+    for key in DESCRIPTIVE + OPERATIONAL:
+        value = params.get(key)
+        if value is None:
+            continue
+        if key == "network":
+            value = dict((k, v) for k, v in value.items() if v is not None)
+        elif key == "action":
+            value = dict((k, v) for k, v in value.items() if v is not None or k == "action")
+            if value.get("image_sha256"):
+                value["image_sha256"] = value["image_sha256"].lower()
+        body[key] = value
+    return body
+
+
+def reached(node, states):
+    """Whether ``node`` is in one of ``states`` (``deployed``: the image is written -
+    deploying with deploy_done - or the node is active already)."""
+    state = node["provision_state"]
+    for want in states:
+        if want == "deployed":
+            if state == "active" or (state == "deploying" and node.get("deploy_done")):
+                return True
+        elif state == want:
+            return True
+    return False
+
+
+def describe(states):
+    states = list(states)
+    return states[0] if len(states) == 1 else "%s or %s" % (", ".join(states[:-1]), states[-1])
+
+
+def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=True,
+                   sleep=time.sleep, clock=time.monotonic):
+    """Poll GET /v1/nodes/<name> until the node is in one of ``states``; return it.
+
+    Raises NodeWaitError when the node goes ``failed`` (and ``failed`` is not wanted),
+    disappears, or is not there in ``timeout`` seconds. On a timeout, with
+    ``fail_on_timeout``, the node is first marked failed with the reason as its
+    ``last_error``. AgentClientError passes through.
+    """
+    path = node_path(name)
+    wanted = describe(states)
+    deadline = clock() + timeout
+    while True:
+        node = client.find(path)
+        if node is None:
+            raise NodeWaitError("node %r does not exist (waiting for %s)" % (name, wanted))
+        if reached(node, states):
+            return node
+        if node["provision_state"] == "failed" and "failed" not in states:
+            raise NodeWaitError("node %r failed while waiting for %s: %s"
+                                % (name, wanted, node.get("last_error") or "no last_error recorded"), node)
+        left = deadline - clock()
+        if left <= 0:
+            state = node["provision_state"]
+            if state == "deploying" and not node.get("deploy_done"):
+                state = "deploying, image not written yet"
+            message = "timed out after %d s waiting for %s (state was %s)" % (timeout, wanted, state)
+            if fail_on_timeout:
+                node = client.put(path, {"provision_state": "failed", "last_error": message})["resource"]
+            raise NodeWaitError(message, node)
+        sleep(min(interval, left))
+
+
+def wait_or_fail(module, client, name, states, timeout, result, field="wait_for"):
+    """wait_for_state for a module: exits with ``result`` failed when the wait fails."""
+    try:
+        return wait_for_state(client, name, states, timeout)
+    except NodeWaitError as exc:
+        result = dict(result, msg=exc.message, field=field)
+        if exc.node is not None:
+            result["node"] = exc.node
+        module.fail_json(**result)
+    except AgentClientError as exc:
+        module.fail_json(**dict(result, **exc.to_dict()))
+
+
+def get_node(module, client, name):
+    """The node (GET, with inspection and history) or None; fails the module on agent errors."""
+    try:
+        return client.find(node_path(name))
+    except AgentClientError as exc:
+        module.fail_json(**exc.to_dict())
+
+
+def put_node(module, client, name, body):
+    """PUT with the module's check mode as dry_run; returns the agent's answer or fails the module."""
+    try:
+        return client.put(node_path(name), dict(body, dry_run=module.check_mode))
+    except AgentClientError as exc:
+        module.fail_json(**exc.to_dict())
+
+
+def answer_result(module, answer):
+    """changed, node (and diff with --diff) of a PUT's answer."""
+    result = dict(changed=answer["changed"], node=answer["resource"])
+    if module._diff:
+        result["diff"] = dict(before=answer["diff"]["before"] or {}, after=answer["diff"]["after"] or {})
+    return result

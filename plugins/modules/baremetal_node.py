@@ -1,0 +1,351 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: baremetal_node
+short_description: Enroll or update a bare-metal node in the undercloud's registry, and wait for its state
+version_added: 0.1.0
+description:
+  - Enrolls a server in the node registry of the undercloud's Stackwright agent, or brings its record in line -
+    role, kind, BMC, PXE MACs, root-device hints, provisioning network, properties - and removes it with
+    O(state=absent).
+  - Options left unset keep the node's value, so a task may set just the operational fields a provisioning step
+    drives (O(provision_state), O(power_state), O(last_error), O(action)) or only wait (O(wait_for)).
+  - The agent checks every change of O(provision_state) against its transitions (for example C(available) only
+    from C(inspected), C(cleaning) or C(failed)) and refuses the others, naming the states the node may go to.
+  - The BMC password is stored by the agent but never returned; a change of it is detected through a salted
+    digest (C(bmc.credentials)).
+  - A node without O(bmc) is pre-provisioned (a deployed server, for example a container); it needs
+    O(network.address) and is adopted by setting O(provision_state=active) straight from C(enrolled).
+  - This module never drives the BMC; use M(stackwright.cloud.ipmi_power) and M(stackwright.cloud.ipmi_boot).
+options:
+  name:
+    description: Node name, unique in the registry.
+    type: str
+    required: true
+  state:
+    description: V(present) enrolls or updates the node; V(absent) removes it (its history stays).
+    type: str
+    choices: [absent, present]
+    default: present
+  role:
+    description: The node's role, for example V(Controller), V(Compute) or V(BlockStorage).
+    type: str
+  kind:
+    description: What the node is, for example V(baremetal), V(vm) or V(container).
+    type: str
+  bmc:
+    description:
+      - The node's BMC. Required to enroll a node unless it is pre-provisioned (then give O(network.address)).
+    type: dict
+    suboptions:
+      driver:
+        description: BMC protocol.
+        type: str
+        choices: [ipmi]
+        default: ipmi
+      address:
+        description: BMC IP address or host name.
+        type: str
+        required: true
+      port:
+        description: BMC UDP port.
+        type: int
+        default: 623
+      username:
+        description: BMC user name.
+        type: str
+        required: true
+      password:
+        description: BMC password. Never returned, never logged.
+        type: str
+        required: true
+  macs:
+    description:
+      - MAC addresses of the node's PXE NICs. Required to enroll a node with a BMC.
+      - A MAC address belongs to one node only.
+    type: list
+    elements: str
+  root_device:
+    description:
+      - Root-device hints choosing the disk the image is written to, Ironic's names -
+        C(by_path), C(hctl), C(model), C(name), C(rotational) (a bool), C(serial), C(size) (whole GiB, a number or
+        with an operator, C('>= 100')), C(vendor), C(wwn). All given hints must match.
+      - V({}) clears them (the smallest disk of at least 4 GiB is chosen).
+    type: dict
+  network:
+    description:
+      - The node's address on the provisioning network. V({}) means DHCP; the agent then gives the node an
+        address from its provisioning pool, if it has one.
+    type: dict
+    suboptions:
+      address:
+        description: Static address with its prefix length (CIDR), for example V(192.168.24.50/24).
+        type: str
+      gateway:
+        description: Default gateway, inside the network of O(network.address).
+        type: str
+      dns:
+        description: DNS servers.
+        type: list
+        elements: str
+      interface_mac:
+        description: MAC of the NIC the address goes on; unset means the first of O(macs).
+        type: str
+  properties:
+    description:
+      - Free-form properties kept with the node (for example C(cpus), C(memory_mb), C(local_gb)).
+      - C(ssh_authorized_keys) (a list) goes into the deployed node's C(/root/.ssh/authorized_keys).
+    type: dict
+  provision_state:
+    description:
+      - The state to move the node to. The agent refuses a transition it does not allow (a new node starts
+        V(enrolled)). V(failed) needs O(last_error).
+    type: str
+    choices: [enrolled, verified, inspected, available, deploying, active, cleaning, failed]
+  power_state:
+    description: The power state as last seen by the caller; the agent records it and does not act on it.
+    type: str
+    choices: ["on", "off", unknown]
+  last_error:
+    description: Why the node failed; kept until the node leaves V(failed).
+    type: str
+  action:
+    description:
+      - Arms the deploy ramdisk for the node's next network boot. An empty O(action) (or O(action.action) unset)
+        disarms it - the node then boots from disk. Re-sending the action already armed changes nothing.
+      - The ramdisk's result disarms the node by itself.
+      - M(stackwright.cloud.baremetal_deploy) and M(stackwright.cloud.baremetal_undeploy) arm deploys and
+        cleaning with the right state checks; prefer them.
+    type: dict
+    suboptions:
+      action:
+        description: What the ramdisk does.
+        type: str
+        choices: [inspect, clean, deploy]
+      image_url:
+        description: With V(deploy), the gzip'd raw disk image; a path starting with C(/) is on the provisioning listener.
+        type: str
+      image_sha256:
+        description: With V(deploy), the SHA-256 of the image as served (64 hex digits).
+        type: str
+      config_url:
+        description: With V(deploy), the first-boot configuration tarball; unset means the one the agent generates.
+        type: str
+  wait_for:
+    description:
+      - After the update, wait until the node is in one of these states; V(deployed) means the image is written
+        (C(deploying) with C(deploy_done)), or the node is C(active) already.
+      - A node that goes V(failed) while V(failed) is not listed fails the task with its C(last_error).
+      - A node not there within O(wait_timeout) is marked V(failed), with the reason as its C(last_error), and
+        the task fails.
+      - Check mode does not wait.
+    type: list
+    elements: str
+    choices: [enrolled, verified, inspected, available, deploying, deployed, active, cleaning, failed]
+  wait_timeout:
+    description: Seconds to wait with O(wait_for).
+    type: int
+    default: 900
+extends_documentation_fragment:
+  - stackwright.cloud.agent
+  - stackwright.cloud.agent.RESOURCE
+notes:
+  - Run it where the undercloud's agent runs, with O(agent_socket) set to that agent's socket.
+seealso:
+  - module: stackwright.cloud.baremetal_node_info
+  - module: stackwright.cloud.baremetal_deploy
+  - module: stackwright.cloud.baremetal_undeploy
+  - module: stackwright.cloud.baremetal_nodes_file
+author:
+  - Stackwright contributors (@stackwright)
+"""
+
+EXAMPLES = r"""
+- name: Enroll a server
+  stackwright.cloud.baremetal_node:
+    agent_socket: /run/stackwright/undercloud.sock
+    name: compute-0
+    role: Compute
+    kind: baremetal
+    bmc:
+      address: 192.168.30.11
+      username: admin
+      password: "{{ vault_bmc_password }}"
+    macs: ["52:54:00:aa:00:01"]
+    root_device: {size: ">= 20"}
+    network: {}
+
+- name: Enroll a pre-provisioned server and adopt it
+  stackwright.cloud.baremetal_node:
+    name: controller-0
+    role: Controller
+    kind: container
+    network: {address: 192.168.24.50/24, gateway: 192.168.24.1}
+    provision_state: active
+
+- name: Arm an inspection
+  stackwright.cloud.baremetal_node:
+    name: compute-0
+    provision_state: verified
+    action:
+      action: inspect
+
+- name: Wait for the inspection data (the node is marked failed after 10 minutes)
+  stackwright.cloud.baremetal_node:
+    name: compute-0
+    wait_for: [inspected]
+    wait_timeout: 600
+
+- name: Remove the node from the registry
+  stackwright.cloud.baremetal_node:
+    name: compute-0
+    state: absent
+"""
+
+RETURN = r"""
+node:
+  description:
+    - The node after the run (in check mode, as it would be; after O(wait_for), as the wait left it). Null when
+      absent. Never holds the BMC password.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Node name.
+      type: str
+      sample: compute-0
+    role:
+      description: Role.
+      type: str
+      sample: Compute
+    kind:
+      description: Kind.
+      type: str
+      sample: baremetal
+    bmc:
+      description: BMC driver, address, port, username and C(credentials), a salted digest. Null when pre-provisioned.
+      type: dict
+      sample: {driver: ipmi, address: 192.168.30.11, port: 623, username: admin, credentials: 9f2c...}
+    macs:
+      description: PXE MACs, lowercase.
+      type: list
+      elements: str
+      sample: ["52:54:00:aa:00:01"]
+    root_device:
+      description: Root-device hints.
+      type: dict
+      sample: {size: ">= 20"}
+    network:
+      description: Static provisioning network settings; null for DHCP.
+      type: dict
+      sample: {address: 192.168.24.50/24, gateway: 192.168.24.1, dns: [], interface_mac: null}
+    address:
+      description: The node's provisioning address - static, or from the agent's pool - or null.
+      type: str
+      sample: 192.168.24.100
+    properties:
+      description: Properties.
+      type: dict
+    provision_state:
+      description: Provision state.
+      type: str
+      sample: available
+    power_state:
+      description: Power state as last recorded.
+      type: str
+      sample: "off"
+    last_error:
+      description: Why the node failed, or null.
+      type: str
+    target_disk:
+      description: The disk inspection chose for the image, or null.
+      type: str
+      sample: /dev/sda
+    action:
+      description: The ramdisk action armed, or null.
+      type: dict
+      sample: {action: deploy, image_url: /images/overcloud.raw.gz, image_sha256: 3b0c..., config_url: null}
+    deploy_done:
+      description: Whether the ramdisk has written the image of the current deploy.
+      type: bool
+      sample: false
+    inspection:
+      description: The ramdisk's inventory (CPUs, memory, disks, NICs). Only when the task did not change the node.
+      type: dict
+      returned: when nothing was sent or after O(wait_for)
+    history:
+      description: The node's last 20 state changes and events, with timestamps.
+      type: list
+      elements: dict
+      returned: when nothing was sent or after O(wait_for)
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import AGENT_ARGUMENT_SPEC
+from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import (
+    ACTION_OPTIONS,
+    BMC_OPTIONS,
+    NETWORK_OPTIONS,
+    PROVISION_STATES,
+    WAIT_STATES,
+    answer_result,
+    client_for,
+    get_node,
+    node_body,
+    put_node,
+    wait_or_fail,
+)
+
+
+def main():
+    argument_spec = dict(
+        AGENT_ARGUMENT_SPEC,
+        action=dict(type="dict", options=ACTION_OPTIONS),
+        bmc=dict(type="dict", options=BMC_OPTIONS),
+        kind=dict(type="str"),
+        last_error=dict(type="str"),
+        macs=dict(type="list", elements="str"),
+        name=dict(type="str", required=True),
+        network=dict(type="dict", options=NETWORK_OPTIONS),
+        power_state=dict(type="str", choices=["on", "off", "unknown"]),
+        properties=dict(type="dict"),
+        provision_state=dict(type="str", choices=list(PROVISION_STATES)),
+        role=dict(type="str"),
+        root_device=dict(type="dict"),
+        state=dict(type="str", default="present", choices=["absent", "present"]),
+        wait_for=dict(type="list", elements="str", choices=list(WAIT_STATES)),
+        wait_timeout=dict(type="int", default=900),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    name = p["name"]
+    if p["state"] == "absent" and p["wait_for"]:
+        module.fail_json(msg="wait_for: there is nothing to wait for on a node that state=absent removes",
+                         field="wait_for")
+    client = client_for(module)
+    body = node_body(p)
+    if body == {}:
+        # nothing to set (a task that only waits): read, so a missing node is named as such
+        node = get_node(module, client, name)
+        if node is None:
+            module.fail_json(msg="name: node %r is not enrolled; give bmc and macs (or network.address for a "
+                                 "pre-provisioned node) to enroll it" % name, field="name", node=None)
+        result = dict(changed=False, node=node)
+        if module._diff:
+            result["diff"] = dict(before=node, after=node)
+    else:
+        result = answer_result(module, put_node(module, client, name, body))
+    if p["wait_for"] and not module.check_mode:
+        result["node"] = wait_or_fail(module, client, name, p["wait_for"], p["wait_timeout"], result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
