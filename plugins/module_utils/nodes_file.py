@@ -9,7 +9,9 @@ one normalized list of nodes, or raises ``NodesFileError`` at the first thing
 that is wrong, naming the node and the field (as the file spells it):
 
 * native (Stackwright): ``{"nodes": [{name, role, kind, bmc, macs, root_device,
-  network, properties}]}`` or a bare list of such nodes; unknown keys are errors;
+  network, properties}]}`` or a bare list of such nodes; unknown keys are errors.
+  A node without ``bmc`` is pre-provisioned (a deployed server; a ``container``
+  node always is one) and needs ``network.address``; ``macs`` is then optional;
 * TripleO ``instackenv.json``: ``{"nodes": [{name, pm_type, pm_addr, pm_user,
   pm_password, pm_port, mac | ports, capabilities, root_device, cpu, memory,
   disk}]}``, recognised by ``pm_addr``/``pm_type`` on any node; keys not used
@@ -508,14 +510,23 @@ def _native_node(loader, index, raw):
         node.fail("kind", "%s is not a node kind (%s)%s" % (_q(kind), ", ".join(KINDS), hint))
     container = kind == "container"
 
+    # A node without a BMC is pre-provisioned (a deployed server): the undercloud neither powers nor PXE-boots
+    # it, it reaches it at its static address. A container node is always one.
     bmc = raw.get("bmc")
+    network = raw.get("network")
+    has_address = isinstance(network, dict) and network.get("address") is not None
     if container:
         if bmc is not None:
             node.fail("bmc", "a container node is pre-provisioned and has no BMC; remove bmc, or set kind to "
                              "baremetal or vm")
+        if network is None:
+            node.fail("network.address", "missing; a container node is pre-provisioned: give the address the "
+                                         "undercloud reaches it at, with its prefix length, like '192.0.2.10/24'")
     elif bmc is None:
-        node.fail("bmc", "missing; a %s node is powered on and off through its BMC (address, username, password)"
-                  % kind)
+        if not has_address:
+            node.fail("bmc", "missing; a %s node is powered on and off through its BMC (address, username, "
+                             "password): bmc is required unless the node is pre-provisioned (give network.address)"
+                      % kind)
     else:
         _mapping(node, "bmc", bmc)
         _check_fields(node, bmc, NATIVE_BMC_FIELDS, "bmc")
@@ -525,10 +536,10 @@ def _native_node(loader, index, raw):
         bmc = _bmc(node, bmc.get("address"), bmc.get("port"), bmc.get("username"), bmc.get("password"),
                    dict((k, "bmc." + k) for k in ("address", "port", "username", "password")))
 
-    macs = _macs(node, "macs", raw.get("macs"), required=not container)
+    # PXE needs the MACs; a pre-provisioned node may list them (they name its NICs)
+    macs = _macs(node, "macs", raw.get("macs"), required=bmc is not None)
     root_device = _root_device(node, "root_device", raw.get("root_device"))
 
-    network = raw.get("network")
     if network is not None:
         _mapping(node, "network", network)
         _check_fields(node, network, NATIVE_NETWORK_FIELDS, "network")

@@ -20,7 +20,8 @@ description:
   - Validates everything before returning anything, and fails at the first problem with a message that names
     the node and the field as the file spells it (C(bmc.address), C(macs[1]), C(pm_addr),
     C(driver_info.ipmi_port)). Checks names (lowercase DNS labels, unique), roles, MACs (valid, on one node
-    only), BMC endpoints (address and port, one node each, with user name and password), static addresses
+    only), BMC endpoints (address and port, one node each, with user name and password; a node without a BMC
+    must be pre-provisioned, with a static address), static addresses
     (a host address with its prefix length, the gateway inside that network, one node each) and root-device
     hints.
   - The Stackwright format refuses unknown keys and suggests the nearest known one. The instackenv and bifrost
@@ -59,8 +60,10 @@ notes:
     C(vm) or C(container)), C(bmc) (C(address), C(port) default 623, C(username), C(password)), C(macs),
     C(root_device) (hints C(name), C(model), C(vendor), C(serial), C(size), C(wwn), C(wwn_with_extension),
     C(wwn_vendor_extension), C(rotational), C(hctl), C(by_path)), C(network) (C(address) as a CIDR, C(gateway),
-    C(dns), C(interface_mac)) and C(properties) (C(cpus), C(memory_mb), C(local_gb)). A C(container) node is
-    pre-provisioned: it has no C(bmc) and may have no C(macs)."
+    C(dns), C(interface_mac)) and C(properties) (C(cpus), C(memory_mb), C(local_gb))."
+  - "A node without C(bmc) is pre-provisioned (a deployed server that the undercloud neither powers nor PXE-boots:
+    it reaches it at its static address). It needs C(network.address), and C(macs) is optional for it. A
+    C(container) node is always pre-provisioned: it has no C(bmc) and needs C(network.address)."
   - In YAML, quote passwords, serial numbers and WWNs that are made of digits, and MACs made only of digits
     and colons; unquoted, YAML reads them as numbers and the module refuses them.
   - With O(data), the BMC passwords are part of the module's arguments, which Ansible logs on the host the
@@ -111,6 +114,10 @@ EXAMPLES = r"""
           role: Controller
           kind: container
           network: {address: 192.0.2.10/24, gateway: 192.0.2.1, dns: [192.0.2.1]}
+        - name: storage-0
+          role: BlockStorage
+          # no bmc: a server installed by other means (pre-provisioned), reached at its address
+          network: {address: 192.0.2.11/24}
   no_log: true
 """
 
@@ -130,11 +137,11 @@ nodes:
       type: str
       sample: Compute
     kind:
-      description: C(baremetal), C(vm) or C(container) (pre-provisioned, no BMC).
+      description: C(baremetal), C(vm) or C(container) (always pre-provisioned, no BMC).
       type: str
       sample: baremetal
     bmc:
-      description: The BMC, null for a C(container) node.
+      description: The BMC, null for a pre-provisioned node (one without a BMC, such as a C(container) node).
       type: dict
       contains:
         driver:
@@ -158,7 +165,7 @@ nodes:
           type: str
           sample: "********"
     macs:
-      description: MAC addresses, lowercase with colons.
+      description: MAC addresses, lowercase with colons; may be empty for a pre-provisioned node.
       type: list
       elements: str
       sample: ["52:54:00:aa:00:01"]

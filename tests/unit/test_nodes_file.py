@@ -288,13 +288,64 @@ def test_baremetal_and_vm_need_a_bmc():
     fails([node(kind="vm", bmc=None)], "compute-0", "bmc", "a vm node")
 
 
+def test_no_bmc_needs_the_address_of_a_pre_provisioned_node():
+    exc = fails([node(), node("controller0", bmc=None, macs=None)], "controller0", "bmc")
+    assert str(exc) == ("nodes file: node 'controller0': bmc: missing; a baremetal node is powered on and off through "
+                        "its BMC (address, username, password): bmc is required unless the node is pre-provisioned "
+                        "(give network.address)")
+    # a network without an address is no help: the address is what is missing
+    fails([node(bmc=None, network=dict(gateway="192.0.2.1"))], "compute-0", "bmc",
+          "bmc is required unless the node is pre-provisioned (give network.address)")
+
+
+@pytest.mark.parametrize("kind", [None, "baremetal", "vm"])
+def test_pre_provisioned_node_without_bmc(kind):
+    """A deployed server: no BMC, reached at its static address; its MACs are optional."""
+    data = [node("ctl-0", kind=kind, bmc=None, macs=None, network=dict(address="192.168.24.50/24"))]
+    n = load_nodes(data)[0]
+    assert n["bmc"] is None and n["macs"] == [] and n["kind"] == (kind or "baremetal")
+    assert n["network"] == {"address": "192.168.24.50/24", "gateway": None, "dns": [], "interface_mac": None}
+    assert nodes_file.mask_passwords([n]) == [n]
+
+
+def test_pre_provisioned_node_address_still_checked():
+    fails([node(bmc=None, network=dict(address="192.168.24.50"))], "compute-0", "network.address", "has no prefix length")
+    data = [node("c0", network=dict(address="192.168.24.50/24")),
+            node("c1", bmc=None, macs=None, network=dict(address="192.168.24.50/24"))]
+    fails(data, "c1", "network.address", "the address 192.168.24.50 is also used by node 'c0'")
+
+
 def test_container_has_no_bmc():
     fails([node(kind="container")], "compute-0", "bmc", "a container node is pre-provisioned and has no BMC")
 
 
+def test_container_needs_its_address():
+    exc = fails([node(kind="container", bmc=None, macs=None)], "compute-0", "network.address")
+    assert "missing; a container node is pre-provisioned: give the address the undercloud reaches it at" in str(exc)
+    fails([node(kind="container", bmc=None, network=dict(gateway="192.0.2.1"))], "compute-0", "network.address",
+          "missing")
+
+
 def test_container_macs_optional_but_checked():
-    assert load_nodes([node(kind="container", bmc=None, macs=None)])[0]["macs"] == []
-    fails([node(kind="container", bmc=None, macs=["nope"])], "compute-0", "macs[0]", "is not a MAC address")
+    net = dict(address="192.168.24.50/24")
+    assert load_nodes([node(kind="container", bmc=None, macs=None, network=net)])[0]["macs"] == []
+    fails([node(kind="container", bmc=None, macs=["nope"], network=net)], "compute-0", "macs[0]", "is not a MAC address")
+
+
+def test_lab_nodes_file():
+    """What roles/lab writes: VMs with virtual BMCs, then container nodes (MAC, static address, no BMC)."""
+    nodes = load_nodes(sample("lab-nodes.yml"))
+    assert [(n["name"], n["kind"]) for n in nodes] == [("compute0", "vm"), ("storage0", "vm"),
+                                                       ("controller0", "container")]
+    ctl = nodes[2]
+    assert ctl == {"name": "controller0", "role": "Controller", "kind": "container", "bmc": None,
+                   "macs": ["52:54:00:24:00:03"], "root_device": {},
+                   "network": {"address": "192.168.24.50/24", "gateway": None, "dns": [], "interface_mac": None},
+                   "properties": {"cpus": 2, "memory_mb": 4096, "local_gb": None}}
+    # the container's MAC follows the VMs' scheme and is claimed like theirs
+    data = sample("lab-nodes.yml")
+    data["nodes"][2]["macs"] = data["nodes"][0]["macs"]
+    fails(data, "controller0", "macs[0]", "MAC 52:54:00:24:00:01 is also used by node 'compute0' (macs[0])")
 
 
 # --- MACs -----------------------------------------------------------------------------
