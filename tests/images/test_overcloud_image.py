@@ -8,11 +8,23 @@ networking restricted to the host's loopback (restrict=on, one hostfwd to the
 guest's SSH). Checks go through SSH with a key made for the test. QEMU is
 stopped by its PID; the loop mount is undone.
 
+The booted node must run only what every node needs (the systemd preset of the
+image), and the node agent baked into the image: it answers on its socket, its
+version marker is this checkout's agent, and roles/agent applied to the node
+afterwards changes nothing.
+
 The build goes through the script's own cache (STACKWRIGHT_OVERCLOUD_CACHE,
 default /var/tmp/stackwright-cache/overcloud-base), so only the first run
 builds (about two minutes); a cached build must take under 5 s.
+
+The OpenStack image (the default packages file) gets the same service checks
+when it is in its cache (STACKWRIGHT_OVERCLOUD_OPENSTACK_CACHE, default
+/var/tmp/stackwright-cache/overcloud-openstack, the image_build role's) or
+when STACKWRIGHT_TEST_OPENSTACK_IMAGE=1 asks for it to be built (about
+seven minutes); otherwise those tests are skipped.
 """
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -23,6 +35,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 
@@ -31,10 +44,17 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "build-image.sh")
+PRESET = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "rootfs", "etc", "systemd",
+                      "system-preset", "10-stackwright.preset")
+AGENT_DIR = os.path.join(ROOT, "agent")
 CACHE = os.environ.get("STACKWRIGHT_OVERCLOUD_CACHE", "/var/tmp/stackwright-cache/overcloud-base")
+OPENSTACK_CACHE = os.environ.get("STACKWRIGHT_OVERCLOUD_OPENSTACK_CACHE",
+                                 "/var/tmp/stackwright-cache/overcloud-openstack")
 QEMU = shutil.which("qemu-system-x86_64")
 SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
+ANSIBLE_PLAYBOOK = (shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))
+                    or shutil.which("ansible-playbook"))
 MBR_BIN = "/usr/lib/syslinux/mbr/mbr.bin"
 
 MiB = 1 << 20
@@ -46,6 +66,29 @@ GROW = 1024 * MiB  # the disk is made this much larger than the image: growroot
 MAC = "52:54:00:5e:00:01"
 GUEST_IP = "10.0.2.15"  # QEMU user-mode networking: guest 10.0.2.15, gateway .2, DNS .3
 HOSTNAME = "node-under-test"
+AGENT_SOCKET = "/run/stackwright/agent.sock"
+AGENT_INSTALL_DIR = "/usr/local/lib/stackwright-agent"
+
+# What may be enabled in the image (10-stackwright.preset): what every node
+# needs at boot, with the units systemd-networkd and systemd-resolved enable
+# along (their Also=). Everything else waits for a role to enable it.
+ENABLED_ALLOWED = {
+    "systemd-networkd.service", "systemd-networkd-wait-online.service", "systemd-resolved.service",
+    "systemd-networkd.socket", "systemd-networkd-varlink.socket", "systemd-networkd-resolve-hook.socket",
+    "systemd-network-generator.service", "systemd-resolved-monitor.socket", "systemd-resolved-varlink.socket",
+    "ssh.service", "getty@.service", "getty@tty1.service",
+    "stackwright-ssh-hostkeys.service", "stackwright-growroot.service", "stackwright-agent.service",
+    "remote-fs.target", "reboot.target", "ctrl-alt-del.target",
+}
+ENABLED_REQUIRED = {
+    "systemd-networkd.service", "systemd-networkd-wait-online.service", "systemd-resolved.service",
+    "ssh.service", "stackwright-ssh-hostkeys.service", "stackwright-growroot.service", "stackwright-agent.service",
+}
+# Services the packages enable that a node must not run until a role says so.
+FORBIDDEN = re.compile(
+    r"^(nova|neutron|cinder|glance|keystone|placement|horizon|mariadb|mysql|rabbitmq|epmd|apache2|apache-htcacheclean"
+    r"|httpd|memcached|libvirt|virtlogd|virtlockd|virtqemud|tgt|haproxy|keepalived|chrony|radvd|uwsgi|iscsid"
+    r"|open-iscsi|lvm2-monitor|apt-daily|e2scrub)")
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (debootstrap, chroot, loop devices)"),
@@ -59,10 +102,11 @@ def run(*argv, **kw):
     return subprocess.run([str(a) for a in argv], capture_output=True, text=True, **kw)
 
 
-def build(outdir):
-    """Run build-image.sh for the base image; returns (seconds, stdout)."""
+def build(outdir, cache=CACHE, packages="none", check=False):
+    """Run build-image.sh (base image by default); returns (seconds, stdout)."""
+    argv = [BUILD, outdir, cache] + (["--packages-file", packages] if packages else []) + (["--check"] if check else [])
     start = time.monotonic()
-    proc = run(BUILD, outdir, CACHE, "--packages-file", "none", timeout=BUILD_TIMEOUT, check=False)
+    proc = run(*argv, timeout=BUILD_TIMEOUT, check=False)
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         pytest.fail("build-image.sh failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-5000:], proc.stderr[-5000:]))
@@ -75,6 +119,17 @@ def sha256_file(path):
         for chunk in iter(lambda: f.read(4 * MiB), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def agent_source_sha256():
+    """This checkout's agent version, as the image's SOURCE_SHA256 records it: the sha256
+    of sha256sum lines of the package's files (sorted paths, no __pycache__, no .pyc)."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(AGENT_DIR, "stackwright_agent")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        files += [os.path.relpath(os.path.join(dirpath, f), AGENT_DIR) for f in filenames if not f.endswith(".pyc")]
+    lines = "".join("%s  %s\n" % (sha256_file(os.path.join(AGENT_DIR, f)), f) for f in sorted(files, key=str.encode))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def free_port():
@@ -95,23 +150,8 @@ def stop(proc):
         proc.wait(timeout=15)
 
 
-# ---------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="module")
-def ovc_build(tmp_path_factory):
-    """The base image, built (or taken from the cache) once for the module."""
-    out = tmp_path_factory.mktemp("overcloud-base")
-    seconds, stdout = build(out)
-    print("\nbuild-image.sh (base): %.1f s\n%s" % (seconds, stdout))
-    return {"dir": out, "seconds": seconds, "stdout": stdout}
-
-
-@pytest.fixture(scope="module")
-def ovc_raw(ovc_build, tmp_path_factory):
-    """The image decompressed (sparse) to a raw disk file, untouched."""
-    raw = tmp_path_factory.mktemp("overcloud-raw") / "overcloud.raw"
-    src = os.path.join(ovc_build["dir"], "overcloud.raw.gz")
-    # gunzip writing holes for zero blocks keeps the file sparse.
+def gunzip_sparse(src, raw):
+    """Decompress an image to a raw file, writing holes for zero blocks (sparse)."""
     with gzip.open(src, "rb") as fin, open(raw, "wb") as fout:
         zero = bytes(MiB)
         while True:
@@ -126,8 +166,43 @@ def ovc_raw(ovc_build, tmp_path_factory):
     return raw
 
 
+@contextlib.contextmanager
+def mounted(raw, mnt):
+    """The image's root filesystem, mounted read-only."""
+    mnt.mkdir(exist_ok=True)
+    run("mount", "-t", "ext4", "-o", "ro,loop,offset=%d" % PART_START, raw, mnt)
+    try:
+        yield mnt
+    finally:
+        run("umount", mnt)
+
+
+def wanted_units(root):
+    """Names of the units enabled in an image: the links in /etc/systemd/system/*.wants/."""
+    base = root / "etc/systemd/system"
+    return {link.name for wants in base.glob("*.wants") for link in wants.iterdir()}
+
+
+# ---------------------------------------------------------------- fixtures
+
 @pytest.fixture(scope="module")
-def ovc_key(tmp_path_factory):
+def base_image(tmp_path_factory):
+    """The base image, built (or taken from the cache) once for the module."""
+    out = tmp_path_factory.mktemp("overcloud-base")
+    seconds, stdout = build(out)
+    print("\nbuild-image.sh (base): %.1f s\n%s" % (seconds, stdout))
+    return {"dir": out, "seconds": seconds, "stdout": stdout}
+
+
+@pytest.fixture(scope="module")
+def raw_disk(base_image, tmp_path_factory):
+    """The image decompressed (sparse) to a raw disk file, untouched."""
+    raw = tmp_path_factory.mktemp("overcloud-raw") / "overcloud.raw"
+    return gunzip_sparse(os.path.join(base_image["dir"], "overcloud.raw.gz"), raw)
+
+
+@pytest.fixture(scope="module")
+def ssh_key(tmp_path_factory):
     d = tmp_path_factory.mktemp("overcloud-key")
     key = d / "id_ed25519"
     run(SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "overcloud-test", "-f", key)
@@ -183,6 +258,12 @@ class Node:
     def ssh(self, command, timeout=60, check=True):
         return ssh(self.port, self.key, command, timeout=timeout, check=check)
 
+    def agent(self, path):
+        """GET path from the agent, through its socket, with curl on the node."""
+        out = self.ssh("curl -sS --fail --max-time 60 --unix-socket %s http://x%s" % (AGENT_SOCKET, path),
+                       timeout=90).stdout
+        return json.loads(out)
+
 
 def ssh(port, key, command, timeout=60, check=True):
     argv = [
@@ -203,20 +284,19 @@ def console_tail(path, n=60):
         return "(no console log)"
 
 
-@pytest.fixture(scope="module")
-def ovc_node(ovc_raw, ovc_key, tmp_path_factory):
-    """The image on a disk GROW larger, with a first-boot config, booted."""
-    work = tmp_path_factory.mktemp("overcloud-node")
+@contextlib.contextmanager
+def booted(raw, key, work, memory_mib=1024):
+    """The image on a disk GROW larger, with a first-boot config, booted until SSH answers."""
     disk = work / "disk.raw"
-    run("cp", "--sparse=always", ovc_raw, disk)
+    run("cp", "--sparse=always", raw, disk)
     os.truncate(disk, os.path.getsize(disk) + GROW)
-    pub = (ovc_key.parent / (ovc_key.name + ".pub")).read_text()
+    pub = (key.parent / (key.name + ".pub")).read_text()
     write_first_boot_config(disk, first_boot_config(pub), work)
 
     port = free_port()
     console = work / "console.log"
     argv = [
-        QEMU, "-accel", "tcg", "-m", "1024", "-smp", "2",
+        QEMU, "-accel", "tcg", "-m", str(memory_mib), "-smp", "2",
         "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
         "-drive", "file=%s,format=raw,if=virtio,cache=unsafe" % disk,
         "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % port,
@@ -233,7 +313,7 @@ def ovc_node(ovc_raw, ovc_key, tmp_path_factory):
                 pytest.fail("QEMU exited (%s) during boot; console:\n%s\nqemu:\n%s"
                             % (proc.returncode, console_tail(console), (work / "qemu.log").read_text()))
             try:
-                if ssh(port, ovc_key, "true", timeout=30, check=False).returncode == 0:
+                if ssh(port, key, "true", timeout=30, check=False).returncode == 0:
                     break
             except subprocess.TimeoutExpired:
                 pass
@@ -242,16 +322,47 @@ def ovc_node(ovc_raw, ovc_key, tmp_path_factory):
             time.sleep(2)
         boot_seconds = time.monotonic() - start
         print("\nboot to SSH: %.1f s" % boot_seconds)
-        yield Node(proc, port, ovc_key, console, boot_seconds, disk)
+        yield Node(proc, port, key, console, boot_seconds, disk)
     finally:
         stop(proc)
         qemu_log.close()
 
 
+@pytest.fixture(scope="module")
+def node(raw_disk, ssh_key, tmp_path_factory):
+    """The base image on a disk GROW larger, with a first-boot config, booted."""
+    with booted(raw_disk, ssh_key, tmp_path_factory.mktemp("overcloud-node")) as n:
+        yield n
+
+
+def enabled_unit_files(node):
+    out = node.ssh("systemctl list-unit-files --state=enabled --no-legend --plain").stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def running_services(node):
+    out = node.ssh("systemctl list-units --type=service --state=running --no-legend --plain").stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def wait_for_agent(node, timeout=120):
+    """The agent starts with the system; in TCG its first imports take a while."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = node.ssh("test -S %s" % AGENT_SOCKET, check=False)
+        if res.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            status = node.ssh("systemctl status --no-pager stackwright-agent; journalctl -b -u stackwright-agent"
+                              " --no-pager | tail -n 40", check=False).stdout
+            pytest.fail("no agent socket after %d s:\n%s" % (timeout, status))
+        time.sleep(2)
+
+
 # ---------------------------------------------------------------- the build
 
-def test_outputs_and_checksum(ovc_build):
-    d = ovc_build["dir"]
+def test_outputs_and_checksum(base_image):
+    d = base_image["dir"]
     for name in ("overcloud.raw.gz", "overcloud.raw.gz.sha256", "overcloud.manifest"):
         assert os.path.getsize(os.path.join(d, name)) > 0, name
     line = open(os.path.join(d, "overcloud.raw.gz.sha256")).read()
@@ -260,11 +371,11 @@ def test_outputs_and_checksum(ovc_build):
     # and in the format sha256sum -c reads
     run("sha256sum", "--quiet", "-c", "overcloud.raw.gz.sha256", cwd=d)
     for step in ("debootstrap", "packages", "filesystem", "bootloader", "compress"):
-        assert ("time %s " % step) in ovc_build["stdout"] or "cache hit" in ovc_build["stdout"], step
+        assert ("time %s " % step) in base_image["stdout"] or "cache hit" in base_image["stdout"], step
 
 
-def test_manifest_is_the_base_set(ovc_build):
-    rows = [line.split("\t") for line in open(os.path.join(ovc_build["dir"], "overcloud.manifest")).read().splitlines()]
+def test_manifest_is_the_base_set(base_image):
+    rows = [line.split("\t") for line in open(os.path.join(base_image["dir"], "overcloud.manifest")).read().splitlines()]
     assert all(len(r) == 3 and r[0] and r[1] for r in rows), rows[:5]
     names = {r[0] for r in rows}
     for p in ("linux-image-amd64", "systemd-sysv", "udev", "openssh-server", "python3", "iproute2", "lvm2",
@@ -276,10 +387,10 @@ def test_manifest_is_the_base_set(ovc_build):
     assert python[1].startswith("3.13"), python  # trixie's python3
 
 
-def test_disk_layout(ovc_raw):
-    size = os.path.getsize(ovc_raw)
+def test_disk_layout(raw_disk):
+    size = os.path.getsize(raw_disk)
     assert size % MiB == 0
-    table = json.loads(run("sfdisk", "--json", ovc_raw).stdout)["partitiontable"]
+    table = json.loads(run("sfdisk", "--json", raw_disk).stdout)["partitiontable"]
     assert table["label"] == "dos"
     parts = table["partitions"]
     assert len(parts) == 1, parts
@@ -289,22 +400,19 @@ def test_disk_layout(ovc_raw):
     assert p.get("bootable") is True
     assert p["type"] == "83"
     # the filesystem at the 1 MiB offset: ext4 labelled swroot
-    probe = run("blkid", "-p", "-O", str(PART_START), "-o", "export", ovc_raw).stdout
+    probe = run("blkid", "-p", "-O", str(PART_START), "-o", "export", raw_disk).stdout
     assert "TYPE=ext4" in probe.split(), probe
     assert "LABEL=swroot" in probe.split(), probe
     # syslinux's MBR boot code in the first 440 bytes
     if os.path.exists(MBR_BIN):
         mbr = open(MBR_BIN, "rb").read()
-        with open(ovc_raw, "rb") as f:
+        with open(raw_disk, "rb") as f:
             assert f.read(len(mbr)) == mbr
 
 
-def test_image_content(ovc_raw, tmp_path):
+def test_image_content(raw_disk, tmp_path):
     """What every node starts from: no node-specific state, the boot files."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    run("mount", "-t", "ext4", "-o", "ro,loop,offset=%d" % PART_START, ovc_raw, mnt)
-    try:
+    with mounted(raw_disk, tmp_path / "mnt") as mnt:
         assert os.readlink(mnt / "vmlinuz").startswith("boot/vmlinuz-")
         assert os.readlink(mnt / "initrd.img").startswith("boot/initrd.img-")
         assert (mnt / "initrd.img").resolve().is_file() or os.path.isfile(mnt / os.readlink(mnt / "initrd.img"))
@@ -331,84 +439,251 @@ def test_image_content(ovc_raw, tmp_path):
             assert (wants / unit).is_symlink(), unit
         sshd = (mnt / "etc/ssh/sshd_config.d/stackwright.conf").read_text()
         assert "PasswordAuthentication no" in sshd
-    finally:
-        run("umount", mnt)
 
 
-def test_cached_rebuild_is_fast(ovc_build, tmp_path):
+def test_cached_rebuild_is_fast(base_image, tmp_path):
     seconds, stdout = build(tmp_path / "again")
     print("\ncached build-image.sh (base): %.2f s" % seconds)
     assert "cache hit" in stdout, stdout
     assert seconds < CACHED_BUILD_LIMIT, seconds
-    first = open(os.path.join(ovc_build["dir"], "overcloud.raw.gz.sha256")).read()
+    first = open(os.path.join(base_image["dir"], "overcloud.raw.gz.sha256")).read()
     assert (tmp_path / "again" / "overcloud.raw.gz.sha256").read_text() == first
     run("sha256sum", "--quiet", "-c", "overcloud.raw.gz.sha256", cwd=tmp_path / "again")
 
 
 # ---------------------------------------------------------------- the boot
 
-def test_boots_from_disk_through_extlinux(ovc_node):
-    log = open(ovc_node.console, errors="replace").read()
+def test_boots_from_disk_through_extlinux(node):
+    log = open(node.console, errors="replace").read()
     # syslinux's banner and loader messages, on serial (SERIAL 0 115200)
     assert "SYSLINUX" in log and "Loading /vmlinuz" in log and "Loading /initrd.img" in log, log[:2000]
     assert "Linux version" in log
-    cmdline = ovc_node.ssh("cat /proc/cmdline").stdout
+    cmdline = node.ssh("cat /proc/cmdline").stdout
     assert "root=LABEL=swroot" in cmdline and "console=ttyS0,115200" in cmdline
-    assert ovc_node.boot_seconds < BOOT_TIMEOUT
+    assert node.boot_seconds < BOOT_TIMEOUT
 
 
-def test_first_boot_config_applied(ovc_node):
-    assert ovc_node.ssh("hostname").stdout.strip() == HOSTNAME
-    addr = ovc_node.ssh("ip -4 -o addr show").stdout
+def test_first_boot_config_applied(node):
+    assert node.ssh("hostname").stdout.strip() == HOSTNAME
+    addr = node.ssh("ip -4 -o addr show").stdout
     assert GUEST_IP + "/24" in addr, addr
 
 
-def test_python3(ovc_node):
-    out = ovc_node.ssh("python3 --version").stdout
+def test_python3(node):
+    out = node.ssh("python3 --version").stdout
     assert out.startswith("Python 3."), out
     # full python3, not only python3-minimal
-    ovc_node.ssh("python3 -c 'import json, sqlite3, ssl, venv, urllib.request'")
+    node.ssh("python3 -c 'import json, sqlite3, ssl, venv, urllib.request'")
 
 
-def test_system_running(ovc_node):
-    state = ovc_node.ssh("systemctl is-system-running --wait", timeout=180, check=False).stdout.strip()
+def test_system_running(node):
+    state = node.ssh("systemctl is-system-running --wait", timeout=180, check=False).stdout.strip()
     if state != "running":
-        print("systemd: %s; failed units:\n%s" % (state, ovc_node.ssh("systemctl --failed --no-legend", check=False).stdout))
+        print("systemd: %s; failed units:\n%s" % (state, node.ssh("systemctl --failed --no-legend", check=False).stdout))
     assert state in ("running", "degraded"), state
 
 
-def test_root_filesystem(ovc_node):
-    fstype, source = ovc_node.ssh("findmnt -n -o FSTYPE,SOURCE /").stdout.split()
+def test_root_filesystem(node):
+    fstype, source = node.ssh("findmnt -n -o FSTYPE,SOURCE /").stdout.split()
     assert fstype == "ext4"
     assert source == "/dev/vda1"
-    label = ovc_node.ssh("blkid -s LABEL -o value /dev/vda1 || lsblk -n -o LABEL /dev/vda1").stdout.strip()
+    label = node.ssh("blkid -s LABEL -o value /dev/vda1 || lsblk -n -o LABEL /dev/vda1").stdout.strip()
     assert label == "swroot"
-    opts = ovc_node.ssh("findmnt -n -o OPTIONS /").stdout
+    opts = node.ssh("findmnt -n -o OPTIONS /").stdout
     assert opts.startswith("rw"), opts
 
 
-def test_root_grown_to_disk(ovc_node, ovc_raw):
-    ovc_node.ssh("systemctl is-system-running --wait", timeout=180, check=False)
-    ovc_node.ssh("test -e /var/lib/stackwright/growroot.done")
-    size = int(ovc_node.ssh("df -B1 --output=size / | tail -n 1").stdout)
-    image_fs = os.path.getsize(ovc_raw) - PART_START
+def test_root_grown_to_disk(node, raw_disk):
+    node.ssh("systemctl is-system-running --wait", timeout=180, check=False)
+    node.ssh("test -e /var/lib/stackwright/growroot.done")
+    size = int(node.ssh("df -B1 --output=size / | tail -n 1").stdout)
+    image_fs = os.path.getsize(raw_disk) - PART_START
     assert size > image_fs + GROW * 0.9, (size, image_fs)
     # the guest rewrote the partition table: boot code and boot flag kept
-    with open(ovc_raw, "rb") as a, open(ovc_node.disk, "rb") as b:
+    with open(raw_disk, "rb") as a, open(node.disk, "rb") as b:
         assert a.read(440) == b.read(440)
-    p = json.loads(run("sfdisk", "--json", ovc_node.disk).stdout)["partitiontable"]["partitions"]
+    p = json.loads(run("sfdisk", "--json", node.disk).stdout)["partitiontable"]["partitions"]
     assert len(p) == 1 and p[0]["start"] == PART_START // 512 and p[0].get("bootable") is True
-    assert p[0]["start"] + p[0]["size"] == os.path.getsize(ovc_node.disk) // 512
+    assert p[0]["start"] + p[0]["size"] == os.path.getsize(node.disk) // 512
 
 
-def test_node_identity_made_at_first_boot(ovc_node):
-    mid = ovc_node.ssh("cat /etc/machine-id").stdout.strip()
+def test_node_identity_made_at_first_boot(node):
+    mid = node.ssh("cat /etc/machine-id").stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{32}", mid), mid
-    ovc_node.ssh("test -s /etc/ssh/ssh_host_ed25519_key")
+    node.ssh("test -s /etc/ssh/ssh_host_ed25519_key")
 
 
-def test_ssh_keys_only(ovc_node):
-    conf = ovc_node.ssh("sshd -T").stdout.lower().splitlines()
+def test_ssh_keys_only(node):
+    conf = node.ssh("sshd -T").stdout.lower().splitlines()
     assert "passwordauthentication no" in conf
     assert "permitrootlogin without-password" in conf or "permitrootlogin prohibit-password" in conf
-    assert ovc_node.ssh("passwd -S root").stdout.split()[1] == "L"  # root's password locked
+    assert node.ssh("passwd -S root").stdout.split()[1] == "L"  # root's password locked
+
+
+# ---------------------------------------------------------------- services and the agent, in the image
+
+def test_preset_enables_only_what_every_node_needs(raw_disk, tmp_path):
+    with mounted(raw_disk, tmp_path / "mnt") as mnt:
+        preset = mnt / "etc/systemd/system-preset/10-stackwright.preset"
+        assert preset.read_text() == open(PRESET).read()
+        assert preset.read_text().rstrip().splitlines()[-1] == "disable *"
+        wanted = wanted_units(mnt)
+        # the default target and the masks are the packages' own
+        assert not (mnt / "etc/systemd/system/default.target").exists()
+        assert os.readlink(mnt / "usr/lib/systemd/system/default.target") == "graphical.target"
+        # the aliases of the enabled units are kept
+        assert os.readlink(mnt / "etc/systemd/system/sshd.service").endswith("/ssh.service")
+        assert os.readlink(mnt / "etc/systemd/system/dbus-org.freedesktop.resolve1.service").endswith(
+            "/systemd-resolved.service")
+    assert ENABLED_REQUIRED <= wanted, ENABLED_REQUIRED - wanted
+    assert wanted <= ENABLED_ALLOWED, wanted - ENABLED_ALLOWED
+
+
+def test_agent_installed_as_the_role_installs_it(raw_disk, tmp_path):
+    with mounted(raw_disk, tmp_path / "mnt") as mnt:
+        lib = mnt / AGENT_INSTALL_DIR.lstrip("/")
+        assert (lib / "SOURCE_SHA256").read_text() == agent_source_sha256() + "\n"
+        for path in (lib / "stackwright_agent").rglob("*"):
+            st = os.stat(path)
+            assert st.st_uid == 0 and oct(st.st_mode & 0o777) == ("0o755" if path.is_dir() else "0o644"), path
+            assert path.name != "__pycache__" and path.suffix != ".pyc", path
+            if path.is_file():
+                rel = path.relative_to(lib)
+                assert path.read_bytes() == open(os.path.join(AGENT_DIR, rel), "rb").read(), rel
+        wrapper = mnt / "usr/local/sbin/stackwright-agent"
+        assert oct(os.stat(wrapper).st_mode & 0o777) == "0o755"
+        assert ("PYTHONPATH=%s exec /usr/bin/python3 -m stackwright_agent --config /etc/stackwright/agent.json \"$@\""
+                % AGENT_INSTALL_DIR) in wrapper.read_text()
+        unit = mnt / "etc/systemd/system/stackwright-agent.service"
+        assert unit.read_text() == open(os.path.join(AGENT_DIR, "systemd", "stackwright-agent.service")).read().rstrip() + "\n"
+        assert (mnt / "etc/systemd/system/multi-user.target.wants/stackwright-agent.service").is_symlink()
+        config = mnt / "etc/stackwright/agent.json"
+        assert oct(os.stat(config).st_mode & 0o777) == "0o600"
+        settings = json.loads(config.read_text())
+        assert settings == {"socket": AGENT_SOCKET, "state_dir": "/var/lib/stackwright/agent", "domain_type": "auto",
+                            "libvirt_uri": "qemu:///system", "console_log_dir": "/var/log/stackwright/console"}
+        # to_nice_json's layout, so that the role's later write is byte for byte the same
+        assert config.read_text() == json.dumps(settings, indent=2, sort_keys=True) + "\n"
+        assert oct(os.stat(mnt / "var/lib/stackwright/agent").st_mode & 0o777) == "0o700"
+        assert oct(os.stat(mnt / "var/log/stackwright").st_mode & 0o777) == "0o750"
+
+
+# ---------------------------------------------------------------- services and the agent, booted
+
+def test_only_node_services_enabled_and_running(node):
+    node.ssh("systemctl is-system-running --wait", timeout=180, check=False)
+    enabled = enabled_unit_files(node)
+    assert ENABLED_REQUIRED <= enabled, ENABLED_REQUIRED - enabled
+    assert not {u for u in enabled if FORBIDDEN.match(u)}, enabled
+    assert enabled <= ENABLED_ALLOWED, enabled - ENABLED_ALLOWED
+    running = running_services(node)
+    print("\nrunning services: %s" % " ".join(sorted(running)))
+    assert not {u for u in running if FORBIDDEN.match(u)}, running
+    for unit in ("systemd-networkd.service", "systemd-resolved.service", "ssh.service", "stackwright-agent.service"):
+        assert unit in running, (unit, running)
+
+
+def test_agent_answers_on_its_socket(node):
+    assert node.ssh("systemctl is-active stackwright-agent").stdout.strip() == "active"
+    wait_for_agent(node)
+    assert node.ssh("stat -c '%a %U' " + AGENT_SOCKET).stdout.split() == ["600", "root"]
+    health = node.agent("/v1/health")
+    assert health["status"] == "ok", health
+    facts = node.agent("/v1/facts")
+    assert facts["hostname"] == HOSTNAME, facts
+    assert facts["memory_mib"] > 512 and facts["cpus"], facts
+    assert facts["lvm"]["version"], facts
+    assert any(d.get("name") == "vda" for d in facts["disks"]), facts["disks"]
+
+
+def test_agent_version_is_this_checkout(node):
+    marker = node.ssh("cat %s/SOURCE_SHA256" % AGENT_INSTALL_DIR).stdout.strip()
+    assert marker == agent_source_sha256()
+
+
+@pytest.mark.skipif(ANSIBLE_PLAYBOOK is None, reason="needs ansible-playbook")
+def test_agent_role_changes_nothing(node, tmp_path):
+    """roles/agent on a node deployed from the image: nothing to copy, write or restart."""
+    wait_for_agent(node)
+    collections = tmp_path / "collections" / "ansible_collections" / "stackwright"
+    collections.mkdir(parents=True)
+    os.symlink(ROOT, collections / "cloud")
+    (tmp_path / "inventory.ini").write_text(
+        "node ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s"
+        " ansible_python_interpreter=/usr/bin/python3"
+        " ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes'\n"
+        % (node.port, node.key))
+    (tmp_path / "agent.yml").write_text(
+        "- hosts: node\n"
+        "  gather_facts: true\n"
+        "  gather_subset: [min]\n"
+        "  roles:\n"
+        "    - role: stackwright.cloud.agent\n"
+        "      vars:\n"
+        "        agent_install_packages: false\n"
+        "        agent_with_libvirt: false\n")
+    config = tmp_path / "ansible.cfg"  # this checkout's settings (inventory, collections) do not apply
+    config.write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_PIPELINING="1",
+               ANSIBLE_CONFIG=str(config))
+    start = time.monotonic()
+    res = run(ANSIBLE_PLAYBOOK, "-i", tmp_path / "inventory.ini", tmp_path / "agent.yml", "--diff",
+              cwd=tmp_path, env=env, timeout=900, check=False)
+    print("\nroles/agent on the node: %.0f s" % (time.monotonic() - start))
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    recap = re.search(r"^node\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0", res.stdout, re.M)
+    assert recap, res.stdout[-3000:]
+    assert recap.group(2) == "0", res.stdout[-6000:]
+    assert int(recap.group(1)) > 5
+
+
+# ---------------------------------------------------------------- the OpenStack image
+
+@pytest.fixture(scope="module")
+def openstack_image(tmp_path_factory):
+    """The OpenStack image, from its cache (or built when STACKWRIGHT_TEST_OPENSTACK_IMAGE=1)."""
+    out = tmp_path_factory.mktemp("overcloud-openstack")
+    if os.environ.get("STACKWRIGHT_TEST_OPENSTACK_IMAGE") != "1":
+        _, stdout = build(out, cache=OPENSTACK_CACHE, packages=None, check=True)
+        if "result cache-hit" not in stdout:
+            pytest.skip("the OpenStack image is not in %s (STACKWRIGHT_TEST_OPENSTACK_IMAGE=1 builds it)"
+                        % OPENSTACK_CACHE)
+    seconds, stdout = build(out, cache=OPENSTACK_CACHE, packages=None)
+    print("\nbuild-image.sh (openstack): %.1f s" % seconds)
+    raw = gunzip_sparse(os.path.join(out, "overcloud.raw.gz"), tmp_path_factory.mktemp("overcloud-openstack-raw")
+                        / "overcloud.raw")
+    os.unlink(os.path.join(out, "overcloud.raw.gz"))
+    return {"dir": out, "raw": raw}
+
+
+def test_openstack_image_installs_but_enables_no_service(openstack_image, tmp_path):
+    names = {line.split("\t")[0] for line in open(os.path.join(openstack_image["dir"], "overcloud.manifest"))}
+    for p in ("keystone", "nova-api", "nova-compute", "neutron-server", "cinder-volume", "mariadb-server",
+              "rabbitmq-server", "apache2", "libvirt-daemon-system", "tgt", "python3-libvirt", "qemu-utils"):
+        assert p in names, p
+    with mounted(openstack_image["raw"], tmp_path / "mnt") as mnt:
+        wanted = wanted_units(mnt)
+        units = set(os.listdir(mnt / "usr/lib/systemd/system"))
+        # the packages did ship their services ...
+        assert {"nova-compute.service", "mariadb.service", "rabbitmq-server.service", "apache2.service"} <= units
+        assert (mnt / "usr/local/lib/stackwright-agent/SOURCE_SHA256").read_text().strip() == agent_source_sha256()
+    # ... and none of them is enabled
+    assert not {u for u in wanted if FORBIDDEN.match(u)}, wanted
+    assert ENABLED_REQUIRED <= wanted, ENABLED_REQUIRED - wanted
+    assert wanted <= ENABLED_ALLOWED, wanted - ENABLED_ALLOWED
+
+
+def test_openstack_image_boots_with_only_node_services(openstack_image, ssh_key, tmp_path):
+    with booted(openstack_image["raw"], ssh_key, tmp_path, memory_mib=2048) as n:
+        n.ssh("systemctl is-system-running --wait", timeout=240, check=False)
+        enabled = enabled_unit_files(n)
+        assert not {u for u in enabled if FORBIDDEN.match(u)}, enabled
+        running = running_services(n)
+        print("\nrunning services (openstack): %s" % " ".join(sorted(running)))
+        # nothing the image does not need runs (libvirtd included: compute roles enable it)
+        assert not {u for u in running if FORBIDDEN.match(u)}, running
+        wait_for_agent(n)
+        assert n.agent("/v1/health")["status"] == "ok"
+        # where libvirt is installed, the agent's domains driver has its binding
+        n.ssh("python3 -c 'import libvirt'")

@@ -5,7 +5,13 @@
 #                          the modules of ramdisk/modules.list + dependencies
 #   OUTDIR/ramdisk.sha256  sha256sum lines of both (check: cd OUTDIR && sha256sum -c)
 #
-# Usage: build-ramdisk.sh OUTDIR [CACHEDIR]
+# Usage: build-ramdisk.sh [--check] OUTDIR [CACHEDIR]
+#
+#   --check  only say what would happen (needs CACHEDIR): prints the key and
+#            "result cache-hit" or "result would-build"; downloads, installs
+#            and writes nothing.
+# The last lines of a run are "build-ramdisk: cache CACHEDIR/<key>" (with a
+# CACHEDIR) and "build-ramdisk: result cache-hit|built|would-build".
 #
 # Packages come from the host's configured apt sources (`apt-get download`, so
 # they are verified against the signed indexes): the versioned kernel package
@@ -34,9 +40,12 @@ export LC_ALL=C
 log() { echo "build-ramdisk: $*"; }
 die() { echo "build-ramdisk: error: $*" >&2; exit 1; }
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: $0 OUTDIR [CACHEDIR]"; fi
+CHECK=""
+if [ "${1:-}" = --check ]; then CHECK=1; shift; fi
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: $0 [--check] OUTDIR [CACHEDIR]"; fi
 OUTDIR=$1
 CACHEDIR=${2:-}
+[ -z "$CHECK" ] || [ -n "$CACHEDIR" ] || die "--check needs a CACHEDIR"
 [ "$(id -u)" = 0 ] || die "must run as root (dpkg-deb -x, mknod)"
 if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then die "needs a Debian host (apt-get, dpkg-deb)"; fi
 
@@ -60,7 +69,7 @@ install_deps() { # PACKAGE...
 missing=()
 command -v depmod >/dev/null && command -v modprobe >/dev/null || missing+=(kmod)
 command -v cpio >/dev/null || missing+=(cpio)
-[ ${#missing[@]} -eq 0 ] || install_deps "${missing[@]}"
+[ ${#missing[@]} -eq 0 ] || [ -n "$CHECK" ] || install_deps "${missing[@]}"
 
 candidate() {
 	local v
@@ -121,11 +130,21 @@ prune_cache() {
 		done
 }
 
-if [ -n "$CACHEDIR" ] && [ -f "$CACHEDIR/$KEY/ramdisk.sha256" ] &&
-	(cd "$CACHEDIR/$KEY" && sha256sum --quiet -c ramdisk.sha256 2>/dev/null); then
+cached() {
+	[ -n "$CACHEDIR" ] && [ -f "$CACHEDIR/$KEY/ramdisk.sha256" ] &&
+		(cd "$CACHEDIR/$KEY" && sha256sum --quiet -c ramdisk.sha256 2>/dev/null)
+}
+if [ -n "$CHECK" ]; then
+	log "cache $CACHEDIR/$KEY"
+	if cached; then log "result cache-hit"; else log "result would-build"; fi
+	exit 0
+fi
+if cached; then
 	publish "$CACHEDIR/$KEY"
 	touch "$CACHEDIR/$KEY"
 	log "cache hit: copied $CACHEDIR/$KEY to $OUTDIR (initrd $(stat -c %s "$OUTDIR/initrd") bytes) in $(($(date +%s) - START))s"
+	log "cache $CACHEDIR/$KEY"
+	log "result cache-hit"
 	exit 0
 fi
 
@@ -278,3 +297,5 @@ fi
 publish "$O"
 log "built kernel $KVER, $nmods modules, busybox $BBVER: initrd $(stat -c %s "$O/initrd") bytes ($(du -sk "$R" | cut -f1) KiB unpacked), vmlinuz $(stat -c %s "$O/vmlinuz") bytes, in $(($(date +%s) - START))s"
 sed 's/^/build-ramdisk: /' "$O/ramdisk.sha256"
+[ -z "$CACHEDIR" ] || log "cache $CACHEDIR/$KEY"
+log "result built"

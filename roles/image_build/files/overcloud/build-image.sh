@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Builds the Stackwright overcloud image, a bootable whole-disk image of
-# Debian 13 (trixie) made from Debian packages only:
+# Debian 13 (trixie) made from Debian packages only, with the node agent:
 #   OUTDIR/overcloud.raw.gz         MBR disk, one bootable ext4 partition at
 #                                   1 MiB labelled "swroot", extlinux
 #   OUTDIR/overcloud.raw.gz.sha256  sha256sum line of the .gz
 #   OUTDIR/overcloud.manifest       installed packages: name, version, arch
 #
 # Usage: build-image.sh OUTDIR CACHEDIR [--packages-file FILE|none]
+#                       [--agent-dir DIR] [--check]
 #
 #   --packages-file FILE  extra packages, one per line ('#' comments); the
 #                         default is packages-openstack.txt next to this script;
 #                         "none" builds the base image (systemd, SSH, python3,
-#                         LVM, iSCSI, networkd) without extra packages.
+#                         LVM, iSCSI, networkd, the agent) without extra packages.
+#   --agent-dir DIR       the node agent's source: DIR/stackwright_agent/ (the
+#                         package) and DIR/systemd/stackwright-agent.service;
+#                         default: the repository's agent/ (../../../../agent
+#                         from this script).
+#   --check               only say what would happen: prints the key and
+#                         "result cache-hit" or "result would-build"; builds,
+#                         installs and writes nothing (OUTDIR is not touched).
+#
+# A run reports "build-image: result cache-hit|built|would-build" and
+# "build-image: cache DIR", its cache entry (CACHEDIR/<key>).
 #
 # Steps (each prints "build-image: time STEP SECONDS"):
 #   debootstrap  --variant=minbase trixie from the host's configured Debian
@@ -20,10 +31,17 @@
 #                noninteractive, debconf-openstack.txt preseeded, a
 #                policy-rc.d that exits 101 so no service starts in the chroot;
 #   configure    rootfs/ overlay (fstab, extlinux.conf, networkd fallback,
-#                sshd, first-boot units), services enabled, the one
+#                sshd, first-boot units, the systemd preset), the agent (as
+#                roles/agent installs it: /usr/local/lib/stackwright-agent with
+#                its SOURCE_SHA256 marker, /usr/local/sbin/stackwright-agent,
+#                the unit, /etc/stackwright/agent.json), `systemctl preset-all`
+#                (etc/systemd/system-preset/10-stackwright.preset: only what
+#                every node needs at boot is enabled, every unit a package
+#                enabled is disabled; the roles enable services), the one
 #                update-initramfs (MODULES=most), node-specific state removed
 #                (machine-id, SSH host keys, resolv.conf, apt lists);
-#   filesystem   raw disk sized content + 20% + 256 MiB, MBR by sfdisk, ext4
+#   filesystem   raw disk sized content + 5% + 128 MiB (growroot takes the rest
+#                of the disk at first boot), MBR by sfdisk, ext4
 #                made from the staging directory by mkfs.ext4 -d straight into
 #                the disk file at the 1 MiB offset (no mount);
 #   bootloader   the partition mounted through a loop device for
@@ -31,11 +49,22 @@
 #                partition's offset), syslinux's mbr.bin in the first 440 bytes;
 #   compress     pigz -1 (gzip -1 without pigz), sha256, manifest.
 #
+# Agent version: SOURCE_SHA256 is the sha256 of the lines
+# "<sha256 of the file>  <path>" (sha256sum's format) of every regular file
+# under stackwright_agent/ (paths relative to the agent directory, sorted
+# bytewise; __pycache__ and *.pyc left out). roles/agent computes the same to
+# skip reinstalling an agent that is already there.
+#
 # Cache: the key is the sha256 of this script, every file under rootfs/, the
-# debconf selections, the packages file (or "none") and the suite. When
-# CACHEDIR/<key>/ holds a complete build (its .gz verifies against its
-# .sha256) the outputs are hard-linked (or copied) to OUTDIR and nothing is
-# built. The SW_IMAGE_CACHE_KEEP (default 2) most recently used builds are kept;
+# debconf selections, the packages file (or "none"), the suite, the agent
+# (SOURCE_SHA256 and the unit) and the package versions on offer: the SHA256
+# lines of the main/binary-amd64 and main/binary-all Packages indexes in the
+# mirror's InRelease of trixie, trixie-updates and (with a security mirror)
+# trixie-security, fetched at every run (a new package version is a new key;
+# a re-signed InRelease with the same indexes is not). When CACHEDIR/<key>/
+# holds a complete build (its .gz verifies against its .sha256) the outputs
+# are hard-linked (or copied) to OUTDIR and nothing is built. The
+# SW_IMAGE_CACHE_KEEP (default 2) most recently used builds are kept;
 # downloaded .debs are kept in CACHEDIR/debs/ (only current versions). Builds
 # sharing a CACHEDIR run one at a time (flock CACHEDIR/.lock).
 #
@@ -61,7 +90,7 @@ PROG=build-image
 log() { echo "$PROG: $*"; }
 warn() { echo "$PROG: warning: $*" >&2; }
 die() { echo "$PROG: error: $*" >&2; exit 1; }
-usage() { die "usage: $0 OUTDIR CACHEDIR [--packages-file FILE|none]"; }
+usage() { die "usage: $0 OUTDIR CACHEDIR [--packages-file FILE|none] [--agent-dir DIR] [--check]"; }
 
 SUITE=trixie
 ARCH=amd64
@@ -75,13 +104,20 @@ BASE_PACKAGES=(
 	# friends and libvirt, systemd-resolved takes the DNS servers networkd
 	# learns, libnss-myhostname resolves the node's own name (sudo, RabbitMQ).
 	initramfs-tools zstd e2fsprogs fdisk dbus systemd-resolved libnss-myhostname
+	# curl: HTTP from the node (and to the agent's socket: curl --unix-socket).
+	# The agent itself needs python3, iproute2, lvm2 and util-linux (above or
+	# essential); python3-libvirt only where libvirt is (packages-openstack.txt).
+	curl
 )
+# The agent, installed as roles/agent installs it (same paths, same files).
+AGENT_INSTALL_DIR=/usr/local/lib/stackwright-agent
+AGENT_CONFIG=/etc/stackwright/agent.json
 # Kernel modules that must be in the initramfs (or built in) so that root is
 # found on virtio, SATA (AHCI) and SCSI disks.
 REQUIRED_MODULES=(virtio_blk virtio_scsi virtio_pci ahci sd_mod ext4)
 
 # ---------------------------------------------------------------- arguments
-OUTDIR="" CACHEDIR="" PKGFILE="" W=""
+OUTDIR="" CACHEDIR="" PKGFILE="" AGENT_DIR="" CHECK="" W=""
 SCRIPT=$(readlink -f "$0")
 HERE=$(dirname "$SCRIPT")
 args=("$@")
@@ -89,6 +125,9 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--packages-file) [ $# -ge 2 ] || usage; PKGFILE=$2; shift 2 ;;
 	--packages-file=*) PKGFILE=${1#*=}; shift ;;
+	--agent-dir) [ $# -ge 2 ] || usage; AGENT_DIR=$2; shift 2 ;;
+	--agent-dir=*) AGENT_DIR=${1#*=}; shift ;;
+	--check) CHECK=1; shift ;;
 	-h | --help) sed -n '2,/^# The whole script/p' "$SCRIPT" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) usage ;;
 	*)
@@ -109,6 +148,12 @@ OVERLAY=$HERE/rootfs
 SELECTIONS=$HERE/debconf-openstack.txt
 [ -d "$OVERLAY" ] || die "missing $OVERLAY"
 [ -f "$SELECTIONS" ] || die "missing $SELECTIONS"
+[ -n "$AGENT_DIR" ] || AGENT_DIR=$HERE/../../../../agent
+[ -d "$AGENT_DIR" ] || die "agent source $AGENT_DIR not found (--agent-dir DIR)"
+AGENT_DIR=$(readlink -f "$AGENT_DIR")
+AGENT_UNIT=$AGENT_DIR/systemd/stackwright-agent.service
+[ -f "$AGENT_DIR/stackwright_agent/__init__.py" ] || die "$AGENT_DIR/stackwright_agent/ is not the agent package (--agent-dir DIR)"
+[ -f "$AGENT_UNIT" ] || die "missing $AGENT_UNIT"
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, loop devices)"
 if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
 	die "needs a Debian host (apt-get, dpkg)"
@@ -138,92 +183,6 @@ step() { # NAME: ends the current step (printing its time), starts NAME
 	STEP_START=$(now)
 	[ -z "$STEP" ] || log "step $STEP"
 }
-
-# ---------------------------------------------------------------- cache key
-pkgfile_sum=none
-[ "$PKGFILE" = none ] || pkgfile_sum=$(sha256sum < "$PKGFILE" | cut -d' ' -f1)
-KEY=$(
-	{
-		echo "script $(sha256sum < "$SCRIPT" | cut -d' ' -f1)"
-		echo "selections $(sha256sum < "$SELECTIONS" | cut -d' ' -f1)"
-		(cd "$OVERLAY" && find . -type f | sort | while read -r f; do
-			x=644
-			[ -x "$f" ] && x=755
-			echo "overlay $f $x $(sha256sum < "$f" | cut -d' ' -f1)"
-		done)
-		echo "packages $pkgfile_sum"
-		echo "suite $SUITE"
-	} | sha256sum | cut -d' ' -f1
-)
-OUTPUTS=(overcloud.raw.gz overcloud.raw.gz.sha256 overcloud.manifest)
-log "key $KEY (packages file: $PKGFILE, suite $SUITE)"
-
-cache_complete() { # DIR
-	local f
-	for f in "${OUTPUTS[@]}"; do [ -f "$1/$f" ] || return 1; done
-	(cd "$1" && sha256sum --quiet --status -c overcloud.raw.gz.sha256)
-}
-
-publish() { # SRC: hard-link (or copy) the outputs to OUTDIR
-	local f
-	mkdir -p "$OUTDIR"
-	for f in "${OUTPUTS[@]}"; do
-		rm -f "$OUTDIR/.$f.tmp"
-		ln "$1/$f" "$OUTDIR/.$f.tmp" 2>/dev/null || cp "$1/$f" "$OUTDIR/.$f.tmp"
-		mv -f "$OUTDIR/.$f.tmp" "$OUTDIR/$f"
-	done
-}
-
-cache_hit() {
-	cache_complete "$CACHEDIR/$KEY" || return 1
-	publish "$CACHEDIR/$KEY"
-	touch "$CACHEDIR/$KEY"
-	log "cache hit: $CACHEDIR/$KEY -> $OUTDIR ($(stat -c %s "$OUTDIR/overcloud.raw.gz") bytes gz) in $(secs "$START")s"
-	log "time total $(secs "$START")"
-}
-
-mkdir -p "$CACHEDIR"
-CACHEDIR=$(readlink -f "$CACHEDIR")
-cache_hit && exit 0
-
-# One build per CACHEDIR at a time; whoever waited may find it built.
-exec 9>"$CACHEDIR/.lock"
-if ! flock -n 9; then
-	log "waiting for another build using $CACHEDIR"
-	flock 9
-	cache_hit && exit 0
-fi
-
-# ---------------------------------------------------------------- host tools
-install_deps() { # PACKAGE...
-	log "installing build dependencies: $*"
-	local out
-	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1); then
-		echo "$out" >&2
-		return 1
-	fi
-}
-MBR_BIN=""
-find_mbr() {
-	local f
-	for f in /usr/lib/syslinux/mbr/mbr.bin /usr/lib/SYSLINUX/mbr.bin /usr/share/syslinux/mbr.bin; do
-		[ -f "$f" ] && MBR_BIN=$f && return 0
-	done
-	return 1
-}
-missing=()
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null || missing+=(e2fsprogs)
-command -v sfdisk >/dev/null || missing+=(fdisk)
-command -v extlinux >/dev/null || missing+=(extlinux)
-find_mbr || missing+=(syslinux-common)
-command -v losetup >/dev/null && command -v partx >/dev/null && command -v flock >/dev/null || missing+=(util-linux)
-[ ${#missing[@]} -eq 0 ] || install_deps "${missing[@]}" || die "cannot install ${missing[*]}"
-find_mbr || die "no syslinux mbr.bin (syslinux-common)"
-if ! command -v pigz >/dev/null; then
-	install_deps pigz || warn "pigz not installable, compressing with gzip"
-fi
-[[ $(mkfs.ext4 2>&1 || true) == *"-d root-directory"* ]] || die "mkfs.ext4 does not support -d (e2fsprogs >= 1.43 needed)"
 
 # ---------------------------------------------------------------- mirrors
 # The host's configured Debian mirror: the first URI (deb822 .sources or
@@ -266,6 +225,143 @@ while read -r uri suite; do
 done < <(read_sources)
 [ -n "$MIRROR" ] || die "no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d/ (set SW_IMAGE_MIRROR)"
 log "mirror $MIRROR, security ${SECURITY_MIRROR:-(none: no $SUITE-security updates)}"
+
+# ---------------------------------------------------------------- cache key
+# The agent's version (see the header): the same on the controller (roles/agent).
+agent_files() { # the agent package's files, relative to AGENT_DIR, NUL-separated, sorted
+	(cd "$AGENT_DIR" && find stackwright_agent -name __pycache__ -prune -o -type f ! -name '*.pyc' -print0 | sort -z)
+}
+AGENT_SHA=$(cd "$AGENT_DIR" && agent_files | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1)
+[ -n "$(agent_files | tr -d '\0')" ] || die "no files under $AGENT_DIR/stackwright_agent"
+
+# The package versions on offer: the Packages indexes' SHA256 lines of each
+# suite's InRelease (the Date and Valid-Until of a re-signed InRelease do not count).
+fetch_url() { # URL: prints the document; short timeouts, one retry
+	if command -v curl >/dev/null; then
+		curl -fsSL --connect-timeout 10 --max-time 60 --retry 1 "$1"
+	else
+		python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=30).read())' "$1"
+	fi
+}
+release_sum() { # MIRROR SUITE: sha256 of the suite's Packages index entries
+	local url=$1/dists/$2/InRelease doc idx
+	doc=$(fetch_url "$url" 2>&1) || die "cannot fetch $url (the package versions are part of the cache key): ${doc:0:300}"
+	idx=$(awk '
+		/^[^ ]/ { sha = ($0 == "SHA256:") }
+		sha && $3 ~ /^main\/binary-(amd64|all)\/Packages(\.[a-z0-9]+)?$/ { print $1, $2, $3 }
+	' <<< "$doc")
+	[ -n "$idx" ] || die "$url lists no main/binary-amd64 Packages index under SHA256:"
+	sha256sum <<< "$idx" | cut -d' ' -f1
+}
+RELEASES=("$MIRROR $SUITE" "$MIRROR $SUITE-updates")
+[ -z "$SECURITY_MIRROR" ] || RELEASES+=("$SECURITY_MIRROR $SUITE-security")
+RELEASE_SUMS=()
+for r in "${RELEASES[@]}"; do
+	RELEASE_SUMS+=("${r#* } $(release_sum "${r% *}" "${r#* }")")
+done
+
+pkgfile_sum=none
+[ "$PKGFILE" = none ] || pkgfile_sum=$(sha256sum < "$PKGFILE" | cut -d' ' -f1)
+KEY=$(
+	{
+		echo "script $(sha256sum < "$SCRIPT" | cut -d' ' -f1)"
+		echo "selections $(sha256sum < "$SELECTIONS" | cut -d' ' -f1)"
+		(cd "$OVERLAY" && find . -type f | sort | while read -r f; do
+			x=644
+			[ -x "$f" ] && x=755
+			echo "overlay $f $x $(sha256sum < "$f" | cut -d' ' -f1)"
+		done)
+		echo "packages $pkgfile_sum"
+		echo "suite $SUITE"
+		echo "agent $AGENT_SHA"
+		echo "agent-unit $(sha256sum < "$AGENT_UNIT" | cut -d' ' -f1)"
+		for r in "${RELEASE_SUMS[@]}"; do echo "release $r"; done
+	} | sha256sum | cut -d' ' -f1
+)
+OUTPUTS=(overcloud.raw.gz overcloud.raw.gz.sha256 overcloud.manifest)
+log "key $KEY (packages file: $PKGFILE, suite $SUITE, agent $AGENT_SHA)"
+for r in "${RELEASE_SUMS[@]}"; do log "package indexes ${r% *}: ${r#* }"; done
+
+cache_complete() { # DIR
+	local f
+	for f in "${OUTPUTS[@]}"; do [ -f "$1/$f" ] || return 1; done
+	(cd "$1" && sha256sum --quiet --status -c overcloud.raw.gz.sha256)
+}
+
+publish() { # SRC: hard-link (or copy) the outputs to OUTDIR
+	local f
+	mkdir -p "$OUTDIR"
+	for f in "${OUTPUTS[@]}"; do
+		# already this very file (rename(2) would do nothing and leave the .tmp)
+		[ ! "$1/$f" -ef "$OUTDIR/$f" ] || continue
+		rm -f "$OUTDIR/.$f.tmp"
+		ln "$1/$f" "$OUTDIR/.$f.tmp" 2>/dev/null || cp "$1/$f" "$OUTDIR/.$f.tmp"
+		mv -f "$OUTDIR/.$f.tmp" "$OUTDIR/$f"
+	done
+}
+
+cache_hit() {
+	cache_complete "$CACHEDIR/$KEY" || return 1
+	publish "$CACHEDIR/$KEY"
+	touch "$CACHEDIR/$KEY"
+	log "cache hit: $CACHEDIR/$KEY -> $OUTDIR ($(stat -c %s "$OUTDIR/overcloud.raw.gz") bytes gz) in $(secs "$START")s"
+	log "time total $(secs "$START")"
+	log "cache $CACHEDIR/$KEY"
+	log "result cache-hit"
+}
+
+if [ -n "$CHECK" ]; then
+	[ ! -d "$CACHEDIR" ] || CACHEDIR=$(readlink -f "$CACHEDIR")
+	log "cache $CACHEDIR/$KEY"
+	if [ -d "$CACHEDIR" ] && cache_complete "$CACHEDIR/$KEY"; then
+		log "result cache-hit"
+	else
+		log "result would-build"
+	fi
+	exit 0
+fi
+mkdir -p "$CACHEDIR"
+CACHEDIR=$(readlink -f "$CACHEDIR")
+cache_hit && exit 0
+
+# One build per CACHEDIR at a time; whoever waited may find it built.
+exec 9>"$CACHEDIR/.lock"
+if ! flock -n 9; then
+	log "waiting for another build using $CACHEDIR"
+	flock 9
+	cache_hit && exit 0
+fi
+
+# ---------------------------------------------------------------- host tools
+install_deps() { # PACKAGE...
+	log "installing build dependencies: $*"
+	local out
+	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1); then
+		echo "$out" >&2
+		return 1
+	fi
+}
+MBR_BIN=""
+find_mbr() {
+	local f
+	for f in /usr/lib/syslinux/mbr/mbr.bin /usr/lib/SYSLINUX/mbr.bin /usr/share/syslinux/mbr.bin; do
+		[ -f "$f" ] && MBR_BIN=$f && return 0
+	done
+	return 1
+}
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null || missing+=(e2fsprogs)
+command -v sfdisk >/dev/null || missing+=(fdisk)
+command -v extlinux >/dev/null || missing+=(extlinux)
+find_mbr || missing+=(syslinux-common)
+command -v losetup >/dev/null && command -v partx >/dev/null && command -v flock >/dev/null || missing+=(util-linux)
+[ ${#missing[@]} -eq 0 ] || install_deps "${missing[@]}" || die "cannot install ${missing[*]}"
+find_mbr || die "no syslinux mbr.bin (syslinux-common)"
+if ! command -v pigz >/dev/null; then
+	install_deps pigz || warn "pigz not installable, compressing with gzip"
+fi
+[[ $(mkfs.ext4 2>&1 || true) == *"-d root-directory"* ]] || die "mkfs.ext4 does not support -d (e2fsprogs >= 1.43 needed)"
 
 # ---------------------------------------------------------------- packages file
 EXTRA_PACKAGES=()
@@ -447,8 +543,53 @@ cat > "$R/etc/hosts" <<'EOF'
 ff02::1		ip6-allnodes
 ff02::2		ip6-allrouters
 EOF
-quiet in_chroot systemctl enable systemd-networkd.service systemd-networkd-wait-online.service \
-	systemd-resolved.service ssh.service stackwright-ssh-hostkeys.service stackwright-growroot.service
+# The agent, exactly as roles/agent installs it (its later run changes nothing):
+# the package with its version marker, the command, the unit, the settings.
+A=$R$AGENT_INSTALL_DIR
+install -d -m 755 "$A"
+agent_files | while IFS= read -r -d '' f; do
+	install -D -m 644 "$AGENT_DIR/$f" "$A/$f"
+done
+echo "$AGENT_SHA" > "$A/SOURCE_SHA256"
+chmod 644 "$A/SOURCE_SHA256"
+# roles/agent/templates/stackwright-agent.j2 rendered with agent_install_dir
+# and agent_python /usr/bin/python3 (tests/images compare the two).
+cat > "$R/usr/local/sbin/stackwright-agent" <<WRAPPER
+#!/bin/sh
+# Ansible managed
+# The Stackwright node agent, run from $AGENT_INSTALL_DIR by the system Python.
+PYTHONPATH=$AGENT_INSTALL_DIR exec /usr/bin/python3 -m stackwright_agent --config $AGENT_CONFIG "\$@"
+WRAPPER
+chmod 755 "$R/usr/local/sbin/stackwright-agent"
+# the unit as the role writes it: trailing newlines stripped, one added
+printf '%s\n' "$(cat "$AGENT_UNIT")" > "$R/etc/systemd/system/stackwright-agent.service"
+chmod 644 "$R/etc/systemd/system/stackwright-agent.service"
+# The role's directories and settings (to_nice_json: sorted keys, indent 2).
+install -d -m 755 "$R/etc/stackwright" "$R/var/lib/stackwright"
+install -d -m 700 "$R/var/lib/stackwright/agent"
+install -d -m 750 "$R/var/log/stackwright"
+install -m 600 /dev/null "$R$AGENT_CONFIG"
+cat > "$R$AGENT_CONFIG" <<'SETTINGS'
+{
+  "console_log_dir": "/var/log/stackwright/console",
+  "domain_type": "auto",
+  "libvirt_uri": "qemu:///system",
+  "socket": "/run/stackwright/agent.sock",
+  "state_dir": "/var/lib/stackwright/agent"
+}
+SETTINGS
+log "agent $AGENT_SHA from $AGENT_DIR ($(agent_files | tr -cd '\0' | wc -c) files)"
+
+# Services: etc/systemd/system-preset/10-stackwright.preset enables what every
+# node needs at boot and disables everything else the packages enabled (masks
+# and the default target are left alone).
+quiet in_chroot systemctl preset-all
+for u in systemd-networkd.service systemd-networkd-wait-online.service systemd-resolved.service ssh.service \
+	stackwright-ssh-hostkeys.service stackwright-growroot.service stackwright-agent.service getty@tty1.service; do
+	state=$(in_chroot systemctl is-enabled "$u" 2>/dev/null || true)
+	[ "$state" = enabled ] || die "$u is ${state:-unknown} after systemctl preset-all, not enabled"
+done
+log "enabled: $(cd "$R/etc/systemd/system" && find . -path './*.wants/*' -printf '%f\n' | sort -u | tr '\n' ' ')"
 # DNS from networkd through resolved's stub (replaces debootstrap's copy of
 # the host's resolv.conf).
 ln -sfn ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
@@ -522,7 +663,9 @@ step filesystem
 MiB=$((1 << 20))
 content=$(du -s -x --block-size=1 "$R" | cut -f1)
 nfiles=$(find "$R" -xdev | wc -l)
-fs_bytes=$(((content * 12 / 10 + 256 * MiB + MiB - 1) / MiB * MiB))
+# Little slack: every byte of the image is written at each deploy, and growroot
+# grows the filesystem to the disk at first boot.
+fs_bytes=$(((content * 21 / 20 + 128 * MiB + MiB - 1) / MiB * MiB))
 disk_bytes=$((fs_bytes + PART_START_MIB * MiB))
 blocks=$((fs_bytes / 4096))
 inodes=$((fs_bytes / 16384))
@@ -583,5 +726,7 @@ find "$CACHEDIR" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -rege
 	done
 log "built $OUTDIR/overcloud.raw.gz: raw $disk_bytes bytes, gz $(stat -c %s "$OUTDIR/overcloud.raw.gz") bytes, $(wc -l < "$OUTDIR/overcloud.manifest") packages"
 log "times ${TIMES[*]} total=$(secs "$START")"
+log "cache $CACHEDIR/$KEY"
+log "result built"
 exit 0
 }
