@@ -77,7 +77,7 @@ class Playbook:
         play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
                  # the action group: agent_socket for every agent-backed module
                  "module_defaults": {"group/stackwright.cloud.agent": {"agent_socket": self.socket,
-                                                                      "agent_timeout": 30}},
+                                                                       "agent_timeout": 30}},
                  "tasks": play_tasks}]
         path = self.dir / ("play%d.yml" % self.runs)
         path.write_text(json.dumps(play, indent=1))  # JSON is YAML
@@ -319,7 +319,7 @@ def test_refusals_and_timeouts(play, agent, listener):
                   image_checksum_url=listener.url + "/images/two.sha256"),
         node_task("busy", module="baremetal_deploy", image_url="/images/c.raw.gz",                           # 6
                   image_checksum_url=listener.url + "/images/missing.sha256"),
-        node_task("ghost", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA), # 7
+        node_task("ghost", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA),  # 7
         node_task("ghost", wait_for=["available"]),                                                          # 8
         node_task("slow", wait_for=["available"], wait_timeout=2),                                           # 9
         node_task("fresh", provision_state="deploying"),                                                     # 10
