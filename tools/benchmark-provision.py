@@ -277,9 +277,10 @@ def main():
     parser.add_argument("--image-dir", help="an image store with ramdisk/ and overcloud-base.raw.gz "
                                             "(default: built by the image_build role, from its cache)")
     parser.add_argument("--out", default="benchmark-provision.json")
+    parser.add_argument("--only", choices=["floor", "stackwright"], help="measure one side only")
     args = parser.parse_args()
     image_dir = args.image_dir or WORKDIR + "-images"
-    if not args.image_dir:
+    if not args.image_dir and args.only != "stackwright":
         play = os.path.join(ROOT, "playbooks", ".benchmark-images.yml")
         with open(play, "w") as fh:
             fh.write(IMAGES_PLAY % (image_dir, PROFILE))
@@ -287,8 +288,11 @@ def main():
             playbook(os.path.join(ROOT, "inventories", "lab"), os.path.basename(play))
         finally:
             os.unlink(play)
-    report = {"floor": floor(image_dir, "overcloud-%s.raw.gz" % PROFILE)}
-    report["stackwright"] = stackwright()
+    report = {}
+    if args.only != "stackwright":
+        report["floor"] = floor(image_dir, "overcloud-%s.raw.gz" % PROFILE)
+    if args.only != "floor":
+        report["stackwright"] = stackwright()
     with open(args.out, "w") as fh:
         json.dump(report, fh, indent=2)
     print(json.dumps(report, indent=2))
