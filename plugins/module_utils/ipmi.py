@@ -91,7 +91,7 @@ class Bmc:
 
     def call(self, what, func, *args, **kwargs):
         delay = 1.0
-        last = None
+        last = silent = None
         for attempt in range(self.retries + 1):
             fd = self._paced()
             try:
@@ -99,7 +99,11 @@ class Bmc:
             except Exception as exc:  # pyghmi raises its own types and plain ones
                 last = exc
                 code = getattr(exc, "ipmicode", None)
-                if code is not None and code not in RETRY_CODES:
+                if str(exc) in ("", "None") and not code:
+                    silent = exc  # later attempts only say the session is gone
+
+                # pyghmi reports a BMC that never answered with code 0 (no completion code)
+                if code and code not in RETRY_CODES:
                     break  # the BMC understood and refused: retrying will not help
                 self._session = None  # a broken session is not reused
             finally:
@@ -109,7 +113,8 @@ class Bmc:
             if attempt < self.retries:
                 self._sleep(delay)
                 delay = min(delay * 2, 16)
-        raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1, _text(last)),
+        raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1,
+                                                                    _text(silent or last)),
                         code=getattr(last, "ipmicode", None))
 
     def power_state(self):
@@ -127,7 +132,10 @@ class Bmc:
 
 
 def _text(exc):
-    return str(exc) or type(exc).__name__
+    text = str(exc)
+    if text in ("", "None") and not getattr(exc, "ipmicode", None):
+        return "no answer from the BMC (check its address, port, network and user name)"
+    return text or type(exc).__name__
 
 
 def bmc_from_params(params):
