@@ -113,8 +113,8 @@ class Bmc:
             if attempt < self.retries:
                 self._sleep(delay)
                 delay = min(delay * 2, 16)
-        raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1,
-                                                                    _text(silent or last)),
+        reason = _text(silent or last)
+        raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1, reason),
                         code=getattr(last, "ipmicode", None))
 
     def power_state(self):
