@@ -4,9 +4,12 @@ stops by PID."""
 
 import importlib.util
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "agent"))
 
+from stackwright_agent import provisioning  # noqa: E402
 from stackwright_agent.api import Api  # noqa: E402
 from stackwright_agent.config import Config  # noqa: E402
 from stackwright_agent.server import AgentServer  # noqa: E402
@@ -76,6 +80,47 @@ def agent(agent_config):
     running = RunningAgent(agent_config)
     yield running
     running.stop()
+
+
+def link_collection(base):
+    """BASE/ansible_collections/stackwright/cloud -> this checkout; returns BASE (for
+    ANSIBLE_COLLECTIONS_PATH)."""
+    namespace = os.path.join(str(base), "ansible_collections", "stackwright")
+    os.makedirs(namespace, exist_ok=True)
+    os.symlink(ROOT, os.path.join(namespace, "cloud"))
+    return str(base)
+
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory):
+    return link_collection(tmp_path_factory.mktemp("collections"))
+
+
+@pytest.fixture
+def listener(agent):
+    """The agent's provisioning listener on 127.0.0.1, a free port."""
+    config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
+    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def http(server, path, data=None):
+    """(status, body bytes) of a request to the listener."""
+    req = urllib.request.Request(server.url + path, data=data,
+                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def token_of(agent, name):
+    """A node's ramdisk token: it never leaves the agent through the API, so read the registry file."""
+    with sqlite3.connect(os.path.join(agent.config.state_dir, "registry.sqlite")) as db:
+        return db.execute("SELECT token FROM nodes WHERE name = ?", (name,)).fetchone()[0]
 
 
 @pytest.fixture

@@ -1,20 +1,17 @@
 """The node registry (resource kind ``nodes``) and the provisioning listener, for
 real: an in-process agent on a temporary socket and the listener on 127.0.0.1
-with a free port, talked to with urllib. No VM here (tests/images has those)."""
+with a free port, talked to over HTTP. No VM here (tests/images has those)."""
 
 import io
 import json
 import os
-import sqlite3
 import stat
 import tarfile
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from conftest import agent_client
+from conftest import agent_client, http, token_of
 from stackwright_agent import provisioning
 from stackwright_agent.config import Config
 
@@ -36,32 +33,6 @@ def put_error(agent, ident, body):
     with pytest.raises(agent_client.AgentClientError) as info:
         agent.put("nodes", ident, body)
     return info.value
-
-
-@pytest.fixture
-def listener(agent):
-    config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
-    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def http(server, path, data=None):
-    """(status, body bytes) of a request to the listener."""
-    req = urllib.request.Request(server.url + path, data=data,
-                                 headers={"Content-Type": "application/json"} if data is not None else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def token_of(agent, name):
-    # the token never leaves the agent through the API: read the registry file itself
-    with sqlite3.connect(os.path.join(agent.config.state_dir, "registry.sqlite")) as db:
-        return db.execute("SELECT token FROM nodes WHERE name = ?", (name,)).fetchone()[0]
 
 
 # ------------------------------------------------------------------- registry

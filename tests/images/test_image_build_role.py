@@ -20,8 +20,8 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from conftest import link_collection
+
 CACHE = os.environ.get("STACKWRIGHT_IMAGE_CACHE") or "/var/tmp/stackwright-cache"
 ANSIBLE_PLAYBOOK = (shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))
                     or shutil.which("ansible-playbook"))
@@ -51,9 +51,7 @@ PLAYBOOK = """\
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     d = tmp_path_factory.mktemp("image-build-role")
-    collections = d / "collections" / "ansible_collections" / "stackwright"
-    collections.mkdir(parents=True)
-    os.symlink(ROOT, collections / "cloud")
+    link_collection(d / "collections")
     out = d / "images"
     (d / "inventory.ini").write_text(
         "builder ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)

@@ -41,8 +41,8 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from conftest import ROOT, link_collection
+
 BUILD = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "build-image.sh")
 PRESET = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "rootfs", "etc", "systemd",
                       "system-preset", "10-stackwright.preset")
@@ -605,9 +605,7 @@ def test_agent_version_is_this_checkout(node):
 def test_agent_role_changes_nothing(node, tmp_path):
     """roles/agent on a node deployed from the image: nothing to copy, write or restart."""
     wait_for_agent(node)
-    collections = tmp_path / "collections" / "ansible_collections" / "stackwright"
-    collections.mkdir(parents=True)
-    os.symlink(ROOT, collections / "cloud")
+    link_collection(tmp_path / "collections")
     (tmp_path / "inventory.ini").write_text(
         "node ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s"
         " ansible_python_interpreter=/usr/bin/python3"

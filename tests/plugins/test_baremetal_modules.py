@@ -12,15 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from conftest import ROOT
-from stackwright_agent import provisioning
-from stackwright_agent.config import Config
+from conftest import http
 
 BIN = os.path.dirname(sys.executable)
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]
@@ -34,23 +30,6 @@ INVENTORY = {"cpus": {"count": 2, "model": "QEMU"}, "memory_mib": 2048,
 
 
 # ----------------------------------------------------------------- harness
-
-@pytest.fixture(scope="module")
-def collections(tmp_path_factory):
-    base = tmp_path_factory.mktemp("collections")
-    (base / "ansible_collections" / "stackwright").mkdir(parents=True)
-    (base / "ansible_collections" / "stackwright" / "cloud").symlink_to(ROOT)
-    return str(base)
-
-
-@pytest.fixture
-def listener(agent):
-    config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
-    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
-    yield server
-    server.shutdown()
-    server.server_close()
-
 
 class Playbook:
     """Runs tasks on localhost with ansible-playbook; every task's result is registered
@@ -110,16 +89,6 @@ def enroll_args(mac="52:54:00:aa:00:01", password=PASSWORD, **extra):
             "bmc": {"address": "192.0.2.11", "username": "admin", "password": password}}
     args.update(extra)
     return args
-
-
-def http(server, path, data=None):
-    req = urllib.request.Request(server.url + path, data=data,
-                                 headers={"Content-Type": "application/json"} if data is not None else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def armed(agent, name):

@@ -5,17 +5,10 @@ listener, as the provisioning playbook and the ramdisk put them there."""
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
-import pytest
-
-from conftest import ROOT
-from stackwright_agent import provisioning
-from stackwright_agent.config import Config
+from conftest import http, token_of
 
 BIN = os.path.dirname(sys.executable)
 GiB = 1 << 30
@@ -26,23 +19,6 @@ INVENTORY = {"cpus": {"count": 4, "model": "QEMU"}, "memory_mib": 8192,
                         "serial": "S1", "model": None, "vendor": None, "wwn": None, "by_path": None, "hctl": None},
                        {"name": "vdb", "path": "/dev/vdb", "size_bytes": 100 * GiB, "rotational": True,
                         "serial": "S2", "model": None, "vendor": None, "wwn": None, "by_path": None, "hctl": None}]}
-
-
-@pytest.fixture(scope="module")
-def collections(tmp_path_factory):
-    base = tmp_path_factory.mktemp("collections")
-    (base / "ansible_collections" / "stackwright").mkdir(parents=True)
-    (base / "ansible_collections" / "stackwright" / "cloud").symlink_to(ROOT)
-    return str(base)
-
-
-@pytest.fixture
-def listener(agent):
-    config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
-    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def ansible_inventory(tmp_path, collections, config, *args):
@@ -67,21 +43,6 @@ def plain(value):
     return value
 
 
-def post(server, path, body):
-    req = urllib.request.Request(server.url + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def token_of(agent, name):
-    with sqlite3.connect(os.path.join(agent.config.state_dir, "registry.sqlite")) as db:
-        return db.execute("SELECT token FROM nodes WHERE name = ?", (name,)).fetchone()[0]
-
-
 def bare_metal(agent, listener, name, mac, bmc, role, network, until):
     """Enroll a node with a BMC and take it, the ramdisk's way, as far as ``until``."""
     agent.put("nodes", name, {"role": role, "kind": "baremetal", "macs": [mac], "network": network,
@@ -89,15 +50,15 @@ def bare_metal(agent, listener, name, mac, bmc, role, network, until):
                               "bmc": {"address": bmc, "username": "admin", "password": "secret-" + name}})
     agent.put("nodes", name, {"provision_state": "verified", "action": {"action": "inspect"}})
     token = token_of(agent, name)
-    assert post(listener, "/v1/ramdisk/%s/inspection?token=%s" % (name, token), INVENTORY) == 200
-    assert post(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), {"ok": True}) == 200
+    assert http(listener, "/v1/ramdisk/%s/inspection?token=%s" % (name, token), json.dumps(INVENTORY).encode())[0] == 200
+    assert http(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), json.dumps({"ok": True}).encode())[0] == 200
     agent.put("nodes", name, {"provision_state": "available"})
     if until == "available":
         return
     agent.put("nodes", name, {"provision_state": "deploying", "action": {
         "action": "deploy", "image_url": "/images/overcloud.raw.gz", "image_sha256": SHA}})
     token = token_of(agent, name)
-    assert post(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), {"ok": True}) == 200
+    assert http(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), json.dumps({"ok": True}).encode())[0] == 200
     node = agent.put("nodes", name, {"provision_state": "active", "power_state": "on"})["resource"]
     assert node["provision_state"] == "active"
 
