@@ -1,0 +1,914 @@
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Prove a deployed overcloud works, through its public API, with openstacksdk.
+
+    validate_cloud.py --config CONFIG.json --results RESULTS.json
+    validate_cloud.py --table RESULTS.json      (print the table of an earlier run)
+
+Each check runs in order and is recorded as {name, ok, seconds, detail}; ok is
+null for a check that did not run (disabled, or something it needs failed: its
+detail says which). A failure does not stop the run. Everything created is named
+PREFIX-<what> and deleted at the end - and, at the start, whatever an earlier,
+interrupted run with the same prefix left behind (found by name).
+
+The results file: {"ok": bool, "failed": [names], "checks": [...], "table": [lines]}.
+Exit status: 0 every check that ran passed, 1 some failed, 2 bad usage or config.
+The admin password is read from clouds.yaml here and appears in no output.
+"""
+
+import argparse
+import concurrent.futures
+import functools
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.parse
+
+GUEST_BOOTED_RE = re.compile(r"stackwright-guest: booted(?: kernel (\S+))?")
+GUEST_DISKS_RE = re.compile(r"stackwright-guest: disks\b([^\r\n]*)")
+GUEST_ADDRESS_RE = re.compile(r"stackwright-guest: eth0 (\S+/\d+)")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,}$")
+DETAIL_WIDTH = 200
+RAW_IMAGE_BYTES = 1024 * 1024
+
+# Headless as root: no sandbox; nothing that phones home or waits on the network
+# the cloud is not on; a profile of its own each run.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+CHECKS = [
+    "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
+    "network", "external_network", "router", "security_group", "server", "volume", "dashboard",
+    "cleanup",
+]
+
+DEFAULTS = {
+    "cloud": "stackwright",
+    "clouds_yaml": None,
+    "prefix": "sw-validate",
+    "work_dir": None,
+    "boot_server": True,
+    "volume": True,
+    "dashboard": True,
+    "compute_hosts": [],
+    "guest": {"kernel": None, "ramdisk": None, "cmdline": None},
+    "flavor": {"vcpus": 1, "ram": 128, "disk": 1},
+    "tenant_network": {"cidr": "10.199.0.0/24", "network_type": "vxlan"},
+    "external": {"cidr": None, "gateway": None, "pool": None, "exclude": [],
+                 "physical_network": "physnet1", "network_type": "flat"},
+    "dashboard_url": "",
+    "catalog_interfaces": ["public", "internal", "admin"],
+    "chromium": "/usr/bin/chromium",
+    "chromedriver": "/usr/bin/chromedriver",
+    "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
+                 "api": 60, "dashboard": 120, "delete": 300},
+}
+
+
+class CheckFailed(Exception):
+    """A check's verdict: its message is the detail."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: stop checking, still clean up."""
+
+
+class ConfigError(Exception):
+    pass
+
+
+# --- configuration ---------------------------------------------------------------
+
+
+def merge(base, over):
+    """Deep merge of dicts: over's values win; None in over keeps base's."""
+    out = dict(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def load_config(data):
+    """The run's settings: DEFAULTS merged with data, checked (ConfigError names the field)."""
+    config = merge(DEFAULTS, data)
+    if not config["clouds_yaml"]:
+        raise ConfigError("clouds_yaml: required")
+    if not PREFIX_RE.match(str(config["prefix"])):
+        # everything named PREFIX or PREFIX-* is deleted: a short or odd prefix could hit an operator's resources
+        raise ConfigError("prefix: %r must be 3 or more letters, digits, '_', '.', '-'" % (config["prefix"],))
+    if config["boot_server"]:
+        missing = [k for k in ("kernel", "ramdisk", "cmdline") if not config["guest"].get(k)]
+        if missing:
+            raise ConfigError("guest: %s needed to boot a server" % ", ".join(missing))
+    for key, value in config["timeouts"].items():
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError("timeouts.%s: %r is not a positive number" % (key, value))
+    return config
+
+
+def free_pool(cidr, gateway=None, exclude=()):
+    """(first, last) of the longest run of host addresses of cidr outside the
+    exclude ranges ([start, end] pairs or {start, end}) and the gateway."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    taken = []
+    for item in exclude or ():
+        start, end = (item["start"], item["end"]) if isinstance(item, dict) else item
+        taken.append((int(ipaddress.ip_address(start)), int(ipaddress.ip_address(end))))
+    if gateway:
+        taken.append((int(ipaddress.ip_address(gateway)),) * 2)
+    first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
+    if net.prefixlen >= net.max_prefixlen - 1:
+        first, last = int(net.network_address), int(net.broadcast_address)
+    best, start = None, first
+    for lo, hi in sorted(taken) + [(last + 1, last + 1)]:
+        end = min(lo - 1, last)
+        if end >= start and (best is None or end - start > best[1] - best[0]):
+            best = (start, end)
+        start = max(start, hi + 1)
+    if best is None:
+        raise ValueError("%s has no free addresses outside %s" % (cidr, exclude))
+    return str(ipaddress.ip_address(best[0])), str(ipaddress.ip_address(best[1]))
+
+
+def read_clouds_yaml(path, cloud):
+    """The cloud's entry of clouds.yaml."""
+    import yaml
+
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    try:
+        return data["clouds"][cloud]
+    except (KeyError, TypeError):
+        raise ConfigError("%s: no cloud %r" % (path, cloud))
+
+
+def dashboard_url(entry, override=""):
+    """Horizon's address: the override, or /horizon/ on the host of keystone's public URL."""
+    if override:
+        return override if override.endswith("/") else override + "/"
+    host = urllib.parse.urlsplit(entry["auth"]["auth_url"]).hostname
+    if ":" in host:
+        host = "[%s]" % host
+    return "http://%s/horizon/" % host
+
+
+# --- results ---------------------------------------------------------------------
+
+
+class Results:
+    """Records checks in order; a check whose dependencies did not pass is skipped."""
+
+    def __init__(self, secrets=()):
+        self.checks = []
+        self.secrets = [s for s in secrets if s]
+
+    def redact(self, text):
+        text = str(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def get(self, name):
+        for check in self.checks:
+            if check["name"] == name:
+                return check
+        return None
+
+    def passed(self, name):
+        check = self.get(name)
+        return bool(check and check["ok"])
+
+    def record(self, name, ok, seconds, detail):
+        entry = {"name": name, "ok": ok, "seconds": round(seconds, 1), "detail": self.redact(detail)}
+        self.checks.append(entry)
+        return entry
+
+    def skip(self, name, reason):
+        return self.record(name, None, 0.0, "skipped: " + reason)
+
+    def unmet(self, needs):
+        """Why a check needing these cannot run ('' when it can)."""
+        problems = []
+        for need in needs:
+            check = self.get(need)
+            if check is None:
+                problems.append("%s (not run)" % need)
+            elif check["ok"] is False:
+                problems.append("%s (failed)" % need)
+            elif check["ok"] is None:
+                problems.append("%s (skipped)" % need)
+        return ("needs " + ", ".join(problems)) if problems else ""
+
+    def run(self, name, func, needs=(), enabled=True, why_disabled="disabled"):
+        """Run func (its return value is the detail; CheckFailed or any error fails it)."""
+        if not enabled:
+            return self.skip(name, why_disabled)
+        reason = self.unmet(needs)
+        if reason:
+            return self.skip(name, reason)
+        start = time.monotonic()
+        try:
+            detail, ok = func(), True
+        except CheckFailed as exc:
+            detail, ok = str(exc), False
+        except Exception as exc:  # any error is the check's failure, the run goes on
+            detail, ok = "%s: %s" % (type(exc).__name__, exc), False
+        return self.record(name, ok, time.monotonic() - start, detail or "")
+
+    def summary(self):
+        failed = [c["name"] for c in self.checks if c["ok"] is False]
+        return {
+            "ok": not failed,
+            "failed": failed,
+            "passed": sum(1 for c in self.checks if c["ok"] is True),
+            "skipped": sum(1 for c in self.checks if c["ok"] is None),
+            "checks": self.checks,
+            "table": format_table(self.checks),
+        }
+
+
+def result_word(ok):
+    return {True: "PASS", False: "FAIL"}.get(ok, "SKIP")
+
+
+def one_line(text, width=DETAIL_WIDTH):
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def format_table(checks, width=DETAIL_WIDTH):
+    """Lines of a fixed-width table: check | result | seconds | detail."""
+    rows = [("check", "result", "seconds", "detail")]
+    rows += [(c["name"], result_word(c["ok"]), "%.1f" % c["seconds"], one_line(c["detail"], width))
+             for c in checks]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+
+    def line(row):
+        return "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]), row[3]]).rstrip()
+
+    return [line(rows[0]), "  ".join("-" * w for w in widths) + "  " + "-" * 6] + [line(r) for r in rows[1:]]
+
+
+# --- what the guest prints --------------------------------------------------------
+
+
+def guest_booted(console):
+    """(booted, kernel version or None) from the guest's console log."""
+    match = None
+    for match in GUEST_BOOTED_RE.finditer(console or ""):
+        pass
+    return (match is not None, match.group(1) if match else None)
+
+
+def guest_address(console):
+    """The address/prefix the guest got by DHCP (None: not yet)."""
+    found = GUEST_ADDRESS_RE.findall(console or "")
+    return found[-1] if found else None
+
+
+def guest_disks(console):
+    """Disk names of the guest's last 'disks' line (None: no such line yet)."""
+    lines = GUEST_DISKS_RE.findall(console or "")
+    return lines[-1].split() if lines else None
+
+
+# --- leftovers -------------------------------------------------------------------
+
+
+def is_ours(name, prefix):
+    return bool(name) and (name == prefix or name.startswith(prefix + "-"))
+
+
+def leftovers(resources, prefix, project_id=None, owner_attr="project_id"):
+    """The resources named PREFIX or PREFIX-*, of project_id when given."""
+    found = []
+    for res in resources:
+        if not is_ours(getattr(res, "name", None), prefix):
+            continue
+        if project_id and getattr(res, owner_attr, None) not in (None, project_id):
+            continue
+        found.append(res)
+    return found
+
+
+def short_host(name):
+    return (name or "").split(".")[0].lower()
+
+
+def wait_until(predicate, timeout, interval=5, what="condition"):
+    """Call predicate until it returns a true value (returned) or timeout passes (CheckFailed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise CheckFailed("timed out after %ds waiting for %s" % (timeout, what))
+        time.sleep(min(interval, max(0.1, deadline - time.monotonic())))
+
+
+# --- the checks ------------------------------------------------------------------
+
+
+class Validator:
+    def __init__(self, config, results, entry):
+        self.config = config
+        self.results = results
+        self.entry = entry
+        self.prefix = config["prefix"]
+        self.timeouts = config["timeouts"]
+        self.conn = None
+        self.project_id = None
+        self.made = {}
+        self.work_dir = config["work_dir"] or tempfile.mkdtemp(prefix="validate-")
+
+    def name(self, what):
+        return "%s-%s" % (self.prefix, what)
+
+    # (1) token
+    def make_connection(self):
+        """An openstacksdk connection from this clouds.yaml only (no environment, no other files)."""
+        from openstack import config as os_config
+        from openstack import connection
+
+        loader = os_config.OpenStackConfig(config_files=[self.config["clouds_yaml"]], vendor_files=[],
+                                           secure_files=[], load_envvars=False)
+        region = loader.get_one(self.config["cloud"], api_timeout=self.timeouts["api"])
+        return connection.Connection(config=region)
+
+    def connect(self):
+        self.conn = self.make_connection()
+        self.conn.authorize()
+        self.project_id = self.conn.current_project_id
+        services = self._catalog()
+        return "token for %s in project %s; %d services in the catalog" % (
+            self.entry["auth"].get("username"), self.entry["auth"].get("project_name"), len(services))
+
+    def _catalog(self):
+        access = self.conn.session.auth.get_access(self.conn.session)
+        return access.service_catalog.catalog or []
+
+    # (2) catalog
+    def catalog(self):
+        import requests
+
+        endpoints = {}
+        for service in self._catalog():
+            for ep in service.get("endpoints", []):
+                if ep.get("interface") not in self.config["catalog_interfaces"]:
+                    continue
+                label = "%s %s" % (service.get("name") or service.get("type"), ep.get("interface"))
+                endpoints.setdefault(ep["url"], []).append(label)
+        if not endpoints:
+            raise CheckFailed("the catalog has no endpoints")
+
+        def probe(url):
+            try:
+                resp = requests.get(url, timeout=self.timeouts["http"], allow_redirects=False)
+                return resp.status_code, None
+            except requests.RequestException as exc:
+                return None, type(exc).__name__
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            answers = dict(zip(endpoints, pool.map(probe, endpoints)))
+        bad = []
+        for url, (status, error) in sorted(answers.items()):
+            if status is None or status >= 500:
+                bad.append("%s %s: %s" % ("/".join(endpoints[url]), url, error or "HTTP %d" % status))
+        if bad:
+            raise CheckFailed("%d of %d endpoints fail: %s" % (len(bad), len(answers), "; ".join(bad)))
+        labels = sum(len(v) for v in endpoints.values())
+        return "%d endpoints (%d URLs) answer" % (labels, len(answers))
+
+    # (3) compute services and network agents
+    def _expected_computes(self):
+        return sorted({short_host(h) for h in self.config["compute_hosts"]})
+
+    def compute_services(self):
+        expected = self._expected_computes()
+        state = {}
+
+        def ready():
+            services = list(self.conn.compute.services())
+            problems = []
+            computes = {short_host(s.host): s for s in services if s.binary == "nova-compute"}
+            for host in expected:
+                svc = computes.get(host)
+                if svc is None:
+                    problems.append("no nova-compute on %s" % host)
+            if not computes:
+                problems.append("no nova-compute at all")
+            for svc in services:
+                if svc.status == "enabled" and svc.state != "up":
+                    problems.append("%s on %s is %s" % (svc.binary, svc.host, svc.state))
+                elif svc.binary == "nova-compute" and short_host(svc.host) in expected and svc.status != "enabled":
+                    problems.append("nova-compute on %s is disabled" % svc.host)
+            state["problems"], state["services"] = problems, services
+            return not problems
+
+        try:
+            wait_until(ready, self.timeouts["services"], 10, "compute services")
+        except CheckFailed:
+            raise CheckFailed("; ".join(state["problems"]))
+        services = state["services"]
+        hosts = sorted(s.host for s in services if s.binary == "nova-compute")
+        return "nova-compute up on %s; %d services up" % (", ".join(hosts), len(services))
+
+    def network_agents(self):
+        expected = self._expected_computes()
+        state = {}
+
+        def ready():
+            agents = list(self.conn.network.agents())
+            problems = []
+            l2 = {short_host(a.host) for a in agents
+                  if a.agent_type in ("Linux bridge agent", "Open vSwitch agent") and a.is_alive}
+            for host in expected:
+                if host not in l2:
+                    problems.append("no live L2 agent on %s" % host)
+            for agent in agents:
+                if not agent.is_alive:
+                    problems.append("%s on %s is dead" % (agent.agent_type, agent.host))
+                elif not agent.is_admin_state_up:
+                    problems.append("%s on %s is administratively down" % (agent.agent_type, agent.host))
+            # a booted guest needs its subnet served and routed
+            if self.config["boot_server"]:
+                for kind in ("DHCP agent", "L3 agent"):
+                    if not any(a.agent_type == kind and a.is_alive for a in agents):
+                        problems.append("no live %s" % kind)
+            if not agents:
+                problems.append("no agents")
+            state["problems"], state["agents"] = problems, agents
+            return not problems
+
+        try:
+            wait_until(ready, self.timeouts["services"], 10, "network agents")
+        except CheckFailed:
+            raise CheckFailed("; ".join(state["problems"]))
+        kinds = {}
+        for agent in state["agents"]:
+            kinds[agent.agent_type] = kinds.get(agent.agent_type, 0) + 1
+        return "alive: " + ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items()))
+
+    # (4) image
+    def _upload(self, what, path, disk_format, container_format, **properties):
+        image = self.conn.image.create_image(
+            self.name(what), filename=path, disk_format=disk_format, container_format=container_format,
+            disable_vendor_agent=False, allow_duplicates=True, validate_checksum=True,
+            wait=True, timeout=self.timeouts["image"], **properties)
+        self.made.setdefault("images", []).append(image.id)
+        image = self.conn.image.get_image(image.id)
+        if image.status != "active":
+            raise CheckFailed("%s is %s, not active" % (image.name, image.status))
+        return image
+
+    def _raw_disk(self):
+        path = os.path.join(self.work_dir, "%s-disk.raw" % self.prefix)
+        with open(path, "wb") as fh:
+            fh.truncate(RAW_IMAGE_BYTES)
+        return path
+
+    def image(self):
+        if not self.config["boot_server"]:
+            path = self._raw_disk()
+            image = self._upload("raw", path, "raw", "bare")
+            # stored, not just accepted: what comes back is what went in
+            data = self.conn.image.download_image(image)
+            data = getattr(data, "content", data)
+            if hashlib.sha256(data).hexdigest() != hashlib.sha256(b"\0" * RAW_IMAGE_BYTES).hexdigest():
+                raise CheckFailed("%s: the downloaded data differs from the upload (%d bytes)" % (image.name, len(data)))
+            self.made["image"] = image
+            return "%s active, %d bytes stored and read back" % (image.name, len(data))
+        guest = self.config["guest"]
+        with open(guest["cmdline"]) as fh:
+            cmdline = fh.read().strip()
+        kernel = self._upload("kernel", guest["kernel"], "aki", "aki")
+        ramdisk = self._upload("ramdisk", guest["ramdisk"], "ari", "ari")
+        disk = self._upload("disk", self._raw_disk(), "ami", "ami", kernel_id=kernel.id, ramdisk_id=ramdisk.id,
+                            os_command_line=cmdline)
+        self.made["image"] = disk
+        return "%s (kernel %s, ramdisk %s) active; command line %r" % (disk.name, kernel.name, ramdisk.name, cmdline)
+
+    # (5) flavor, networks, router, security group
+    def flavor(self):
+        spec = self.config["flavor"]
+        flavor = self.conn.compute.create_flavor(name=self.name("flavor"), vcpus=spec["vcpus"], ram=spec["ram"],
+                                                 disk=spec["disk"], is_public=True)
+        self.made["flavor"] = flavor
+        return "%s: %d vCPU, %d MiB, %d GiB" % (flavor.name, spec["vcpus"], spec["ram"], spec["disk"])
+
+    def network(self):
+        spec = self.config["tenant_network"]
+        net = self.conn.network.create_network(name=self.name("net"), provider_network_type=spec["network_type"])
+        self.made["network"] = net
+        subnet = self.conn.network.create_subnet(name=self.name("subnet"), network_id=net.id, ip_version=4,
+                                                 cidr=spec["cidr"], enable_dhcp=True)
+        self.made["subnet"] = subnet
+        net = self.conn.network.get_network(net.id)
+        return "%s (%s %s) subnet %s" % (
+            net.name, net.provider_network_type, net.provider_segmentation_id, subnet.cidr)
+
+    def external_network(self):
+        spec = self.config["external"]
+        if not spec.get("cidr"):
+            raise CheckFailed("no external network CIDR in the config")
+        # one flat network per physical network: reuse the operator's, if there is one
+        for net in self.conn.network.networks(is_router_external=True):
+            if (net.provider_physical_network == spec["physical_network"]
+                    and net.provider_network_type == spec["network_type"] and net.subnet_ids):
+                self.made["external"] = net
+                return "reusing the existing external network %s on %s" % (net.name, spec["physical_network"])
+        if spec.get("pool"):
+            first, last = spec["pool"]["start"], spec["pool"]["end"]
+        else:
+            first, last = free_pool(spec["cidr"], spec.get("gateway"), spec.get("exclude"))
+        net = self.conn.network.create_network(
+            name=self.name("external"), is_router_external=True, provider_network_type=spec["network_type"],
+            provider_physical_network=spec["physical_network"])
+        self.made["external"] = net
+        attrs = dict(name=self.name("external-subnet"), network_id=net.id, ip_version=4, cidr=spec["cidr"],
+                     enable_dhcp=False, allocation_pools=[{"start": first, "end": last}])
+        if spec.get("gateway"):
+            attrs["gateway_ip"] = spec["gateway"]
+        else:
+            attrs["gateway_ip"] = None
+        subnet = self.conn.network.create_subnet(**attrs)
+        return "%s (%s %s) subnet %s, pool %s-%s, gateway %s" % (
+            net.name, spec["network_type"], spec["physical_network"], subnet.cidr, first, last,
+            spec.get("gateway") or "none")
+
+    def router(self):
+        ext, subnet = self.made["external"], self.made["subnet"]
+        router = self.conn.network.create_router(name=self.name("router"),
+                                                 external_gateway_info={"network_id": ext.id})
+        self.made["router"] = router
+        self.conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        router = self.conn.network.get_router(router.id)
+        ips = [ip["ip_address"] for ip in (router.external_gateway_info or {}).get("external_fixed_ips", [])]
+        if not ips:
+            raise CheckFailed("%s has no address on %s" % (router.name, ext.name))
+
+        def ports():
+            found = list(self.conn.network.ports(device_id=router.id))
+            return found if all(p.status == "ACTIVE" for p in found) else None
+
+        detail = "%s: gateway %s on %s, interface on %s" % (router.name, ", ".join(ips), ext.name, subnet.cidr)
+        # a guest behind it needs the L3 agent to have plugged the ports
+        if self.config["boot_server"]:
+            wait_until(ports, self.timeouts["services"], 5, "the router's ports to be ACTIVE")
+            detail += "; ports ACTIVE"
+        return detail
+
+    def security_group(self):
+        group = self.conn.network.create_security_group(name=self.name("sg"),
+                                                        description="stackwright validate: ICMP and SSH")
+        self.made["security_group"] = group
+        self.conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress",
+                                                     ethertype="IPv4", protocol="icmp")
+        self.conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress",
+                                                     ethertype="IPv4", protocol="tcp", port_range_min=22,
+                                                     port_range_max=22)
+        return "%s: ingress ICMP and TCP 22" % group.name
+
+    # (6) server
+    def _console(self, server):
+        return self.conn.compute.get_server_console_output(server).get("output") or ""
+
+    def server(self):
+        deadline = time.monotonic() + self.timeouts["server"]
+        server = self.conn.compute.create_server(
+            name=self.name("server"), image_id=self.made["image"].id, flavor_id=self.made["flavor"].id,
+            networks=[{"uuid": self.made["network"].id}], security_groups=[{"name": self.made["security_group"].name}])
+        self.made["server"] = server
+        start = time.monotonic()
+        try:
+            server = self.conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], interval=5,
+                                                       wait=self.timeouts["server"])
+        except Exception as exc:
+            fault = (self.conn.compute.get_server(server.id).fault or {}).get("message", "")
+            raise CheckFailed("%s did not become ACTIVE: %s%s" % (server.name, exc, " (%s)" % fault if fault else ""))
+        self.made["server"] = server
+        active_after = time.monotonic() - start
+        host = server.compute_host or server.hypervisor_hostname or "?"
+
+        def booted():
+            ok, kernel = guest_booted(self._console(server))
+            return (kernel or "?") if ok else None
+
+        try:
+            kernel = wait_until(booted, max(1, deadline - time.monotonic()), 10, "the guest's boot line on the console")
+        except CheckFailed as exc:
+            tail = one_line(self._console(server)[-300:], 300)
+            raise CheckFailed("%s ACTIVE on %s, but %s; console ends: %s" % (server.name, host, exc, tail))
+        detail = "%s ACTIVE on %s after %.0fs; guest booted kernel %s after %.0fs" % (
+            server.name, host, active_after, kernel, time.monotonic() - start)
+        # DHCP on the tenant network: reported, not required (the guest asks after it booted)
+        try:
+            address = wait_until(lambda: guest_address(self._console(server)),
+                                 min(60, max(1, deadline - time.monotonic())), 5, "DHCP")
+            return detail + "; eth0 %s" % address
+        except CheckFailed:
+            return detail + "; no DHCP answer on eth0 yet"
+
+    # (7) volume
+    def volume(self):
+        start = time.monotonic()
+        volume = self.conn.block_storage.create_volume(name=self.name("volume"), size=1)
+        self.made["volume"] = volume
+        volume = self.conn.block_storage.wait_for_status(volume, "available", failures=["error"], interval=3,
+                                                         wait=self.timeouts["volume"])
+        detail = "%s available after %.0fs" % (volume.name, time.monotonic() - start)
+        server = self.made.get("server")
+        if not self.config["boot_server"] or server is None:
+            return detail + "; not attached: no server booted"
+        self.conn.compute.create_volume_attachment(server, volume=volume.id)
+        volume = self.conn.block_storage.wait_for_status(volume, "in-use", failures=["error", "error_attaching"],
+                                                         interval=3, wait=self.timeouts["volume"])
+        detail += ", in-use after %.0fs" % (time.monotonic() - start)
+
+        def seen():
+            disks = guest_disks(self._console(server))
+            return disks if disks and "vdb" in disks else None
+
+        disks = wait_until(seen, self.timeouts["volume"], 5, "the guest to list vdb on its console")
+        return detail + "; the guest sees disks %s" % " ".join(disks)
+
+    # (8) dashboard
+    def dashboard(self):
+        from selenium import webdriver
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        base = dashboard_url(self.entry, self.config["dashboard_url"])
+        auth = self.entry["auth"]
+        timeout = self.timeouts["dashboard"]
+        profile = tempfile.mkdtemp(prefix="chromium-", dir=self.work_dir)
+        options = webdriver.ChromeOptions()
+        options.binary_location = self.config["chromium"]
+        for flag in CHROMIUM_FLAGS + ["--user-data-dir=" + profile]:
+            options.add_argument(flag)
+        # an explicit driver: Selenium Manager would try to download one
+        service = Service(executable_path=self.config["chromedriver"])
+        driver = webdriver.Chrome(service=service, options=options)
+        driver.set_page_load_timeout(timeout)
+        wait = WebDriverWait(driver, timeout)
+        step = "the login page " + base
+        try:
+            driver.get(base)
+            try:
+                wait.until(lambda d: d.find_elements(By.NAME, "username") and d.find_elements(By.NAME, "password"))
+            except TimeoutException:
+                raise CheckFailed("%s shows no login form (title %r)" % (base, driver.title))
+            step = "logging in"
+            driver.find_element(By.NAME, "username").send_keys(auth["username"])
+            domain = driver.find_elements(By.NAME, "domain")
+            if domain and domain[0].is_displayed():
+                domain[0].send_keys(auth.get("user_domain_name", "Default"))
+            password = driver.find_element(By.NAME, "password")
+            password.send_keys(auth["password"])
+            buttons = driver.find_elements(By.ID, "loginBtn")
+            (buttons[0].click if buttons else password.submit)()
+            try:
+                wait.until(lambda d: "/auth/login" not in d.current_url
+                           or d.find_elements(By.CSS_SELECTOR, ".alert-danger, .error"))
+            except TimeoutException:
+                pass
+            if "/auth/login" in driver.current_url:
+                alerts = [a.text for a in driver.find_elements(By.CSS_SELECTOR, ".alert-danger, .error") if a.text]
+                raise CheckFailed("login as %s failed: %s" % (auth["username"], "; ".join(alerts) or "still on the login page"))
+            step = "the admin instance list"
+            url = urllib.parse.urljoin(base, "admin/instances/")
+            driver.get(url)
+            try:
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table#instances"))
+            except TimeoutException:
+                raise CheckFailed("%s shows no instance table (title %r, at %s)" % (
+                    url, driver.title, driver.current_url))
+            server = self.made.get("server") if self.results.passed("server") else None
+            if server is not None:
+                table = driver.find_element(By.CSS_SELECTOR, "table#instances").text
+                if server.name not in table:
+                    raise CheckFailed("%s does not list %s" % (url, server.name))
+                return "logged in as %s at %s; the instance list shows %s" % (auth["username"], base, server.name)
+            return "logged in as %s at %s; the instance list renders (no server booted)" % (auth["username"], base)
+        except CheckFailed as exc:
+            raise CheckFailed("%s%s" % (exc, self._screenshot(driver)))
+        except Exception as exc:
+            raise CheckFailed("%s: %s: %s%s" % (step, type(exc).__name__, one_line(getattr(exc, "msg", None) or exc),
+                                                self._screenshot(driver)))
+        finally:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)
+
+    def _screenshot(self, driver):
+        path = os.path.join(self.work_dir, "dashboard-failure.png")
+        try:
+            driver.save_screenshot(path)
+            return " (screenshot %s)" % path
+        except Exception:
+            return ""
+
+    # (9) cleanup - also of an earlier run's leftovers
+    def cleanup(self):
+        """Delete every resource named PREFIX or PREFIX-*, dependents first; (deleted, errors)
+        lists of strings. An error deleting one resource does not stop the others'."""
+        conn, wait = self.conn, self.timeouts["delete"]
+        deleted, errors = [], []
+
+        def attempt(label, func):
+            try:
+                func()
+                deleted.append(label)
+            except Exception as exc:
+                errors.append("%s: %s: %s" % (label, type(exc).__name__, one_line(exc, 150)))
+
+        def delete_volume(volume):
+            # deleting the server detaches it: wait for that first
+            if volume.status in ("in-use", "attaching", "detaching", "creating", "reserved"):
+                conn.block_storage.wait_for_status(volume, "available", failures=["error"], interval=3, wait=wait)
+            conn.block_storage.delete_volume(volume)
+            conn.block_storage.wait_for_delete(volume, interval=3, wait=wait)
+
+        def delete_router(router):
+            for port in conn.network.ports(device_id=router.id):
+                if (port.device_owner or "").startswith("network:router_interface"):
+                    conn.network.remove_interface_from_router(router, port_id=port.id)
+            conn.network.delete_router(router)
+
+        def delete_network(net):
+            # ports a failed server left behind; DHCP ports go with the network
+            for port in conn.network.ports(network_id=net.id):
+                if not (port.device_owner or "").startswith("network:"):
+                    conn.network.delete_port(port)
+            conn.network.delete_network(net)
+
+        delete = {
+            "server": conn.compute.delete_server,
+            "volume": delete_volume,
+            "router": delete_router,
+            "network": delete_network,
+            "security group": conn.network.delete_security_group,
+            "flavor": conn.compute.delete_flavor,
+            "image": conn.image.delete_image,
+        }
+        for kind, _ in self.LISTS:
+            try:
+                found = self._ours(kind)
+            except Exception as exc:
+                errors.append("listing %ss: %s: %s" % (kind, type(exc).__name__, one_line(exc, 150)))
+                continue
+            if kind == "image":
+                found.sort(key=lambda i: i.disk_format != "ami")  # the AMI names the kernel and ramdisk
+            for res in found:
+                attempt("%s %s" % (kind, res.name), functools.partial(delete[kind], res))
+            if kind == "server":
+                # gone, with their ports and attachments, before their network and volume go
+                for server in found:
+                    try:
+                        conn.compute.wait_for_delete(server, interval=3, wait=wait)
+                    except Exception as exc:
+                        errors.append("server %s: not gone: %s" % (server.name, one_line(exc, 150)))
+        raw = os.path.join(self.work_dir, "%s-disk.raw" % self.prefix)
+        if os.path.exists(raw):
+            os.unlink(raw)
+        return deleted, errors
+
+    # what the cleanup looks at, in the order it deletes
+    LISTS = [
+        ("server", lambda c, pid: c.compute.servers()),
+        ("volume", None),
+        ("router", lambda c, pid: c.network.routers(project_id=pid)),
+        ("network", lambda c, pid: c.network.networks(project_id=pid)),
+        ("security group", lambda c, pid: c.network.security_groups(project_id=pid)),
+        ("flavor", lambda c, pid: c.compute.flavors()),
+        ("image", lambda c, pid: c.image.images(owner=pid)),
+    ]
+
+    def _ours(self, kind):
+        if kind == "volume":
+            return leftovers(self._volumes(), self.prefix)
+        lister = dict(self.LISTS)[kind]
+        owner_attr = "owner" if kind == "image" else "project_id"
+        # flavors have no project; the others are this project's only
+        pid = None if kind == "flavor" else self.project_id
+        return leftovers(lister(self.conn, self.project_id), self.prefix, pid, owner_attr=owner_attr)
+
+    def _volumes(self):
+        try:
+            return list(self.conn.block_storage.volumes())
+        except Exception:
+            if not self.config["volume"]:
+                return []  # no volume service to clean up after, and none was used
+            raise
+
+    def remaining(self):
+        return ["%s %s" % (kind, res.name) for kind, _ in self.LISTS for res in self._ours(kind)]
+
+    def clean(self, when):
+        deleted, errors = self.cleanup()
+        left = self.remaining()
+        if errors or left:
+            raise CheckFailed("; ".join(errors + ["still there: " + ", ".join(left)] if left else errors))
+        if not deleted:
+            return "nothing to delete" if when == "end" else "no leftovers of an earlier run"
+        return "deleted " + ", ".join(deleted)
+
+
+# --- the run ---------------------------------------------------------------------
+
+
+def _on_signal(signum, frame):
+    raise Interrupted("signal %d" % signum)
+
+
+def run(config):
+    """Every check in order; returns the results summary."""
+    entry = read_clouds_yaml(config["clouds_yaml"], config["cloud"])
+    results = Results(secrets=[(entry.get("auth") or {}).get("password")])
+    v = Validator(config, results, entry)
+    boot, vol = config["boot_server"], config["volume"]
+    plan = [
+        ("token", v.connect, (), True, ""),
+        ("leftovers", lambda: v.clean("start"), ("token",), True, ""),
+        ("catalog", v.catalog, ("token",), True, ""),
+        ("compute_services", v.compute_services, ("token",), True, ""),
+        ("network_agents", v.network_agents, ("token",), True, ""),
+        ("image", v.image, ("token", "leftovers"), True, ""),
+        ("flavor", v.flavor, ("token", "leftovers"), True, ""),
+        ("network", v.network, ("token", "leftovers"), True, ""),
+        ("external_network", v.external_network, ("token", "leftovers"), True, ""),
+        ("router", v.router, ("network", "external_network"), True, ""),
+        ("security_group", v.security_group, ("token", "leftovers"), True, ""),
+        ("server", v.server, ("image", "flavor", "network", "security_group"), boot,
+         "disabled (boot_server is false)"),
+        ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
+        ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
+    ]
+    old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for name, func, needs, enabled, why in plan:
+            results.run(name, func, needs, enabled, why)
+    except Interrupted as exc:
+        # the check it cut short failed; the rest did not run
+        pending = [name for name, *_ in plan if results.get(name) is None]
+        if pending:
+            results.record(pending[0], False, 0.0, "interrupted (%s)" % exc)
+        for name in pending[1:]:
+            results.skip(name, "interrupted")
+    finally:
+        # cleanup must not be cut short by a second signal
+        for sig in old:
+            signal.signal(sig, signal.SIG_IGN)
+        # without a token nothing was created, nor can anything be deleted
+        results.run("cleanup", lambda: v.clean("end"), needs=("token",))
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if not config["work_dir"]:
+            shutil.rmtree(v.work_dir, ignore_errors=True)
+    return results.summary()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="the run's settings (JSON)")
+    parser.add_argument("--results", help="where to write the results (JSON)")
+    parser.add_argument("--table", metavar="RESULTS", help="print the table of a results file and exit")
+    args = parser.parse_args(argv)
+    if args.table:
+        with open(args.table) as fh:
+            print("\n".join(format_table(json.load(fh)["checks"])))
+        return 0
+    if not args.config or not args.results:
+        parser.error("--config and --results are needed")
+    try:
+        with open(args.config) as fh:
+            config = load_config(json.load(fh))
+        read_clouds_yaml(config["clouds_yaml"], config["cloud"])
+    except (OSError, ValueError, ConfigError) as exc:
+        print("validate_cloud: %s" % exc, file=sys.stderr)
+        return 2
+    summary = run(config)
+    tmp = args.results + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        json.dump(summary, fh, indent=2)
+    os.replace(tmp, args.results)
+    print("\n".join(summary["table"]))
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

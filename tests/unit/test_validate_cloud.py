@@ -1,0 +1,634 @@
+"""roles/validate/files/validate_cloud.py: the parts that need no cloud (results,
+skips, the table, leftovers by prefix, the provider pool, what the guest prints),
+the whole run against an in-memory fake of the openstacksdk calls it makes, and
+the dashboard check against a fake Horizon in headless Chromium (when installed)."""
+
+import http.server
+import itertools
+import json
+import os
+import shutil
+import threading
+import urllib.parse
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import _load
+
+vc = _load("validate_cloud", "roles/validate/files/validate_cloud.py")
+
+PASSWORD = "s3cret-Pw0rd"
+
+
+# --- results, skips, the table ---------------------------------------------------
+
+
+def test_run_records_pass_fail_and_errors():
+    results = vc.Results()
+    results.run("a", lambda: "fine")
+    results.run("b", lambda: (_ for _ in ()).throw(vc.CheckFailed("no good")))
+    results.run("c", lambda: {}["missing"])
+    assert [(c["name"], c["ok"], c["detail"]) for c in results.checks] == [
+        ("a", True, "fine"), ("b", False, "no good"), ("c", False, "KeyError: 'missing'")]
+    assert all(isinstance(c["seconds"], float) for c in results.checks)
+
+
+def test_dependents_are_skipped_with_the_reason():
+    results = vc.Results()
+    results.run("token", lambda: "ok")
+    results.run("image", lambda: 1 / 0)
+    results.run("flavor", lambda: "ok", enabled=False, why_disabled="disabled (flavor is false)")
+    results.run("server", lambda: "booted", needs=("token", "image", "flavor", "network"))
+    server = results.get("server")
+    assert server["ok"] is None
+    assert server["detail"] == "skipped: needs image (failed), flavor (skipped), network (not run)"
+    assert results.get("flavor")["detail"] == "skipped: disabled (flavor is false)"
+    ran = []
+    results.run("leftovers", lambda: ran.append(1) or "none", needs=("token",))
+    assert ran == [1] and results.passed("leftovers")
+
+
+def test_summary_fails_only_on_failures():
+    results = vc.Results()
+    results.run("a", lambda: "ok")
+    results.skip("b", "disabled")
+    summary = results.summary()
+    assert (summary["ok"], summary["failed"], summary["passed"], summary["skipped"]) == (True, [], 1, 1)
+    results.run("c", lambda: 1 / 0)
+    results.run("d", lambda: "x", needs=("c",))
+    summary = results.summary()
+    assert (summary["ok"], summary["failed"], summary["skipped"]) == (False, ["c"], 2)
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_secrets_are_redacted_everywhere():
+    results = vc.Results(secrets=[PASSWORD, None, ""])
+    results.run("dashboard", lambda: (_ for _ in ()).throw(vc.CheckFailed("typed %s into it" % PASSWORD)))
+    summary = results.summary()
+    assert PASSWORD not in json.dumps(summary)
+    assert summary["checks"][0]["detail"] == "typed *** into it"
+
+
+def test_table():
+    checks = [
+        {"name": "token", "ok": True, "seconds": 0.43, "detail": "token for admin"},
+        {"name": "compute_services", "ok": False, "seconds": 120.0, "detail": "no nova-compute\non cmp0"},
+        {"name": "server", "ok": None, "seconds": 0.0, "detail": "skipped: needs image (failed)"},
+        {"name": "dashboard", "ok": True, "seconds": 12.25, "detail": "x" * 500},
+    ]
+    lines = vc.format_table(checks)
+    assert lines[0].split() == ["check", "result", "seconds", "detail"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert lines[2] == "token             PASS        0.4  token for admin"
+    assert lines[3] == "compute_services  FAIL      120.0  no nova-compute on cmp0"
+    assert lines[4] == "server            SKIP        0.0  skipped: needs image (failed)"
+    assert lines[5].endswith("x...") and len(lines[5].split("  ")[-1]) == vc.DETAIL_WIDTH
+    # every column starts at the same place on every line
+    starts = {line.index(word) for line, word in zip(lines[2:], ["PASS", "FAIL", "SKIP", "PASS"])}
+    assert len(starts) == 1
+
+
+def test_table_of_a_results_file(tmp_path, capsys):
+    results = vc.Results()
+    results.run("token", lambda: "ok")
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results.summary()))
+    assert vc.main(["--table", str(path)]) == 0
+    assert "token  PASS" in capsys.readouterr().out
+
+
+# --- leftovers by prefix ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,ours", [
+    ("sw-validate", True), ("sw-validate-server", True), ("sw-validate-external-subnet", True),
+    ("sw-validatex", False), ("sw-validat", False), ("my-sw-validate-server", False), ("", False), (None, False),
+])
+def test_is_ours(name, ours):
+    assert vc.is_ours(name, "sw-validate") is ours
+
+
+def test_leftovers_by_name_and_project():
+    res = [SimpleNamespace(name="sw-validate-net", project_id="p1"),
+           SimpleNamespace(name="sw-validate-net", project_id="p2"),
+           SimpleNamespace(name="public", project_id="p1"),
+           SimpleNamespace(name="sw-validate-flavor"),
+           SimpleNamespace(name="sw-validate-disk", owner="p1", project_id=None)]
+    assert vc.leftovers(res, "sw-validate") == [res[0], res[1], res[3], res[4]]
+    assert vc.leftovers(res, "sw-validate", "p1") == [res[0], res[3], res[4]]
+    # images name their project "owner"; what has no project at all (flavors) goes by its name alone
+    assert vc.leftovers(res, "sw-validate", "p2", owner_attr="owner") == [res[0], res[1], res[3]]
+
+
+@pytest.mark.parametrize("prefix", ["", "sw", "-x-", "a b", "sw/validate", "*"])
+def test_a_dangerous_prefix_is_refused(prefix):
+    with pytest.raises(vc.ConfigError, match="prefix"):
+        vc.load_config({"clouds_yaml": "/x", "prefix": prefix, "boot_server": False})
+
+
+# --- configuration ---------------------------------------------------------------
+
+
+def test_config_defaults_and_checks():
+    config = vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False, "timeouts": {"server": 60},
+                             "external": {"cidr": "10.0.0.0/24", "pool": None}})
+    assert config["timeouts"]["server"] == 60 and config["timeouts"]["http"] == 10
+    assert config["external"]["physical_network"] == "physnet1" and config["external"]["cidr"] == "10.0.0.0/24"
+    with pytest.raises(vc.ConfigError, match="guest: kernel, ramdisk, cmdline"):
+        vc.load_config({"clouds_yaml": "/c.yaml"})
+    with pytest.raises(vc.ConfigError, match="timeouts.server"):
+        vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False, "timeouts": {"server": 0}})
+    with pytest.raises(vc.ConfigError, match="clouds_yaml"):
+        vc.load_config({})
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"clouds_yaml": str(tmp_path / "missing.yaml"), "boot_server": False}))
+    assert vc.main(["--config", str(cfg), "--results", str(tmp_path / "r.json")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_free_pool():
+    # the lab's external network: gateway .1, nodes .10-.49
+    assert vc.free_pool("10.0.0.0/24", "10.0.0.1", [{"start": "10.0.0.10", "end": "10.0.0.49"}]) == (
+        "10.0.0.50", "10.0.0.254")
+    assert vc.free_pool("10.0.0.0/24", "10.0.0.254", [["10.0.0.100", "10.0.0.253"]]) == ("10.0.0.1", "10.0.0.99")
+    assert vc.free_pool("192.168.0.0/29") == ("192.168.0.1", "192.168.0.6")
+    assert vc.free_pool("192.168.0.0/29", "192.168.0.1", [["192.168.0.2", "192.168.0.3"]]) == (
+        "192.168.0.4", "192.168.0.6")
+    with pytest.raises(ValueError):
+        vc.free_pool("192.168.0.0/30", "192.168.0.1", [["192.168.0.2", "192.168.0.2"]])
+
+
+def test_dashboard_url():
+    entry = {"auth": {"auth_url": "http://192.168.24.50:5000/v3"}}
+    assert vc.dashboard_url(entry) == "http://192.168.24.50/horizon/"
+    assert vc.dashboard_url({"auth": {"auth_url": "http://[fd00::5]:5000/v3"}}) == "http://[fd00::5]/horizon/"
+    assert vc.dashboard_url(entry, "https://cloud.example/dashboard") == "https://cloud.example/dashboard/"
+
+
+# --- what the guest prints -------------------------------------------------------
+
+
+def test_guest_console():
+    console = ("[    0.000000] Linux version 6.12.48+deb13-amd64\r\n"
+               "stackwright-guest: booted kernel 6.12.48+deb13-amd64\r\n"
+               "stackwright-guest: disks vda\r\n")
+    assert vc.guest_booted(console) == (True, "6.12.48+deb13-amd64")
+    assert vc.guest_booted("stackwright-guest: booted\n") == (True, None)
+    assert vc.guest_booted("Booting...\n") == (False, None)
+    assert vc.guest_disks(console) == ["vda"]
+    assert vc.guest_disks(console + "stackwright-guest: disks vda vdb\n") == ["vda", "vdb"]
+    assert vc.guest_disks(console + "stackwright-guest: disks\n") == []
+    assert vc.guest_disks("nothing yet") is None
+    assert vc.guest_address(console) is None
+    assert vc.guest_address(console + "stackwright-guest: eth0 10.199.0.23/24\n") == "10.199.0.23/24"
+
+
+# --- the whole run against a fake cloud -------------------------------------------
+
+
+class R(SimpleNamespace):
+    """A resource: attributes, and dict-style get like openstacksdk's."""
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+
+class FakeCloud:
+    """The openstacksdk calls validate_cloud.py makes, on an in-memory cloud."""
+
+    def __init__(self, catalog, project="p-admin"):
+        self.current_project_id = project
+        self.ids = itertools.count(1)
+        self.catalog = catalog
+        self.store = {k: [] for k in ("servers", "volumes", "routers", "networks", "subnets", "ports",
+                                      "security_groups", "flavors", "images", "image_data", "rules")}
+        self.store["image_data"] = {}
+        self.console = ""
+        self.deleted = []
+        self.session = SimpleNamespace(auth=SimpleNamespace(get_access=lambda s: SimpleNamespace(
+            service_catalog=SimpleNamespace(catalog=self.catalog))))
+        self.compute = SimpleNamespace(
+            services=lambda: [R(binary="nova-compute", host="oc-cmp0.example", state="up", status="enabled"),
+                              R(binary="nova-scheduler", host="oc-ctl0", state="up", status="enabled"),
+                              R(binary="nova-conductor", host="oc-old", state="down", status="disabled")],
+            servers=lambda: self._of("servers", project=True),
+            flavors=lambda: list(self.store["flavors"]),
+            create_flavor=lambda **a: self._add("flavors", R(**a)),
+            delete_flavor=lambda r: self._del("flavors", r),
+            create_server=self._create_server,
+            wait_for_server=lambda s, **a: R(**dict(vars(s), status="ACTIVE")),
+            get_server=lambda i: self._find("servers", i),
+            get_server_console_output=lambda s: {"output": self.console},
+            create_volume_attachment=self._attach,
+            delete_server=self._delete_server,
+            wait_for_delete=lambda r, **a: r,
+        )
+        self.network = SimpleNamespace(
+            agents=lambda: [R(agent_type=t, host=h, is_alive=True, is_admin_state_up=True)
+                            for t, h in [("Linux bridge agent", "oc-cmp0"), ("Linux bridge agent", "oc-ctl0"),
+                                         ("DHCP agent", "oc-ctl0"), ("L3 agent", "oc-ctl0"),
+                                         ("Metadata agent", "oc-ctl0")]],
+            networks=self._networks,
+            create_network=lambda **a: self._add("networks", R(subnet_ids=[], provider_segmentation_id=42, **a),
+                                                 project=True),
+            get_network=lambda i: self._find("networks", i),
+            create_subnet=self._create_subnet,
+            create_router=lambda **a: self._add("routers", R(**a), project=True),
+            add_interface_to_router=self._add_interface,
+            get_router=self._get_router,
+            routers=lambda project_id=None: self._of("routers", project=True),
+            ports=self._ports,
+            remove_interface_from_router=lambda r, port_id: self._del("ports", self._find("ports", port_id)),
+            delete_router=lambda r: self._del("routers", r),
+            delete_port=lambda r: self._del("ports", r),
+            delete_network=self._delete_network,
+            create_security_group=lambda **a: self._add("security_groups", R(**a), project=True),
+            create_security_group_rule=lambda **a: self.store["rules"].append(a),
+            security_groups=lambda project_id=None: self._of("security_groups", project=True),
+            delete_security_group=lambda r: self._del("security_groups", r),
+        )
+        self.image = SimpleNamespace(
+            create_image=self._create_image,
+            get_image=lambda i: self._find("images", i),
+            download_image=lambda i: SimpleNamespace(content=self.store["image_data"][i.id]),
+            images=lambda owner=None: [i for i in self.store["images"] if i.owner == owner],
+            delete_image=lambda r: self._del("images", r),
+        )
+        self.block_storage = SimpleNamespace(
+            volumes=lambda: self._of("volumes", project=True),
+            create_volume=lambda **a: self._add("volumes", R(status="available", **a), project=True),
+            wait_for_status=lambda v, status, **a: self._volume_status(v, status),
+            delete_volume=lambda r: self._del("volumes", r),
+            wait_for_delete=lambda r, **a: r,
+        )
+
+    def authorize(self):
+        return "token"
+
+    # storage
+    def _add(self, kind, res, project=False):
+        res.id = "%s-%d" % (kind, next(self.ids))
+        if project and not hasattr(res, "project_id"):
+            res.project_id = self.current_project_id
+        self.store[kind].append(res)
+        return res
+
+    def _find(self, kind, ident):
+        return next(r for r in self.store[kind] if r.id == ident)
+
+    def _of(self, kind, project=False):
+        return [r for r in self.store[kind] if not project or r.project_id == self.current_project_id]
+
+    def _del(self, kind, res):
+        self.store[kind].remove(self._find(kind, res.id))
+        self.deleted.append("%s %s" % (kind, res.name))
+
+    # behaviours
+    def _networks(self, project_id=None, is_router_external=None):
+        nets = self.store["networks"]
+        if project_id:
+            nets = [n for n in nets if n.project_id == project_id]
+        if is_router_external is not None:
+            nets = [n for n in nets if getattr(n, "is_router_external", False) == is_router_external]
+        return nets
+
+    def _create_subnet(self, **attrs):
+        subnet = self._add("subnets", R(**attrs))
+        self._find("networks", attrs["network_id"]).subnet_ids.append(subnet.id)
+        return subnet
+
+    def _delete_network(self, net):
+        if any(p.network_id == net.id for p in self.store["ports"]):
+            raise RuntimeError("network %s has ports" % net.name)
+        self._del("networks", net)
+
+    def _ports(self, device_id=None, network_id=None):
+        return [p for p in self.store["ports"]
+                if (device_id is None or p.device_id == device_id) and (network_id is None or p.network_id == network_id)]
+
+    def _add_interface(self, router, subnet_id):
+        subnet = self._find("subnets", subnet_id)
+        self._add("ports", R(name="", device_id=router.id, network_id=subnet.network_id, status="ACTIVE",
+                             device_owner="network:router_interface"))
+
+    def _get_router(self, ident):
+        router = self._find("routers", ident)
+        return R(**dict(vars(router), external_gateway_info=dict(
+            router.external_gateway_info, external_fixed_ips=[{"ip_address": "10.0.0.50"}])))
+
+    def _create_image(self, name, filename, disk_format, container_format, **kwargs):
+        with open(filename, "rb") as fh:
+            data = fh.read()
+        image = self._add("images", R(name=name, disk_format=disk_format, container_format=container_format,
+                                      status="active", owner=self.current_project_id,
+                                      properties={k: v for k, v in kwargs.items()
+                                                  if k in ("kernel_id", "ramdisk_id", "os_command_line")}))
+        self.store["image_data"][image.id] = data
+        return image
+
+    def _create_server(self, **attrs):
+        server = self._add("servers", R(compute_host="oc-cmp0", hypervisor_hostname="oc-cmp0", fault=None, **attrs),
+                           project=True)
+        self._add("ports", R(name="", device_id=server.id, network_id=attrs["networks"][0]["uuid"], status="ACTIVE",
+                             device_owner="compute:nova"))
+        self.console = ("stackwright-guest: booted kernel 6.12.0-test\nstackwright-guest: disks vda\n"
+                        "stackwright-guest: eth0 10.199.0.23/24\n")
+        return server
+
+    def _attach(self, server, volume):
+        self._find("volumes", volume).status = "in-use"
+        self.console += "stackwright-guest: disks vda vdb\n"
+
+    def _delete_server(self, server):
+        self._del("servers", server)
+        # nova detaches its volumes and deletes its ports
+        for volume in self.store["volumes"]:
+            volume.status = "available"
+        self.store["ports"] = [p for p in self.store["ports"] if p.device_id != server.id]
+
+    def _volume_status(self, volume, status):
+        volume = self._find("volumes", volume.id)
+        assert volume.status == status, (volume.status, status)
+        return volume
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Endpoints for the catalog check (a path's first part picks the status) and a
+    small Horizon: a login form, a session cookie, the admin instance list."""
+
+    servers = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body="", headers=()):
+        data = body.encode()
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _login_page(self, error=""):
+        alert = '<div class="alert alert-danger">%s</div>' % error if error else ""
+        return ("<html><head><title>Login - OpenStack Dashboard</title></head><body>%s"
+                '<form method="POST" action="/horizon/auth/login/">'
+                '<input type="text" name="username" id="id_username">'
+                '<input type="password" name="password" id="id_password">'
+                '<button id="loginBtn" type="submit">Sign In</button></form></body></html>' % alert)
+
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        logged_in = "session=ok" in (self.headers.get("Cookie") or "")
+        if path.startswith("/status/"):
+            self._send(int(path.split("/")[2]), "{}")
+        elif path == "/horizon/":
+            self._send(302, headers=[("Location", "/horizon/project/" if logged_in else "/horizon/auth/login/")])
+        elif path == "/horizon/auth/login/":
+            self._send(200, self._login_page())
+        elif path == "/horizon/project/" and logged_in:
+            self._send(200, "<html><title>Overview</title><body>Overview</body></html>")
+        elif path == "/horizon/admin/instances/" and logged_in:
+            rows = "".join("<tr><td>%s</td></tr>" % name for name in self.servers) or \
+                "<tr><td>No items to display.</td></tr>"
+            self._send(200, '<html><title>Instances</title><body><table id="instances">%s</table></body></html>' % rows)
+        elif logged_in:
+            self._send(404, "not found")
+        else:
+            self._send(302, headers=[("Location", "/horizon/auth/login/?next=" + path)])
+
+    def do_POST(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        if form.get("username") == ["admin"] and form.get("password") == [PASSWORD]:
+            self._send(302, headers=[("Location", "/horizon/"), ("Set-Cookie", "session=ok; Path=/")])
+        else:
+            self._send(200, self._login_page("Invalid credentials."))
+
+
+@pytest.fixture
+def web():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Handler.servers = []
+    server.url = "http://127.0.0.1:%d" % server.server_port
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def clouds_yaml(tmp_path, auth_url="http://192.0.2.10:5000/v3"):
+    path = tmp_path / "clouds.yaml"
+    path.write_text(json.dumps({"clouds": {"stackwright": {"auth": {
+        "auth_url": auth_url, "username": "admin", "password": PASSWORD, "project_name": "admin",
+        "user_domain_name": "Default", "project_domain_name": "Default"}}}}))
+    return str(path)
+
+
+def catalog(base, statuses):
+    return [{"type": "svc%d" % i, "name": "svc%d" % i,
+             "endpoints": [{"interface": iface, "url": "%s/status/%d/%s" % (base, status, iface)}
+                           for iface in ("public", "internal")]}
+            for i, status in enumerate(statuses)]
+
+
+def run_fake(monkeypatch, tmp_path, cloud, **config):
+    monkeypatch.setattr(vc.Validator, "make_connection", lambda self: cloud)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    guest = {}
+    for name in ("kernel", "ramdisk", "cmdline"):
+        (work / name).write_text("console=ttyS0 quiet\n" if name == "cmdline" else name)
+        guest[name] = str(work / name)
+    settings = dict(clouds_yaml=clouds_yaml(tmp_path), work_dir=str(work), compute_hosts=["oc-cmp0"], guest=guest,
+                    dashboard=False, external={"cidr": "10.0.0.0/24", "gateway": "10.0.0.1",
+                                               "exclude": [{"start": "10.0.0.10", "end": "10.0.0.49"}]},
+                    timeouts={"services": 1})
+    settings.update(config)
+    return vc.run(vc.load_config(settings))
+
+
+def by_name(summary):
+    return {c["name"]: c for c in summary["checks"]}
+
+
+def test_fake_cloud_container_scenario(monkeypatch, tmp_path, web):
+    """No server, no volume: a raw image round trip, the networks, the router,
+    leftovers of an earlier run deleted first, the operator's resources untouched."""
+    cloud = FakeCloud(catalog(web.url, [200, 401, 300]))
+    operator_net = cloud._add("networks", R(name="public-net", subnet_ids=[], project_id="p-admin"))
+    cloud._add("flavors", R(name="m1.small"))
+    cloud._add("networks", R(name="sw-validate-net", subnet_ids=[], project_id="p-other"))  # another project's
+    cloud._add("flavors", R(name="sw-validate-flavor"))  # an interrupted run's
+    cloud._add("security_groups", R(name="sw-validate-sg"), project=True)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert [c["name"] for c in summary["checks"]] == vc.CHECKS
+    assert checks["leftovers"]["detail"] == "deleted security group sw-validate-sg, flavor sw-validate-flavor"
+    assert checks["catalog"]["detail"] == "6 endpoints (6 URLs) answer"
+    assert checks["compute_services"]["detail"].startswith("nova-compute up on oc-cmp0.example")
+    assert "1 DHCP agent" in checks["network_agents"]["detail"]
+    assert checks["image"]["detail"] == "sw-validate-raw active, 1048576 bytes stored and read back"
+    assert "pool 10.0.0.50-10.0.0.254, gateway 10.0.0.1" in checks["external_network"]["detail"]
+    assert checks["router"]["detail"].startswith("sw-validate-router: gateway 10.0.0.50")
+    assert [checks[n]["ok"] for n in ("server", "volume", "dashboard")] == [None, None, None]
+    assert checks["cleanup"]["detail"] == (
+        "deleted router sw-validate-router, network sw-validate-net, network sw-validate-external, "
+        "security group sw-validate-sg, flavor sw-validate-flavor, image sw-validate-raw")
+    # only the operator's things and the other project's network are left
+    assert [n.name for n in cloud.store["networks"]] == ["public-net", "sw-validate-net"]
+    assert operator_net in cloud.store["networks"]
+    assert [f.name for f in cloud.store["flavors"]] == ["m1.small"]
+    assert not cloud.store["images"] and not cloud.store["routers"] and not cloud.store["security_groups"]
+    assert PASSWORD not in json.dumps(summary)
+
+
+def test_fake_cloud_boots_attaches_and_cleans_up(monkeypatch, tmp_path, web):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    summary = run_fake(monkeypatch, tmp_path, cloud)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert checks["image"]["detail"] == ("sw-validate-disk (kernel sw-validate-kernel, ramdisk sw-validate-ramdisk) "
+                                         "active; command line 'console=ttyS0 quiet'")
+    assert "ACTIVE on oc-cmp0" in checks["server"]["detail"]
+    assert "guest booted kernel 6.12.0-test" in checks["server"]["detail"]
+    assert checks["server"]["detail"].endswith("; eth0 10.199.0.23/24")
+    assert checks["volume"]["detail"].endswith("the guest sees disks vda vdb")
+    # the server first (its port holds the network), the AMI before its kernel and ramdisk
+    assert cloud.deleted[:2] == ["servers sw-validate-server", "volumes sw-validate-volume"]
+    images = [d for d in cloud.deleted if d.startswith("images")]
+    assert images[0] == "images sw-validate-disk"
+    assert not any(cloud.store[k] for k in ("servers", "volumes", "routers", "networks", "images", "flavors"))
+
+
+def test_fake_cloud_failures_skip_dependents_and_still_clean_up(monkeypatch, tmp_path, web):
+    cloud = FakeCloud(catalog(web.url, [200, 503]))
+    cloud.compute.create_flavor = lambda **a: (_ for _ in ()).throw(RuntimeError("quota"))
+    summary = run_fake(monkeypatch, tmp_path, cloud, volume=False)
+    checks = by_name(summary)
+    assert summary["failed"] == ["catalog", "flavor"]
+    assert "2 of 4 endpoints fail" in checks["catalog"]["detail"] and "HTTP 503" in checks["catalog"]["detail"]
+    assert checks["flavor"]["detail"] == "RuntimeError: quota"
+    assert checks["server"]["detail"] == "skipped: needs flavor (failed)"
+    assert checks["cleanup"]["ok"] is True
+    assert not any(cloud.store[k] for k in ("servers", "routers", "networks", "images"))
+
+
+def test_fake_cloud_down_compute_and_a_failed_cleanup(monkeypatch, tmp_path, web):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    cloud.compute.services = lambda: [R(binary="nova-compute", host="oc-cmp1", state="down", status="enabled")]
+    cloud.image.delete_image = lambda r: (_ for _ in ()).throw(RuntimeError("image in use"))
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert checks["compute_services"]["detail"] == "no nova-compute on oc-cmp0; nova-compute on oc-cmp1 is down"
+    assert checks["cleanup"]["ok"] is False
+    assert "image sw-validate-raw: RuntimeError: image in use" in checks["cleanup"]["detail"]
+    assert "still there: image sw-validate-raw" in checks["cleanup"]["detail"]
+    # what could go, went
+    assert not cloud.store["networks"] and not cloud.store["flavors"]
+
+
+def test_results_file_and_exit_status(monkeypatch, tmp_path, web, capsys):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    monkeypatch.setattr(vc.Validator, "make_connection", lambda self: cloud)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"clouds_yaml": clouds_yaml(tmp_path), "boot_server": False, "volume": False,
+                               "dashboard": False, "external": {"cidr": "10.0.0.0/24"}, "timeouts": {"services": 1}}))
+    out = tmp_path / "results.json"
+    assert vc.main(["--config", str(cfg), "--results", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["ok"] and results["table"][0].startswith("check")
+    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    assert "cleanup           PASS" in capsys.readouterr().out
+    cloud.compute.services = lambda: []
+    assert vc.main(["--config", str(cfg), "--results", str(out)]) == 1
+    assert json.loads(out.read_text())["failed"] == ["compute_services"]
+
+
+# --- the dashboard in headless Chromium --------------------------------------------
+
+
+def chromium_or_skip():
+    pytest.importorskip("selenium")
+    for path in (vc.DEFAULTS["chromium"], vc.DEFAULTS["chromedriver"]):
+        if not shutil.which(path):
+            pytest.skip("%s is not installed" % path)
+
+
+def dashboard_validator(tmp_path, web, server_name=None):
+    config = vc.load_config({"clouds_yaml": clouds_yaml(tmp_path, web.url + "/v3"),
+                             "boot_server": False, "work_dir": str(tmp_path),
+                             "dashboard_url": web.url + "/horizon/", "timeouts": {"dashboard": 20}})
+    results = vc.Results(secrets=[PASSWORD])
+    validator = vc.Validator(config, results, vc.read_clouds_yaml(config["clouds_yaml"], "stackwright"))
+    if server_name:
+        results.record("server", True, 1.0, "booted")
+        validator.made["server"] = SimpleNamespace(name=server_name)
+    return validator
+
+
+def test_dashboard_lists_the_server(tmp_path, web):
+    chromium_or_skip()
+    Handler.servers = ["other", "sw-validate-server"]
+    detail = dashboard_validator(tmp_path, web, "sw-validate-server").dashboard()
+    assert detail == "logged in as admin at %s/horizon/; the instance list shows sw-validate-server" % web.url
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("chromium-")]  # the profile is gone
+
+
+def test_dashboard_without_a_server(tmp_path, web):
+    chromium_or_skip()
+    detail = dashboard_validator(tmp_path, web).dashboard()
+    assert detail.endswith("the instance list renders (no server booted)")
+
+
+def test_dashboard_failures(tmp_path, web):
+    chromium_or_skip()
+    validator = dashboard_validator(tmp_path, web, "sw-validate-server")
+    with pytest.raises(vc.CheckFailed, match="does not list sw-validate-server"):
+        validator.dashboard()
+    assert os.path.exists(tmp_path / "dashboard-failure.png")
+    validator.entry["auth"]["password"] = "wrong"
+    validator.timeouts["dashboard"] = 3
+    with pytest.raises(vc.CheckFailed, match="login as admin failed: Invalid credentials."):
+        validator.dashboard()
+    validator.config["dashboard_url"] = web.url + "/status/404/"
+    with pytest.raises(vc.CheckFailed, match="shows no login form"):
+        validator.dashboard()
+
+
+def test_catalog_interfaces(tmp_path, web):
+    config = vc.load_config({"clouds_yaml": clouds_yaml(tmp_path), "boot_server": False,
+                             "catalog_interfaces": ["public"]})
+    validator = vc.Validator(config, vc.Results(), {})
+    validator.conn = FakeCloud(catalog(web.url, [200, 401, 503]))
+    with pytest.raises(vc.CheckFailed) as info:
+        validator.catalog()
+    assert str(info.value).startswith("1 of 3 endpoints fail: svc2 public ")
+    validator.conn = FakeCloud(catalog(web.url, [200, 401]))
+    assert validator.catalog() == "2 endpoints (2 URLs) answer"
+
+
+def test_interrupted_run_still_cleans_up(monkeypatch, tmp_path, web):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    cloud._add("flavors", R(name="sw-validate-flavor"))
+
+    def interrupt(**attrs):
+        cloud._add("security_groups", R(**attrs), project=True)
+        raise vc.Interrupted("signal 15")
+
+    cloud.network.create_security_group = interrupt
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["failed"] == ["security_group"]
+    assert checks["security_group"]["detail"] == "interrupted (signal 15)"
+    assert checks["server"]["detail"] == "skipped: interrupted"
+    assert checks["cleanup"]["ok"] is True and "security group sw-validate-sg" in checks["cleanup"]["detail"]
+    assert not any(cloud.store[k] for k in ("security_groups", "networks", "flavors", "images", "routers"))
