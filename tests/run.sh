@@ -58,7 +58,7 @@ unit() { (cd tests && python -m pytest -q -p no:cacheprovider); }
 
 molecule_all() {
   local s
-  for s in ${MOLECULE_SCENARIOS:-agent lab provision}; do
+  for s in ${MOLECULE_SCENARIOS:-agent overcloud lab provision}; do
     # no state from an earlier run: Molecule would skip prepare
     molecule reset -s "$s" >/dev/null || return 1
     molecule test -s "$s" || return 1

@@ -62,7 +62,7 @@ DEFAULTS = {
     "compute_hosts": [],
     "guest": {"kernel": None, "ramdisk": None, "cmdline": None},
     "flavor": {"vcpus": 1, "ram": 128, "disk": 1},
-    "tenant_network": {"cidr": "10.199.0.0/24", "network_type": "vxlan"},
+    "tenant_network": {"cidr": "10.199.0.0/24", "network_type": "geneve"},
     "external": {"cidr": None, "gateway": None, "pool": None, "exclude": [],
                  "physical_network": "physnet1", "network_type": "flat"},
     "dashboard_url": "",
