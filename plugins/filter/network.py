@@ -105,8 +105,8 @@ def _host_problem(field, value, cidr):
 def _unknown_field(field, key, known):
     hint = _TRIPLEO_FIELDS.get(key) if known is _NETWORK_FIELDS else None
     hint = hint or next(iter(difflib.get_close_matches(str(key), known, 1)), None)
-    return "%s.%s: unknown field; %sknown fields: %s" % (field, key, "did you mean %s? " % hint if hint else "",
-                                                          ", ".join(sorted(known)))
+    suggestion = "did you mean %s? " % hint if hint else ""
+    return "%s.%s: unknown field; %sknown fields: %s" % (field, key, suggestion, ", ".join(sorted(known)))
 
 
 def _check_networks(networks):

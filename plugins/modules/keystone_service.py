@@ -38,7 +38,6 @@ options:
         description: Admin password.
         type: str
         required: true
-        no_log: true
       project_name:
         description: Admin project.
         type: str
@@ -90,7 +89,6 @@ options:
         description: User password.
         type: str
         required: true
-        no_log: true
       project:
         description: Project the user gets O(user.role) in.
         type: str
@@ -102,8 +100,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads Keystone and reports what it would create or correct.
   diff_mode:
     support: none
+    description: The C(actions) list says what changed.
 author:
   - Stackwright contributors (@stackwright)
 """

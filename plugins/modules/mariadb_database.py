@@ -48,8 +48,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the server's catalog and reports what it would create or set.
   diff_mode:
     support: none
+    description: The C(actions) list says what changed.
 author:
   - Stackwright contributors (@stackwright)
 """

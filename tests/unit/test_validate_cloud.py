@@ -230,9 +230,8 @@ class FakeCloud:
         )
         self.network = SimpleNamespace(
             agents=lambda: [R(agent_type=t, host=h, is_alive=True, is_admin_state_up=True)
-                            for t, h in [("Linux bridge agent", "oc-cmp0"), ("Linux bridge agent", "oc-ctl0"),
-                                         ("DHCP agent", "oc-ctl0"), ("L3 agent", "oc-ctl0"),
-                                         ("Metadata agent", "oc-ctl0")]],
+                            for t, h in [("OVN Controller Gateway agent", "oc-cmp0"),
+                                         ("OVN Metadata agent", "oc-cmp0")]],
             networks=self._networks,
             create_network=lambda **a: self._add("networks", R(subnet_ids=[], provider_segmentation_id=42, **a),
                                                  project=True),
@@ -447,7 +446,8 @@ def run_fake(monkeypatch, tmp_path, cloud, **config):
     for name in ("kernel", "ramdisk", "cmdline"):
         (work / name).write_text("console=ttyS0 quiet\n" if name == "cmdline" else name)
         guest[name] = str(work / name)
-    settings = dict(clouds_yaml=clouds_yaml(tmp_path), work_dir=str(work), compute_hosts=["oc-cmp0"], guest=guest,
+    settings = dict(clouds_yaml=clouds_yaml(tmp_path), work_dir=str(work), compute_hosts=["oc-cmp0"],
+                    chassis_hosts=["oc-cmp0"], guest=guest,
                     dashboard=False, external={"cidr": "10.0.0.0/24", "gateway": "10.0.0.1",
                                                "exclude": [{"start": "10.0.0.10", "end": "10.0.0.49"}]},
                     timeouts={"services": 1})
@@ -475,7 +475,7 @@ def test_fake_cloud_container_scenario(monkeypatch, tmp_path, web):
     assert checks["leftovers"]["detail"] == "deleted security group sw-validate-sg, flavor sw-validate-flavor"
     assert checks["catalog"]["detail"] == "6 endpoints (6 URLs) answer"
     assert checks["compute_services"]["detail"].startswith("nova-compute up on oc-cmp0.example")
-    assert "1 DHCP agent" in checks["network_agents"]["detail"]
+    assert "1 OVN Controller Gateway agent" in checks["network_agents"]["detail"]
     assert checks["image"]["detail"] == "sw-validate-raw active, 1048576 bytes stored and read back"
     assert "pool 10.0.0.50-10.0.0.254, gateway 10.0.0.1" in checks["external_network"]["detail"]
     assert checks["router"]["detail"].startswith("sw-validate-router: gateway 10.0.0.50")

@@ -60,6 +60,7 @@ DEFAULTS = {
     "volume": True,
     "dashboard": True,
     "compute_hosts": [],
+    "chassis_hosts": [],
     "guest": {"kernel": None, "ramdisk": None, "cmdline": None},
     "flavor": {"vcpus": 1, "ram": 128, "disk": 1},
     "tenant_network": {"cidr": "10.199.0.0/24", "network_type": "geneve"},
@@ -72,6 +73,9 @@ DEFAULTS = {
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
                  "api": 60, "dashboard": 120, "delete": 300},
 }
+
+# Agent types an OVN chassis reports itself as
+OVN_CONTROLLERS = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 
 class CheckFailed(Exception):
@@ -427,29 +431,27 @@ class Validator:
         return "nova-compute up on %s; %d services up" % (", ".join(hosts), len(services))
 
     def network_agents(self):
-        expected = self._expected_computes()
+        # ML2/OVN: every chassis (a host running neutron_agent) shows an OVN controller and a
+        # metadata agent; OVN itself does DHCP and routing.
+        expected = sorted({short_host(h) for h in self.config["chassis_hosts"]})
         state = {}
 
         def ready():
             agents = list(self.conn.network.agents())
             problems = []
-            l2 = {short_host(a.host) for a in agents
-                  if a.agent_type in ("Linux bridge agent", "Open vSwitch agent") and a.is_alive}
             for host in expected:
-                if host not in l2:
-                    problems.append("no live L2 agent on %s" % host)
+                for kinds, what in ((OVN_CONTROLLERS, "OVN controller"), (("OVN Metadata agent",), "OVN metadata agent")):
+                    if not any(a.agent_type in kinds and a.is_alive and short_host(a.host) == host for a in agents):
+                        problems.append("no live %s on %s" % (what, host))
             for agent in agents:
                 if not agent.is_alive:
                     problems.append("%s on %s is dead" % (agent.agent_type, agent.host))
                 elif not agent.is_admin_state_up:
                     problems.append("%s on %s is administratively down" % (agent.agent_type, agent.host))
-            # a booted guest needs its subnet served and routed
-            if self.config["boot_server"]:
-                for kind in ("DHCP agent", "L3 agent"):
-                    if not any(a.agent_type == kind and a.is_alive for a in agents):
-                        problems.append("no live %s" % kind)
-            if not agents:
-                problems.append("no agents")
+            # a booted guest's router needs a gateway chassis
+            if self.config["boot_server"] and not any(
+                    a.agent_type == "OVN Controller Gateway agent" and a.is_alive for a in agents):
+                problems.append("no live OVN gateway chassis")
             state["problems"], state["agents"] = problems, agents
             return not problems
 
@@ -460,6 +462,8 @@ class Validator:
         kinds = {}
         for agent in state["agents"]:
             kinds[agent.agent_type] = kinds.get(agent.agent_type, 0) + 1
+        if not kinds:
+            return "no chassis in this cloud (no host runs neutron_agent): OVN central and the API only"
         return "alive: " + ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items()))
 
     # (4) image
