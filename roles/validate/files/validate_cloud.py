@@ -311,6 +311,19 @@ def short_host(name):
     return (name or "").split(".")[0].lower()
 
 
+def transient_retry(func, attempts=4, delay=3):
+    """func(), again after a dropped connection (an API worker being recycled under load)."""
+    for attempt in range(attempts):
+        try:
+            return func()
+        except Exception as exc:
+            dropped = type(exc).__name__ in ("ConnectFailure", "ConnectionError", "ConnectTimeout") or \
+                "Connection reset" in str(exc) or "Connection aborted" in str(exc)
+            if not dropped or attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+
+
 def wait_until(predicate, timeout, interval=5, what="condition"):
     """Call predicate until it returns a true value (returned) or timeout passes (CheckFailed)."""
     deadline = time.monotonic() + timeout
@@ -735,7 +748,7 @@ class Validator:
 
         def attempt(label, func):
             try:
-                func()
+                transient_retry(func)
                 deleted.append(label)
             except Exception as exc:
                 errors.append("%s: %s: %s" % (label, type(exc).__name__, one_line(exc, 150)))
@@ -771,7 +784,7 @@ class Validator:
         }
         for kind, _ in self.LISTS:
             try:
-                found = self._ours(kind)
+                found = transient_retry(functools.partial(self._ours, kind))
             except Exception as exc:
                 errors.append("listing %ss: %s: %s" % (kind, type(exc).__name__, one_line(exc, 150)))
                 continue
