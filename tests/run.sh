@@ -32,7 +32,7 @@ stage() {
 }
 
 lint() {
-  python -m pyflakes agent plugins tests &&
+  python -m pyflakes agent cli plugins tests &&
   ansible-lint --profile production --offline -q &&
   for p in playbooks/*.yml; do ansible-playbook --syntax-check -i inventories/lab "$p" >/dev/null || return 1; done
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this machine a Stackwright controller and lab host: Debian packages, a
-# virtualenv in .venv with the pinned Python dependencies (and test tools with
+# virtualenv in .venv with the pinned Python dependencies and the stackwright CLI (and test tools with
 # --test), and the collection visible to Ansible from this checkout.
 # Safe to run again: it only adds what is missing.
 set -euo pipefail
@@ -30,13 +30,13 @@ fi
 
 req=requirements.txt
 $want_test && req=requirements-test.txt
-stamp=.venv/.installed-$(cat requirements.txt "$req" agent/pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat requirements.txt "$req" agent/pyproject.toml cli/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   log "python: creating .venv from $req"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -r "$req"
-  .venv/bin/pip install -q -e ./agent
+  .venv/bin/pip install -q -e ./agent -e ./cli
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
@@ -44,4 +44,4 @@ fi
 # Ansible finds the collection through ansible.cfg's collections_path.
 mkdir -p .collections/ansible_collections/stackwright
 ln -sfn ../../.. .collections/ansible_collections/stackwright/cloud
-log "ready: $(.venv/bin/ansible --version | head -1), collection stackwright.cloud from $root"
+log "ready: $(.venv/bin/ansible --version | head -1), collection stackwright.cloud from $root, the CLI .venv/bin/stackwright"

@@ -491,6 +491,20 @@ def test_fake_cloud_container_scenario(monkeypatch, tmp_path, web):
     assert PASSWORD not in json.dumps(summary)
 
 
+def test_read_only_run_reads_and_changes_nothing(monkeypatch, tmp_path, web):
+    """An overcloud status: token, endpoints, services and agents are checked; an
+    earlier run's leftovers stay, nothing is created or deleted."""
+    cloud = FakeCloud(catalog(web.url, [200]))
+    cloud._add("flavors", R(name="sw-validate-flavor"))  # an interrupted run's: a status leaves it
+    before = {kind: list(items) for kind, items in cloud.store.items()}
+    summary = run_fake(monkeypatch, tmp_path, cloud, read_only=True)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert [n for n in vc.CHECKS if checks[n]["ok"] is True] == list(vc.READ_ONLY_CHECKS)
+    assert checks["image"]["detail"] == checks["cleanup"]["detail"] == "skipped: read-only run"
+    assert {kind: list(items) for kind, items in cloud.store.items()} == before
+
+
 def test_fake_cloud_boots_attaches_and_cleans_up(monkeypatch, tmp_path, web):
     cloud = FakeCloud(catalog(web.url, [200]))
     summary = run_fake(monkeypatch, tmp_path, cloud)

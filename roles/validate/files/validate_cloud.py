@@ -59,6 +59,8 @@ DEFAULTS = {
     "boot_server": True,
     "volume": True,
     "dashboard": True,
+    # status only: the checks that read (token, catalog, services, agents); nothing is created or deleted
+    "read_only": False,
     "compute_hosts": [],
     "chassis_hosts": [],
     "guest": {"kernel": None, "ramdisk": None, "cmdline": None},
@@ -73,6 +75,9 @@ DEFAULTS = {
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
                  "api": 60, "dashboard": 120, "delete": 300},
 }
+
+# What a read-only run (an overcloud status) checks: nothing it does creates or deletes.
+READ_ONLY_CHECKS = ("token", "catalog", "compute_services", "network_agents")
 
 # Agent types an OVN chassis reports itself as
 OVN_CONTROLLERS = ("OVN Controller agent", "OVN Controller Gateway agent")
@@ -875,6 +880,9 @@ def run(config):
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
+    if config["read_only"]:
+        plan = [(name, func, needs, enabled and name in READ_ONLY_CHECKS, why if not enabled else "read-only run")
+                for name, func, needs, enabled, why in plan]
     old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for name, func, needs, enabled, why in plan:
@@ -891,7 +899,8 @@ def run(config):
         for sig in old:
             signal.signal(sig, signal.SIG_IGN)
         # without a token nothing was created, nor can anything be deleted
-        results.run("cleanup", lambda: v.clean("end"), needs=("token",))
+        results.run("cleanup", lambda: v.clean("end"), needs=("token",), enabled=not config["read_only"],
+                    why_disabled="read-only run")
         for sig, handler in old.items():
             signal.signal(sig, handler)
         if not config["work_dir"]:

@@ -1,0 +1,193 @@
+"""The stackwright command, run for real: the installed console script drives the
+collection's playbooks through ansible-runner against a real agent (registry on a
+temporary socket) as the undercloud. What an operator sees is asserted: exit
+codes, the progress and summary, the node table, the runs directory, and that a
+BMC password shows up nowhere."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import yaml
+
+BIN = os.path.dirname(sys.executable)
+STACKWRIGHT = os.path.join(BIN, "stackwright")
+PASSWORD = "bmc-" + uuid.uuid4().hex[:12]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(STACKWRIGHT), reason="the stackwright CLI is not installed")
+
+
+@pytest.fixture
+def silent_bmc():
+    """A UDP port that reads and drops everything: a BMC that never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def env(tmp_path, agent):
+    """An inventory whose undercloud is this machine with the test agent's socket."""
+    nodes_file = tmp_path / "nodes.yml"
+    inventory = tmp_path / "inventory.yml"
+    # group all: the provision role runs for each node as a host of its own
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"provision_agent_socket": agent.config.socket, "provision_nodes_file": str(nodes_file)},
+        "children": {"undercloud": {"hosts": {"undercloud-test": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
+    runs = tmp_path / "state" / "runs"
+
+    def cli(*args, progress="lines", timeout=300):
+        argv = [STACKWRIGHT, "-i", str(inventory), "--runs-dir", str(runs), "--progress", progress] + list(args)
+        # bytes, decoded here: text mode would turn the status line's \r into \n
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")})
+        return proc.returncode, (proc.stdout + proc.stderr).decode()
+
+    return {"cli": cli, "runs": runs, "nodes_file": nodes_file, "inventory": inventory, "agent": agent,
+            "tmp": tmp_path}
+
+
+def write_nodes(path, nodes):
+    path.write_text(yaml.safe_dump({"nodes": nodes}))
+    return str(path)
+
+
+def node(name, port, mac_last, password=PASSWORD):
+    return {"name": name, "role": "Compute", "kind": "vm",
+            "bmc": {"address": "127.0.0.1", "port": port, "username": "admin", "password": password},
+            "macs": ["52:54:00:77:00:%02x" % mac_last]}
+
+
+def registry(agent):
+    return {n["name"]: n for n in agent.client.get("/v1/nodes")["nodes"]}
+
+
+def runs_text(runs):
+    """Everything the runs directory holds, as text (events, output, records)."""
+    out = []
+    for folder, _, files in os.walk(runs):
+        for name in files:
+            with open(os.path.join(folder, name), errors="replace") as fh:
+                out.append(fh.read())
+    return "\n".join(out)
+
+
+def test_usage_errors_exit_2_and_run_nothing(env):
+    cli = env["cli"]
+    assert cli("node", "provision")[0] == 2
+    code, out = cli("node", "provision")
+    assert "name the nodes to provision, or give --all" in out
+    code, out = cli("node", "import", str(env["tmp"] / "missing.yml"))
+    assert code == 2 and "missing.yml is not a file" in out
+    code, out = cli("overcloud", "deploy", "-e", "novalue")
+    assert code == 2 and "-e novalue: give KEY=VALUE" in out
+    assert cli("frobnicate")[0] == 2
+    code, out = cli("runs", "show", "nonesuch")
+    assert code == 2 and "no run nonesuch" in out
+    # nothing ran, so nothing was recorded
+    assert not env["runs"].exists() or not os.listdir(env["runs"])
+
+
+def test_invalid_nodes_file_names_the_field_and_enrolls_nothing(env):
+    bad = node("compute0", 623, 1)
+    bad["macs"] = ["52:54:00:zz:00:01"]
+    path = write_nodes(env["tmp"] / "bad.yml", [node("compute1", 624, 2), bad])
+    code, out = env["cli"]("node", "import", path)
+    assert code == 1, out
+    assert "node 'compute0': macs[0]: '52:54:00:zz:00:01' is not a MAC address" in out
+    assert "failed in" in out  # the summary's last line
+    assert registry(env["agent"]) == {}, "the valid node was not enrolled either"
+    assert PASSWORD not in out and PASSWORD not in runs_text(env["runs"])
+
+
+def test_import_check_import_list_and_runs(env):
+    cli, agent = env["cli"], env["agent"]
+    path = write_nodes(env["tmp"] / "rack.yml", [node("compute0", 623, 1), node("compute1", 624, 2)])
+
+    code, out = cli("node", "import", "--check", path)
+    assert code == 0, out
+    assert registry(agent) == {}, "check mode enrolls nothing"
+
+    code, out = cli("node", "import", path)
+    assert code == 0, out
+    assert "import play 1: Read and validate the nodes file on the undercloud" in out
+    summary = [line for line in out.splitlines() if line.startswith("import ")]
+    assert summary and "changed 2" in summary[0], out
+    assert {n: r["provision_state"] for n, r in registry(agent).items()} == {"compute0": "enrolled",
+                                                                             "compute1": "enrolled"}
+    assert "nodes file %s recorded" % path in out
+
+    code, out = cli("node", "import", path)
+    assert code == 0 and "changed 0" in out, "a second import changes nothing"
+
+    # a node the flow marked failed shows its reason
+    agent.put("nodes", "compute1", {"provision_state": "failed", "last_error": "inspect: no DHCP request within 60 s"})
+    code, out = cli("node", "list")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "role", "kind", "provision", "state", "power", "address", "last", "error"]
+    row0 = next(line for line in lines if line.startswith("compute0 "))
+    row1 = next(line for line in lines if line.startswith("compute1 "))
+    assert row0.split()[:4] == ["compute0", "Compute", "vm", "enrolled"]
+    assert row1.split()[:4] == ["compute1", "Compute", "vm", "failed"]
+    assert row1.endswith("inspect: no DHCP request within 60 s")
+    assert "2 node(s), nodes file %s" % path in out
+
+    # the runs: every command kept, newest last, with its result
+    code, out = cli("runs", "list")
+    listed = [line.split() for line in out.splitlines()[2:]]
+    assert [row[1:3] for row in listed] == [["node", "import"]] * 3 + [["node", "list"]]
+    assert [row[-2:] for row in listed[:3]] == [["ok", "import:ok"]] * 3
+    code, out = cli("runs", "show", "last", "--events")
+    assert code == 0 and "run " in out and "playbook_on_stats" in out
+    code, out = cli("runs", "show", listed[1][0])
+    assert "import  playbooks/provision.yml" in out
+    assert "import changed: compute0 1, compute1 1" in out  # each node is a host of its own
+    # root's only, and no password anywhere
+    assert stat.S_IMODE(os.stat(env["runs"]).st_mode) == 0o700
+    record = env["runs"] / listed[1][0] / "run.json"
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    assert json.loads(record.read_text())["exit_code"] == 0
+    assert PASSWORD not in runs_text(env["runs"])
+
+
+def test_progress_bar_learns_the_task_count(env):
+    path = write_nodes(env["tmp"] / "rack.yml", [node("compute0", 623, 1)])
+    code, first = env["cli"]("node", "import", path, progress="bar")
+    assert code == 0, first
+    assert "\r\x1b[K" in first, "a status line redrawn in place"
+    assert "[task " in first, "no earlier run: the bar counts tasks"
+    code, second = env["cli"]("node", "import", path, progress="bar")
+    assert code == 0, second
+    assert "] 100%" not in second and "%" in second, "the earlier run gives the bar its length"
+    # the summary table is plain text in every mode
+    assert "phase   time  ok  changed  failed  unreachable  result" in second
+
+
+def test_interrupted_run_exits_130_and_is_recorded(env, silent_bmc):
+    write_nodes(env["nodes_file"], [node("compute0", silent_bmc, 1)])
+    argv = [STACKWRIGHT, "-i", str(env["inventory"]), "--runs-dir", str(env["runs"]), "--progress", "lines",
+            "node", "provision", "--all"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")})
+    # the BMC never answers, so the verify step is retrying when the operator hits Ctrl-C
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and registry(env["agent"]).get("compute0", {}).get("provision_state") != "enrolled":
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    run = json.loads(next(env["runs"].glob("*-node-provision/run.json")).read_text())
+    assert run["exit_code"] == 130
+    assert run["phases"][0]["status"] == "canceled"
+    assert PASSWORD not in out and PASSWORD not in runs_text(env["runs"])
