@@ -187,7 +187,7 @@ def run_phase(ctx, run, index, phase, display, total_phases):
         result = ansible_runner.run(
             private_data_dir=run.dir, artifact_dir=run.dir, ident=dir_name, project_dir=ctx.root,
             playbook=phase.playbook, inventory=ctx.inventories or None, cmdline=" ".join(map(quote, cmdline)),
-            envvars=ctx.envvars(), quiet=True, suppress_env_files=True, event_handler=on_event,
+            envvars=dict(ctx.envvars(), **ledger_env(run.dir)), quiet=True, suppress_env_files=True, event_handler=on_event,
             verbosity=ctx.verbosity or None)
         phase.status, phase.rc = result.status, result.rc
     except KeyboardInterrupt:
@@ -204,6 +204,15 @@ def run_phase(ctx, run, index, phase, display, total_phases):
             label, mark, clock(record["seconds"]), record["changed"], len(record["hosts_failed"]),
             ("  (" + ", ".join(record["hosts_failed"]) + ")") if record["hosts_failed"] else ""))
     return record
+
+
+def ledger_env(run_dir):
+    """The change_ledger callback records each playbook's changes and timings in the
+    run's ledger.jsonl (tools/benchmark-deploy.py --report reads it)."""
+    enabled = [c for c in os.environ.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
+    return {"ANSIBLE_CALLBACKS_ENABLED": ",".join(enabled + ["stackwright.cloud.change_ledger"]),
+            "STACKWRIGHT_CHANGE_LEDGER": os.path.join(run_dir, "ledger.jsonl"),
+            "STACKWRIGHT_CHANGE_LEDGER_TIMINGS": "true"}
 
 
 def quote(word):
