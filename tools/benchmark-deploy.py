@@ -101,8 +101,9 @@ def report(runs, memory_mib=None):
     lines = ["| Run | Wall time | Tasks | Changed (task results) | Failed |", "| --- | --- | --- | --- | --- |"]
     for i, run in enumerate(runs):
         label = "%d. %s%s" % (i + 1, run["playbook"], " (check)" if run.get("check_mode") else "")
-        lines.append("| %s | %s | %d | %d | %d |" % (label, clock(run["finished"] - run["started"]),
-                                                   len(run.get("tasks", [])), len(run["changed"]), len(run["failed"])))
+        row = (label, clock(run["finished"] - run["started"]),
+               len(run.get("tasks", [])), len(run["changed"]), len(run["failed"]))
+        lines.append("| %s | %s | %d | %d | %d |" % row)
     if memory_mib:
         lines += ["", "Peak memory of the lab (VMs, BMCs, container nodes): %d MiB." % memory_mib]
     for i, run in enumerate(runs):

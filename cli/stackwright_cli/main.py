@@ -303,11 +303,13 @@ def runs_show(ctx, display, ident, output=False, events=False):
         return EXIT_USAGE
     display.line("run %s: stackwright %s" % (run["id"], " ".join(run["argv"])), always=True)
     ended = run.get("ended")
-    display.line("started %s, %s" % (
-        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"])),
-        ("ended after %s: %s (exit %s)" % (clock(ended - run["started"]), EXIT_WORDS.get(run["exit_code"], "failed"),
-                                          run["exit_code"])) if ended else "not ended (running, or cut short)"),
-        always=True)
+    if ended:
+        outcome = "ended after %s: %s (exit %s)" % (
+            clock(ended - run["started"]), EXIT_WORDS.get(run["exit_code"], "failed"), run["exit_code"])
+    else:
+        outcome = "not ended (running, or cut short)"
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+    display.line("started %s, %s" % (started, outcome), always=True)
     rows = [("phase", "playbook", "time", "tasks", "ok", "changed", "failed", "unreachable", "result")]
     for p in run["phases"]:
         rows.append((p["name"], p["playbook"], clock(p["seconds"]), str(p["tasks"]), str(p["ok"]), str(p["changed"]),
