@@ -248,6 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, "unknown MAC\n")
         if not (node["action"] and node["token"]):
             return self._reply(200, "#!ipxe\nexit\n")
+        if not node.get("booted_at"):
+            # the node PXE booted for this action (once per action: iPXE may ask again)
+            token = node["token"]
+            self.server.registry.update(node["name"], {"booted_at": time.time()}, event="pxe",
+                                        detail="iPXE script served to %s" % mac,
+                                        expect=lambda row: row is not None and row["token"] == token)
         url = self.server.url
         # BOOTIF is the MAC the script was asked for: the NIC iPXE booted from
         script = ("#!ipxe\n"

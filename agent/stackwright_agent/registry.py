@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_node ON history (node, id);
 """
 
-ADDED_COLUMNS = (("address", "TEXT"),)
+# armed_at: when the current ramdisk action was armed; booted_at: when a node then
+# asked for its iPXE script (it PXE booted), None until it does.
+ADDED_COLUMNS = (("address", "TEXT"), ("armed_at", "REAL"), ("booted_at", "REAL"))
 
 _WRITE_LOCK = threading.Lock()
 

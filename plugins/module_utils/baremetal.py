@@ -107,18 +107,38 @@ def describe(states):
     return states[0] if len(states) == 1 else "%s or %s" % (", ".join(states[:-1]), states[-1])
 
 
-def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=True,
-                   sleep=time.sleep, clock=time.monotonic):
+def no_pxe_boot(node, pxe_timeout, now, since):
+    """The reason to give up on ``node`` when its armed ramdisk action has waited more
+    than ``pxe_timeout`` seconds - counted from the arming, or from ``since`` (the wait's
+    start, just after the power-on) when later - for the node to ask for its iPXE
+    script; else None."""
+    armed_at = node.get("armed_at")
+    if not (pxe_timeout and node.get("action") and armed_at) or node.get("booted_at"):
+        return None
+    if now - max(armed_at, since) <= pxe_timeout:
+        return None
+    return ("no PXE boot within %d s for %s: the node never asked for its iPXE script (MACs %s). "
+            "Check the MACs in the nodes file, that the node boots from the network, and its link to "
+            "the provisioning network" % (pxe_timeout, node["action"]["action"], ", ".join(node.get("macs") or [])))
+
+
+def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=True, pxe_timeout=None,
+                   power=None, power_interval=15, sleep=time.sleep, clock=time.monotonic, wall_clock=time.time):
     """Poll GET /v1/nodes/<name> until the node is in one of ``states``; return it.
 
     Raises NodeWaitError when the node goes ``failed`` (and ``failed`` is not wanted),
-    disappears, or is not there in ``timeout`` seconds. On a timeout, with
-    ``fail_on_timeout``, the node is first marked failed with the reason as its
+    disappears, or is not there in ``timeout`` seconds - or, with ``pxe_timeout``, when
+    the node's armed ramdisk action has waited that long for a PXE boot - or, with
+    ``power`` (a function that asks the node's BMC: "on" or "off"; checked every
+    ``power_interval`` seconds), when the node is off before it got there. On a timeout,
+    with ``fail_on_timeout``, the node is first marked failed with the reason as its
     ``last_error``. AgentClientError passes through.
     """
     path = node_path(name)
     wanted = describe(states)
     deadline = clock() + timeout
+    started = wall_clock()
+    next_power = clock() + power_interval
     while True:
         node = client.find(path)
         if node is None:
@@ -129,21 +149,43 @@ def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=Tr
             raise NodeWaitError("node %r failed while waiting for %s: %s"
                                 % (name, wanted, node.get("last_error") or "no last_error recorded"), node)
         left = deadline - clock()
-        if left <= 0:
+        # the agent's clock: armed_at is its time.time(), and it runs on this host
+        message = no_pxe_boot(node, pxe_timeout, wall_clock(), started)
+        if message is None and power is not None and clock() >= next_power:
+            next_power = clock() + power_interval
+            if powered_off(power):
+                # the ramdisk powers the node off once it has reported: look again
+                node = client.find(path)
+                if node is not None and reached(node, states):
+                    return node
+                if node is not None:
+                    message = ("the node is powered off, waiting for %s (state %s): it was switched off, or "
+                               "its ramdisk stopped before it reported (its console says which)"
+                               % (wanted, node["provision_state"]))
+        if left <= 0 and message is None:
             state = node["provision_state"]
             if state == "deploying" and not node.get("deploy_done"):
                 state = "deploying, image not written yet"
             message = "timed out after %d s waiting for %s (state was %s)" % (timeout, wanted, state)
+        if message is not None:
             if fail_on_timeout:
                 node = client.put(path, {"provision_state": "failed", "last_error": message})["resource"]
             raise NodeWaitError(message, node)
         sleep(min(interval, left))
 
 
-def wait_or_fail(module, client, name, states, timeout, result, field="wait_for"):
+def powered_off(power):
+    """Whether the BMC says off; a BMC that does not answer is no verdict (False)."""
+    try:
+        return power() == "off"
+    except Exception:
+        return False
+
+
+def wait_or_fail(module, client, name, states, timeout, result, field="wait_for", pxe_timeout=None, power=None):
     """wait_for_state for a module: exits with ``result`` failed when the wait fails."""
     try:
-        return wait_for_state(client, name, states, timeout)
+        return wait_for_state(client, name, states, timeout, pxe_timeout=pxe_timeout, power=power)
     except NodeWaitError as exc:
         result = dict(result, msg=exc.message, field=field)
         if exc.node is not None:

@@ -153,6 +153,43 @@ options:
     description: Seconds to wait with O(wait_for).
     type: int
     default: 900
+  power_watch:
+    description:
+      - With a wait - the node's BMC, asked every 15 s for the power state. A node found off before it reached
+        O(wait_for) (switched off, or its ramdisk died) is marked V(failed) with the reason and the task fails,
+        instead of waiting out O(wait_timeout). A BMC that does not answer is no verdict.
+      - The ramdisk powers the node off after it reported; that is told apart by reading the node again.
+    type: dict
+    suboptions:
+      driver:
+        description: BMC protocol.
+        type: str
+        choices: [ipmi]
+        default: ipmi
+      address:
+        description: BMC IP address or host name.
+        type: str
+        required: true
+      port:
+        description: BMC UDP port.
+        type: int
+        default: 623
+      username:
+        description: BMC user name.
+        type: str
+        required: true
+      password:
+        description: BMC password. Never logged.
+        type: str
+        required: true
+  pxe_timeout:
+    description:
+      - With a wait - seconds the node may take, from the arming of its ramdisk action, to PXE boot (ask the
+        undercloud for its iPXE script). A node that has not by then is marked V(failed) with the reason (no PXE
+        boot - check its MACs, boot order and provisioning link) and the task fails, long before O(wait_timeout).
+      - V(0) - no such limit.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - stackwright.cloud.agent
   - stackwright.cloud.agent.RESOURCE
@@ -287,7 +324,7 @@ node:
       returned: when nothing was sent or after O(wait_for)
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import AGENT_ARGUMENT_SPEC
 from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import (
     ACTION_OPTIONS,
@@ -302,6 +339,7 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import
     put_node,
     wait_or_fail,
 )
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import HAS_PYGHMI, Bmc
 
 
 def main():
@@ -322,6 +360,8 @@ def main():
         state=dict(type="str", default="present", choices=["absent", "present"]),
         wait_for=dict(type="list", elements="str", choices=list(WAIT_STATES)),
         wait_timeout=dict(type="int", default=900),
+        pxe_timeout=dict(type="int", default=0),
+        power_watch=dict(type="dict", options=BMC_OPTIONS),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
@@ -343,7 +383,14 @@ def main():
     else:
         result = answer_result(module, put_node(module, client, name, body))
     if p["wait_for"] and not module.check_mode:
-        result["node"] = wait_or_fail(module, client, name, p["wait_for"], p["wait_timeout"], result)
+        power = None
+        watch = p["power_watch"]
+        if watch:
+            if not HAS_PYGHMI:
+                module.fail_json(msg=missing_required_lib("pyghmi (Debian: python3-pyghmi)"), field="power_watch")
+            power = Bmc(watch["address"], watch["port"], watch["username"], watch["password"], retries=1).power_state
+        result["node"] = wait_or_fail(module, client, name, p["wait_for"], p["wait_timeout"], result,
+                                      pxe_timeout=p["pxe_timeout"], power=power)
     module.exit_json(**result)
 
 

@@ -40,6 +40,14 @@ options:
     description: Seconds to wait with O(wait).
     type: int
     default: 900
+  pxe_timeout:
+    description:
+      - With a wait - seconds the node may take, from the arming of its ramdisk action, to PXE boot (ask the
+        undercloud for its iPXE script). A node that has not by then is marked V(failed) with the reason (no PXE
+        boot - check its MACs, boot order and provisioning link) and the task fails, long before O(wait_timeout).
+      - V(0) - no such limit.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - stackwright.cloud.agent
   - stackwright.cloud.agent.RESOURCE
@@ -124,6 +132,7 @@ def main():
         name=dict(type="str", required=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=900),
+        pxe_timeout=dict(type="int", default=0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
@@ -143,7 +152,8 @@ def main():
     answer = put_node(module, client, name, dict(provision_state="cleaning", action=dict(action="clean")))
     result = answer_result(module, answer)
     if p["wait"] and not module.check_mode:
-        result["node"] = wait_or_fail(module, client, name, ["available"], p["wait_timeout"], result, field="wait")
+        result["node"] = wait_or_fail(module, client, name, ["available"], p["wait_timeout"], result, field="wait",
+                                      pxe_timeout=p["pxe_timeout"])
     module.exit_json(**result)
 
 

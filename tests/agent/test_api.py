@@ -2,12 +2,17 @@
 
 import json
 import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
-from conftest import agent_client
+from conftest import ROOT, agent_client
 from stackwright_agent.journal import Journal
 
 
@@ -94,3 +99,64 @@ def test_operation_cut_short_is_marked_interrupted(tmp_path):
     phases = [e["phase"] for e in reopened.entries()]
     assert phases == ["started", "interrupted"]
     assert [e["phase"] for e in Journal(path).entries()] == phases, "marking must happen once"
+
+
+def test_agent_killed_mid_operation_journal_says_so_and_a_retry_converges(tmp_path, netns):
+    """A real agent process, SIGKILLed while it builds a bridge with many ports: after a
+    restart its journal says the operation was interrupted, and the same request again
+    completes it."""
+    sock, state = str(tmp_path / "agent.sock"), str(tmp_path / "state")
+    argv = [sys.executable, "-m", "stackwright_agent", "--config", str(tmp_path / "none.json"),
+            "--socket", sock, "--state-dir", state]
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "agent"))
+
+    def start():
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = agent_client.AgentClient(sock, timeout=120)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.get("/v1/health")
+                return proc, client
+            except agent_client.AgentClientError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the agent did not start"
+                time.sleep(0.1)
+
+    ports = [{"name": "vk%d" % i, "veth_peer": "vk%dp" % i} for i in range(120)]
+    path = agent_client.resource_path("bridges", "br-k")
+    want = {"netns": netns, "ports": ports}
+    journal = os.path.join(state, "journal.jsonl")
+    proc, client = start()
+    try:
+        request = threading.Thread(target=lambda: _ignore(client.put, path, want), daemon=True)
+        request.start()
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(journal) and '"started"' in open(journal, encoding="utf-8").read()):
+            assert time.monotonic() < deadline, "the operation never started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # some ports made, not all
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        os.unlink(sock)  # a killed agent leaves its socket behind
+
+        proc, client = start()
+        entries = client.get("/v1/journal", {"resource": "%s/br-k" % netns})["entries"]
+        assert [e["phase"] for e in entries] == ["started", "interrupted"], entries
+        made = client.find(path, {"netns": netns})
+        assert made is None or len(made["ports"]) < len(ports), "the kill came after the operation ended"
+
+        answer = client.put(path, want)
+        assert answer["changed"] and len(answer["resource"]["ports"]) == len(ports)
+        entries = client.get("/v1/journal", {"resource": "%s/br-k" % netns})["entries"]
+        assert [e["phase"] for e in entries] == ["started", "interrupted", "started", "completed"]
+        assert not client.put(path, want)["changed"]
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _ignore(call, *args):
+    try:
+        call(*args)
+    except Exception:  # the agent is killed under it
+        pass

@@ -317,3 +317,48 @@ def test_boot_rewrite_touches_only_the_boot_order_and_our_record():
     back = ET.fromstring(vbmc.rewrite_boot(ET.tostring(once, encoding="unicode"), ["hd"], None))
     assert vbmc.boot_order(back) == ["hd"] and vbmc.boot_record(back) is None
     assert back.find("metadata/{urn:example:app}info").text == "keep me"
+
+
+WATCHER = """
+import json, os, sys
+from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import AgentClient
+from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import NodeWaitError, wait_for_state
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import Bmc
+bmc = Bmc(%r, %d, %r, os.environ["BMC_PASSWORD"], retries=1)
+try:
+    node = wait_for_state(AgentClient(sys.argv[1], timeout=30), "pw", ["inspected"], 180,
+                          power=bmc.power_state, power_interval=3)
+    out = {"reached": node["provision_state"]}
+except NodeWaitError as exc:
+    out = {"error": exc.message, "node": exc.node}
+print(json.dumps(out))
+""" % (ADDRESS, PORT, USER)
+
+
+def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_netns, domain, collections):
+    """The provisioning wait asks the node's BMC (a real virtual BMC over a TCG domain):
+    switched off while its ramdisk should be working, the node fails at once with the
+    reason, not at the end of the phase's timeout."""
+    ns = bmc_netns
+    agent.put("bmcs", domain, bmc_body(ns))
+    agent.put("nodes", "pw", {"role": "Compute", "kind": "baremetal", "macs": ["52:54:00:aa:00:71"],
+                              "bmc": {"address": ADDRESS, "port": PORT, "username": USER, "password": PASSWORD}})
+    agent.put("nodes", "pw", {"provision_state": "verified"})
+    agent.put("nodes", "pw", {"action": {"action": "inspect"}})
+    ipmi_ok(ns, "power", "on")
+    wait_for("the domain to run", lambda: is_active(agent.config.libvirt_uri, domain))
+
+    started = time.monotonic()
+    watcher = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WATCHER, agent.config.socket],
+                               env=dict(os.environ, BMC_PASSWORD=PASSWORD, PYTHONPATH=collections),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # the watch sees "on" (twice) and goes on waiting
+    assert watcher.poll() is None, watcher.communicate()
+    ipmi_ok(ns, "power", "off")
+    out, err = watcher.communicate(timeout=120)
+    assert watcher.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result.get("error", "").startswith("the node is powered off, waiting for inspected"), result
+    assert time.monotonic() - started < 60, "noticed long before the wait's 180 s"
+    node = agent.find("nodes", "pw")
+    assert node["provision_state"] == "failed" and node["last_error"] == result["error"]

@@ -315,3 +315,34 @@ def test_refusals_and_timeouts(play, agent, listener):
     assert agent.find("nodes", "fresh")["provision_state"] == "enrolled"
     busy = agent.find("nodes", "busy")
     assert busy["provision_state"] == "deploying" and busy["action"]["image_url"] == "/images/x.raw.gz"
+
+
+def test_a_node_that_never_pxe_boots_fails_early_with_the_reason(play, agent, listener):
+    # "silent" never asks for its iPXE script; "booted" does (as iPXE would, over HTTP),
+    # and then waits for a ramdisk that never reports: only the phase's own timeout ends it
+    for name, mac in (("silent", "52:54:00:aa:00:21"), ("booted", "52:54:00:aa:00:22")):
+        enroll_direct(agent, name, mac, "192.0.2.3%s" % mac[-1])
+        make_available(agent, listener, name)
+    deploy = dict(image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA)
+    results, _ = play.run([node_task("silent", module="baremetal_deploy", **deploy),
+                           node_task("booted", module="baremetal_deploy", **deploy)])
+    assert all(r["changed"] for r in results)
+    status, body = http(listener, "/nodes/52-54-00-aa-00-22.ipxe")
+    assert status == 200 and b"kernel " in body, body
+
+    results, _ = play.run([
+        node_task("silent", wait_for=["deployed"], wait_timeout=60, pxe_timeout=3),   # 0
+        node_task("booted", wait_for=["deployed"], wait_timeout=6, pxe_timeout=3),    # 1
+        node_task("silent", module="baremetal_node_info"),                            # 2
+        node_task("booted", module="baremetal_node_info"),                            # 3
+    ])
+    r = results
+    assert r[0]["failed"] and r[0]["msg"].startswith("no PXE boot within 3 s for deploy"), r[0]["msg"]
+    assert "52:54:00:aa:00:21" in r[0]["msg"] and "MACs in the nodes file" in r[0]["msg"]
+    silent = r[2]["nodes"][0]
+    assert silent["provision_state"] == "failed" and silent["last_error"] == r[0]["msg"]
+    assert silent["booted_at"] is None
+    assert r[1]["failed"] and r[1]["msg"].startswith("timed out after 6 s waiting for deployed"), r[1]["msg"]
+    booted = r[3]["nodes"][0]
+    assert booted["booted_at"] and booted["booted_at"] >= booted["armed_at"]
+    assert [h["event"] for h in booted["history"]].count("pxe") == 1

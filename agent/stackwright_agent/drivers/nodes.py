@@ -26,6 +26,10 @@ A node without ``bmc`` is pre-provisioned (a "deployed server"): it needs
 the agent keeps one dnsmasq dhcp-host file per PXE node there (its MACs, address
 and name), so DHCP answers enrolled MACs only, always with the same address.
 
+A GET also says when the current action was armed (``armed_at``, epoch seconds) and
+when the node then asked for its iPXE script (``booted_at``, None until it PXE boots):
+a wait can tell a node that never PXE boots from a slow ramdisk.
+
 The BMC password is stored but never returned: ``bmc.credentials`` is a salted
 digest (as for ``bmcs``). The token is never returned either. A GET adds the
 inspection data and the last 20 history rows.
@@ -36,6 +40,7 @@ import logging
 import os
 import re
 import secrets
+import time
 
 from .. import schema as s
 from ..errors import Conflict, InvalidField
@@ -205,6 +210,7 @@ class NodeDriver(Driver):
             # a GET (spec straight from the path): the details that converge never predicts
             out["inspection"] = row["inspection"]
             out["history"] = self.registry.history(spec["name"], 20)
+            out["armed_at"], out["booted_at"] = row.get("armed_at"), row.get("booted_at")
         return out
 
     def predict(self, spec, current):
@@ -309,6 +315,8 @@ class NodeDriver(Driver):
         if "action" in fields:
             # a new ramdisk action gets a new token: an old ramdisk can no longer report
             fields["token"] = new_token() if fields["action"] else None
+            fields["armed_at"] = time.time() if fields["action"] else None
+            fields["booted_at"] = None
             event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
         self.registry.update(name, fields, event=event, detail=detail, create=row is None)
         self._new_salts.pop(name, None)
