@@ -183,6 +183,17 @@ def verb_phases(ctx, args):
         return [Phase("validate", "playbooks/validate.yml")]
     if v == "overcloud status":
         return [Phase("status", "playbooks/validate.yml", {"validate_read_only": "true"}, key="status", show=False)]
+    if v == "overcloud scale-out":
+        extra = nodes_file_vars(ctx, args)
+        if args.names:
+            extra["scale_nodes"] = ",".join(args.names)
+        return [Phase("scale-out", "playbooks/scale.yml", extra)]
+    if v == "overcloud scale-in":
+        extra = nodes_file_vars(ctx, args)
+        extra["node"] = args.name
+        if args.force:
+            extra["scale_in_force"] = "true"
+        return [Phase("scale-in", "playbooks/scale-in.yml", extra)]
     if v == "deploy":
         extra = nodes_file_vars(ctx, args)
         return [Phase("lab", "playbooks/lab.yml"), Phase("undercloud", "playbooks/undercloud.yml"),
@@ -392,13 +403,20 @@ def build_parser():
     prov = node.add_parser("provision", parents=[ansible], help="provision nodes over IPMI and PXE up to active")
     prov.add_argument("names", nargs="*", metavar="NAME")
     prov.add_argument("--all", action="store_true", help="every node of the nodes file")
-    rem = node.add_parser("remove", parents=[ansible], help="power a node off, clean it, back to available")
+    rem = node.add_parser("remove", parents=[ansible], help="power a node off, clean it, back to available (scale-in a compute host first)")
     rem.add_argument("name", metavar="NAME")
 
     over = group("overcloud", "the OpenStack cloud")
     over.add_parser("deploy", parents=[ansible], help="deploy (or converge) the overcloud on the active nodes")
     over.add_parser("validate", parents=[ansible], help="prove the cloud works: boot a server, attach a volume, ...")
     over.add_parser("status", parents=[ansible], help="the last deploy and the services' state now (reads only)")
+    out = over.add_parser("scale-out", parents=[ansible],
+                          help="provision and deploy new nodes (default: those the last deploy did not plan)")
+    out.add_argument("names", nargs="*", metavar="NAME")
+    sin = over.add_parser("scale-in", parents=[ansible],
+                          help="disable and drain a compute host, delete its records, unprovision it")
+    sin.add_argument("name", metavar="NAME")
+    sin.add_argument("--force", action="store_true", help="delete the instances that cannot be moved off it")
 
     verbs.add_parser("deploy", parents=[ansible], help="everything: lab, undercloud, provision, deploy, validate")
 
