@@ -54,7 +54,7 @@ build() {
   local rc=$?; rm -rf "$tmp"; return $rc
 }
 
-unit() { (cd tests && python -m pytest -q -p no:cacheprovider); }
+unit() { (cd tests && python -m pytest -q -p no:cacheprovider --durations=15); }
 
 molecule_all() {
   local s

@@ -184,8 +184,11 @@ def main():
             # the provider is named after the hypervisor, which may differ from the service's host
             names = {host}
             if mine is not None:
-                names.update(h.name for h in conn.compute.hypervisors(details=True)
-                             if (h.service_details or {}).get("host") == host)
+                # 2.88: without the uptime, which older microversions ask the (stopped) nova-compute for
+                listing = conn.compute.get("/os-hypervisors/detail", microversion="2.88")
+                openstack.exceptions.raise_from_response(listing)
+                names.update(h["hypervisor_hostname"] for h in listing.json()["hypervisors"]
+                             if (h.get("service") or {}).get("host") == host)
             if mine is not None:
                 if servers:
                     fail("%s still hosts instance(s) %s: drain it first (state=drained)" % (
