@@ -184,8 +184,8 @@ def main():
             # the provider is named after the hypervisor, which may differ from the service's host
             names = {host}
             if mine is not None:
-                # 2.88: without the uptime, which older microversions ask the (stopped) nova-compute for
-                listing = conn.compute.get("/os-hypervisors/detail", microversion="2.88")
+                # below 2.88: from 2.88 the listing asks each nova-compute (this one stopped) for its uptime
+                listing = conn.compute.get("/os-hypervisors/detail", microversion="2.53")
                 openstack.exceptions.raise_from_response(listing)
                 names.update(h["hypervisor_hostname"] for h in listing.json()["hypervisors"]
                              if (h.get("service") or {}).get("host") == host)
