@@ -44,7 +44,7 @@ options:
     description:
       - The node's BMC. Required to enroll a node unless it is pre-provisioned (then give O(network.address)).
     type: dict
-    suboptions:
+    suboptions: &bmc_suboptions
       driver:
         description: BMC protocol.
         type: str
@@ -160,39 +160,11 @@ options:
         instead of waiting out O(wait_timeout). A BMC that does not answer is no verdict.
       - The ramdisk powers the node off after it reported; that is told apart by reading the node again.
     type: dict
-    suboptions:
-      driver:
-        description: BMC protocol.
-        type: str
-        choices: [ipmi]
-        default: ipmi
-      address:
-        description: BMC IP address or host name.
-        type: str
-        required: true
-      port:
-        description: BMC UDP port.
-        type: int
-        default: 623
-      username:
-        description: BMC user name.
-        type: str
-        required: true
-      password:
-        description: BMC password. Never logged.
-        type: str
-        required: true
-  pxe_timeout:
-    description:
-      - With a wait - seconds the node may take, from the arming of its ramdisk action, to PXE boot (ask the
-        undercloud for its iPXE script). A node that has not by then is marked V(failed) with the reason (no PXE
-        boot - check its MACs, boot order and provisioning link) and the task fails, long before O(wait_timeout).
-      - V(0) - no such limit.
-    type: int
-    default: 0
+    suboptions: *bmc_suboptions  # the same as O(bmc)'s
 extends_documentation_fragment:
   - stackwright.cloud.agent
   - stackwright.cloud.agent.RESOURCE
+  - stackwright.cloud.baremetal
 notes:
   - Run it where the undercloud's agent runs, with O(agent_socket) set to that agent's socket.
 seealso:

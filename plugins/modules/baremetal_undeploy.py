@@ -40,17 +40,10 @@ options:
     description: Seconds to wait with O(wait).
     type: int
     default: 900
-  pxe_timeout:
-    description:
-      - With a wait - seconds the node may take, from the arming of its ramdisk action, to PXE boot (ask the
-        undercloud for its iPXE script). A node that has not by then is marked V(failed) with the reason (no PXE
-        boot - check its MACs, boot order and provisioning link) and the task fails, long before O(wait_timeout).
-      - V(0) - no such limit.
-    type: int
-    default: 0
 extends_documentation_fragment:
   - stackwright.cloud.agent
   - stackwright.cloud.agent.RESOURCE
+  - stackwright.cloud.baremetal
 notes:
   - The module never drives the BMC. A playbook arms the cleaning, boots the node from the network with
     M(stackwright.cloud.ipmi_boot) and M(stackwright.cloud.ipmi_power), then waits with
