@@ -656,7 +656,10 @@ class Validator:
         if not self.config["boot_server"] or server is None:
             return detail + "; not attached: no server booted"
         self.conn.compute.create_volume_attachment(server, volume=volume.id)
-        volume = self.conn.block_storage.wait_for_status(volume, "in-use", failures=["error", "error_attaching"],
+        # Nova reserves the volume before it answers: "available" again means the attach
+        # failed on the compute host (its nova-compute log says why)
+        volume = self.conn.block_storage.wait_for_status(volume, "in-use",
+                                                         failures=["error", "error_attaching", "available"],
                                                          interval=3, wait=self.timeouts["volume"])
         detail += ", in-use after %.0fs" % (time.monotonic() - start)
 
