@@ -20,15 +20,27 @@ stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(lint sanity build unit molecule)
 
 passed=0 failed=0 failures=()
+# Each stage's output is also kept, so the end of the run can repeat why a stage
+# failed: CI keeps only the last lines, and a scenario's cleanup fills them.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 stage() {
   local name=$1; shift
   local t0=$SECONDS
   printf '\n\033[1m==> %s\033[0m\n' "$name"
-  if "$@"; then
+  if "$@" 2>&1 | tee "$logs/${name%% *}.log"; then
     passed=$((passed + 1)); printf '\033[32m--- %s passed (%ds)\033[0m\n' "$name" $((SECONDS - t0))
   else
     failed=$((failed + 1)); failures+=("$name"); printf '\033[31m--- %s FAILED (%ds)\033[0m\n' "$name" $((SECONDS - t0))
   fi
+}
+
+# The lines that say why: Ansible's failed tasks (with the task's name), pytest's
+# short summary and assertion lines, Molecule's errors.
+why() {
+  sed 's/\x1b\[[0-9;]*m//g; s/^[ \t│]*//' "$logs/${1%% *}.log" |
+    grep -E -B3 '^(fatal:|failed:|FAILED |ERROR |E  )|^CRITICAL|Ansible return code' |
+    grep -v -E '^(--|\*+|)$' | cut -c1-400 | tail -n 60
 }
 
 lint() {
@@ -76,6 +88,10 @@ for s in "${stages[@]}"; do
   esac
 done
 echo
+for f in "${failures[@]}"; do
+  printf '\n\033[1m==> why %s failed\033[0m\n' "$f"
+  why "$f"
+done
 [ $failed -eq 0 ] || echo "failed stages: ${failures[*]}"
 echo "stages: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -134,7 +134,11 @@ def test_agent_killed_mid_operation_journal_says_so_and_a_retry_converges(tmp_pa
         while not (os.path.exists(journal) and '"started"' in open(journal, encoding="utf-8").read()):
             assert time.monotonic() < deadline, "the operation never started"
             time.sleep(0.02)
-        time.sleep(0.5)  # some ports made, not all
+        # kill once the first ports exist: some made, not all (a fixed sleep races a fast machine)
+        deadline = time.monotonic() + 60
+        while not _veths(netns):
+            assert time.monotonic() < deadline, "no port was ever made"
+            time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         os.unlink(sock)  # a killed agent leaves its socket behind
@@ -153,6 +157,12 @@ def test_agent_killed_mid_operation_journal_says_so_and_a_retry_converges(tmp_pa
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def _veths(netns):
+    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show", "type", "veth"],
+                         capture_output=True, text=True).stdout
+    return out.count("\n")
 
 
 def _ignore(call, *args):

@@ -66,9 +66,8 @@ def cache_debs_dirs():
     dirs = [os.path.join(ramdisk_tests.CACHE, "debs"),
             os.path.join(os.environ.get("STACKWRIGHT_OVERCLOUD_CACHE", os.path.join(image_cache, "overcloud-base")),
                          "debs")]
-    for base in (image_cache, "/var/tmp/stackwright-cache"):
-        if os.path.isdir(base):
-            dirs += sorted(os.path.join(base, d, "debs") for d in os.listdir(base))
+    if os.path.isdir(image_cache):
+        dirs += sorted(os.path.join(image_cache, d, "debs") for d in os.listdir(image_cache))
     seen = []
     for d in dirs:
         if os.path.isdir(d) and os.path.realpath(d) not in map(os.path.realpath, seen):
@@ -210,7 +209,9 @@ def node(request, tmp_path_factory):
         run("dpkg-deb", "-x", sorted(debs.values())[0], str(x))
         layer = work / "busybox-layer"
         (layer / "bin").mkdir(parents=True)
-        shutil.copy(x / "bin" / "busybox", layer / "bin" / "busybox")
+        # bookworm's package ships bin/busybox, trixie's (merged /usr) usr/bin/busybox
+        shutil.copy(next(p for p in (x / "usr" / "bin" / "busybox", x / "bin" / "busybox") if p.exists()),
+                    layer / "bin" / "busybox")
         layers.append(layer)
     n = Node(work, layers, boot)
     n.version = version
