@@ -130,21 +130,30 @@ def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=Tr
     disappears, or is not there in ``timeout`` seconds - or, with ``pxe_timeout``, when
     the node's armed ramdisk action has waited that long for a PXE boot - or, with
     ``power`` (a function that asks the node's BMC: "on" or "off"; checked every
-    ``power_interval`` seconds), when the node is off before it got there. On a timeout,
+    ``power_interval`` seconds), when the node is off at two checks in a row before it
+    got there. On a timeout,
     with ``fail_on_timeout``, the node is first marked failed with the reason as its
     ``last_error``. AgentClientError passes through.
+
+    The wait watches the attempt armed when it started: when the node's action is armed
+    again meanwhile (another run took over from a killed one, whose wait lives on), it
+    stands down, and it never marks a later attempt failed (``if_armed_at``).
     """
     path = node_path(name)
     wanted = describe(states)
     deadline = clock() + timeout
     started = wall_clock()
     next_power = clock() + power_interval
+    attempt, off = None, False
     while True:
         node = client.find(path)
         if node is None:
             raise NodeWaitError("node %r does not exist (waiting for %s)" % (name, wanted))
         if reached(node, states):
             return node
+        attempt = attempt or node.get("armed_at")
+        if node.get("armed_at") not in (None, attempt):
+            raise NodeWaitError(taken_over(name, wanted), node)
         if node["provision_state"] == "failed" and "failed" not in states:
             raise NodeWaitError("node %r failed while waiting for %s: %s"
                                 % (name, wanted, node.get("last_error") or "no last_error recorded"), node)
@@ -153,12 +162,14 @@ def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=Tr
         message = no_pxe_boot(node, pxe_timeout, wall_clock(), started)
         if message is None and power is not None and clock() >= next_power:
             next_power = clock() + power_interval
-            if powered_off(power):
+            off_before, off = off, powered_off(power)
+            if off:
                 # the ramdisk powers the node off once it has reported: look again
                 node = client.find(path)
                 if node is not None and reached(node, states):
                     return node
-                if node is not None:
+                # off at two checks in a row: not the power cycle of a run taking over
+                if node is not None and off_before:
                     message = ("the node is powered off, waiting for %s (state %s): it was switched off, or "
                                "its ramdisk stopped before it reported (its console says which)"
                                % (wanted, node["provision_state"]))
@@ -169,9 +180,22 @@ def wait_for_state(client, name, states, timeout, interval=2, fail_on_timeout=Tr
             message = "timed out after %d s waiting for %s (state was %s)" % (timeout, wanted, state)
         if message is not None:
             if fail_on_timeout:
-                node = client.put(path, {"provision_state": "failed", "last_error": message})["resource"]
+                body = {"provision_state": "failed", "last_error": message}
+                if attempt is not None:
+                    body["if_armed_at"] = attempt
+                try:
+                    node = client.put(path, body)["resource"]
+                except AgentClientError as exc:
+                    if exc.field != "if_armed_at":
+                        raise
+                    raise NodeWaitError(taken_over(name, wanted), node)
             raise NodeWaitError(message, node)
         sleep(min(interval, left))
+
+
+def taken_over(name, wanted):
+    return ("node %r was armed again while this waited for %s: another run took over; this wait leaves "
+            "the node to it" % (name, wanted))
 
 
 def powered_off(power):

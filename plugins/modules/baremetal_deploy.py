@@ -17,7 +17,9 @@ description:
     the image onto the disk inspection chose and reports back; the node then stays C(deploying) with
     C(deploy_done) true until the playbook records it C(active) (after booting it from disk and reaching SSH).
   - Idempotent - a node already C(active) is left alone (nothing is sent); a node C(deploying) with the same
-    deploy armed, or with its image written already, is unchanged.
+    deploy armed, or with its image written already, is unchanged. Once the node has booted the ramdisk for that
+    deploy without a report (a run cut short), the deploy is armed again - a new attempt; the earlier ramdisk can
+    no longer report, and a wait left behind by the earlier run stands down.
   - A node in any other state fails the task with a message saying the state a deploy needs and how to get there.
 options:
   name:
@@ -227,7 +229,8 @@ def main():
     if sha256 is None:
         sha256 = checksum_from_url(module, p["image_checksum_url"], p["image_url"])
     action = dict(action="deploy", image_url=p["image_url"], image_sha256=sha256.lower(), config_url=p["config_url"])
-    # deploying, not done: re-sending the armed action changes nothing; another one re-arms
+    # deploying, not done: re-sending the armed action changes nothing until the node booted for it
+    # (then it is a new attempt); another action re-arms
     answer = put_node(module, client, name, dict(provision_state="deploying", action=action))
     result = answer_result(module, answer)
     result["image_sha256"] = sha256.lower()

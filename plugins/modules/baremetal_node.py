@@ -119,7 +119,8 @@ options:
   action:
     description:
       - Arms the deploy ramdisk for the node's next network boot. An empty O(action) (or O(action.action) unset)
-        disarms it - the node then boots from disk. Re-sending the action already armed changes nothing.
+        disarms it - the node then boots from disk. Re-sending the action already armed changes nothing until
+        the node has booted the ramdisk for it; after that (no report, a run cut short) it arms a new attempt.
       - The ramdisk's result disarms the node by itself.
       - M(stackwright.cloud.baremetal_deploy) and M(stackwright.cloud.baremetal_undeploy) arm deploys and
         cleaning with the right state checks; prefer them.
@@ -145,6 +146,8 @@ options:
       - A node that goes V(failed) while V(failed) is not listed fails the task with its C(last_error).
       - A node not there within O(wait_timeout) is marked V(failed), with the reason as its C(last_error), and
         the task fails.
+      - The wait watches the ramdisk action armed when it started. When another run arms the node again meanwhile
+        (this run was killed and its wait lives on), the task fails without touching the node.
       - Check mode does not wait.
     type: list
     elements: str
@@ -155,9 +158,9 @@ options:
     default: 900
   power_watch:
     description:
-      - With a wait - the node's BMC, asked every 15 s for the power state. A node found off before it reached
-        O(wait_for) (switched off, or its ramdisk died) is marked V(failed) with the reason and the task fails,
-        instead of waiting out O(wait_timeout). A BMC that does not answer is no verdict.
+      - With a wait - the node's BMC, asked every 15 s for the power state. A node found off at two checks in a
+        row before it reached O(wait_for) (switched off, or its ramdisk died) is marked V(failed) with the reason
+        and the task fails, instead of waiting out O(wait_timeout). A BMC that does not answer is no verdict.
       - The ramdisk powers the node off after it reported; that is told apart by reading the node again.
     type: dict
     suboptions: *bmc_suboptions  # the same as O(bmc)'s

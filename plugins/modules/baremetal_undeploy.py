@@ -16,8 +16,8 @@ description:
     network boot the ramdisk wipes the partition tables and file system, RAID and LVM signatures of every disk
     and reports back; the node then becomes C(available), ready for another deploy.
   - Cleans nodes that are C(active) (undeploy), C(inspected) (first cleaning after inspection) or C(failed).
-    A node C(available) already is left alone; a node C(cleaning) keeps its armed cleaning (it is re-armed only
-    when nothing is armed).
+    A node C(available) already is left alone; a node C(cleaning) keeps its armed cleaning until the node has
+    booted the ramdisk for it (after that, with no report, a run was cut short - it is armed again).
   - The agent does not let a node go to C(cleaning) from C(enrolled), C(verified) or C(deploying); the task then
     fails and says what to do - for C(deploying), mark the node C(failed) first
     (M(stackwright.cloud.baremetal_node) with O(stackwright.cloud.baremetal_node#module:provision_state=failed)

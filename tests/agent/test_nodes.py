@@ -315,3 +315,34 @@ def test_a_node_without_bmc_is_adopted(pool_agent, tmp_path):
     pool_agent.put("nodes", "n1", node_body("n1"))
     err = put_error(pool_agent, "n1", {"provision_state": "active"})
     assert err.status == 409 and "adoption" in err.message
+
+
+def test_an_action_sent_again_after_its_boot_is_a_new_attempt(agent, listener):
+    """A run killed after its node PXE booted leaves the action armed; the run that takes
+    over sends it again: a fresh attempt (token, armed_at), the old ramdisk locked out.
+    Before the boot, sending it again changes nothing."""
+    agent.put("nodes", "n1", node_body())
+    agent.put("nodes", "n1", {"provision_state": "verified", "action": {"action": "inspect"}})
+    first = agent.find("nodes", "n1")
+    token = token_of(agent, "n1")
+    assert not agent.put("nodes", "n1", {"action": {"action": "inspect"}})["changed"]
+    assert token_of(agent, "n1") == token
+
+    assert http(listener, "/nodes/52-54-00-aa-00-01.ipxe")[0] == 200  # it PXE booted
+    assert agent.find("nodes", "n1")["booted_at"] is not None
+    again = agent.put("nodes", "n1", {"action": {"action": "inspect"}})
+    assert again["changed"]
+    now = agent.find("nodes", "n1")
+    assert now["armed_at"] > first["armed_at"] and now["booted_at"] is None
+    assert token_of(agent, "n1") not in (None, token)
+    assert http(listener, "/v1/ramdisk/n1?token=" + token)[0] == 403, "the earlier boot's ramdisk is locked out"
+    assert now["history"][-1]["event"] == "arm" and now["history"][-1]["detail"] == \
+        "inspect again (the earlier boot never reported)"
+
+    # a change meant for the earlier attempt is refused; one for this attempt applies
+    stale = {"provision_state": "failed", "last_error": "from a wait left behind", "if_armed_at": first["armed_at"]}
+    err = put_error(agent, "n1", stale)
+    assert err.status == 409 and err.field == "if_armed_at"
+    assert agent.find("nodes", "n1")["provision_state"] == "verified", "a refused request changes nothing"
+    current = dict(stale, if_armed_at=now["armed_at"])
+    assert agent.put("nodes", "n1", current)["resource"]["provision_state"] == "failed"

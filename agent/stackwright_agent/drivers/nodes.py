@@ -15,7 +15,16 @@ operational fields they drive:
     "config_url"}`` arms the ramdisk: the node gets a fresh token and its per-MAC
     iPXE script boots the ramdisk. ``{"action": null}`` disarms (the script says
     ``exit``: boot from disk). The ramdisk's result disarms it too. Re-sending the
-    action already armed changes nothing (same token).
+    action already armed changes nothing (same token) until the node has PXE booted
+    for it; after that (a run cut short, its ramdisk never reported) re-sending it
+    arms it again, a new attempt: fresh token and ``armed_at``, the earlier
+    ramdisk can no longer report.
+``if_armed_at``
+    a precondition, not stored: the request applies only while the armed action is
+    the one armed at that time (``armed_at`` as read), else 409 (field
+    if_armed_at) and nothing changes. A wait that marks its node failed sends it,
+    so a wait left behind by a killed run cannot fail the attempt of the run that
+    took over.
 
 A node without ``bmc`` is pre-provisioned (a "deployed server"): it needs
 ``network.address`` and is adopted, ``enrolled`` -> ``active``, with no PXE.
@@ -27,7 +36,8 @@ the agent keeps one dnsmasq dhcp-host file per PXE node there (its MACs, address
 and name), so DHCP answers enrolled MACs only, always with the same address.
 
 A GET also says when the current action was armed (``armed_at``, epoch seconds) and
-when the node then asked for its iPXE script (``booted_at``, None until it PXE boots):
+when the node then asked for its iPXE script (``booted_at``, None until it PXE boots;
+every answer has ``booted``, whether it did):
 a wait can tell a node that never PXE boots from a slow ramdisk.
 
 The BMC password is stored but never returned: ``bmc.credentials`` is a salted
@@ -74,6 +84,15 @@ class AnyObj(s.Field):
     def check(self, value, path):
         if not isinstance(value, dict):
             raise InvalidField(path, "expected an object, got %s" % type(value).__name__)
+        return value
+
+
+class Number(s.Field):
+    """An epoch timestamp as the API returned it (a JSON number)."""
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidField(path, "expected a number, got %r" % (value,))
         return value
 
 
@@ -154,6 +173,7 @@ SCHEMA = s.Obj({
         "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
         "config_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
     }),
+    "if_armed_at": Number(),
 })
 
 DESCRIPTIVE = ("role", "kind", "macs", "root_device", "network", "properties")
@@ -223,11 +243,17 @@ class NodeDriver(Driver):
                               "macs": [], "root_device": {}, "network": None, "properties": {}, "role": None,
                               "kind": None, "address": None})
         merged.update(fields)
+        if "action" in fields:
+            merged["booted_at"] = None  # armed (again): not booted for it yet
         return _resource(merged)
 
     def _fields(self, spec, row):
         """The registry columns this request sets (raises Conflict for illegal jumps)."""
         fields = {}
+        if spec["if_armed_at"] is not None and (row or {}).get("armed_at") != spec["if_armed_at"]:
+            raise Conflict("if_armed_at: the action of node %r was armed at %s, not at %s: it was armed again "
+                           "(or disarmed) since; nothing changed"
+                           % (spec["name"], (row or {}).get("armed_at"), spec["if_armed_at"]), field="if_armed_at")
         if row is None:
             if spec["bmc"] is not None and spec["macs"] is None:
                 raise InvalidField("macs", "is required to enroll a node with a BMC (its PXE NICs)")
@@ -279,6 +305,9 @@ class NodeDriver(Driver):
                                field="action")
             if armed != (row or {}).get("action"):
                 fields["action"] = armed
+            elif armed and row.get("booted_at"):
+                # the node PXE booted for it and its ramdisk never reported: a new attempt
+                fields["action"] = armed
         return fields
 
     def _address(self, spec, row, fields):
@@ -318,6 +347,8 @@ class NodeDriver(Driver):
             fields["armed_at"] = time.time() if fields["action"] else None
             fields["booted_at"] = None
             event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
+            if fields["action"] and fields["action"] == (row or {}).get("action"):
+                detail += " again (the earlier boot never reported)"
         self.registry.update(name, fields, event=event, detail=detail, create=row is None)
         self._new_salts.pop(name, None)
         self.after_converge()
@@ -372,4 +403,5 @@ def _resource(row):
             "root_device": row["root_device"], "network": row["network"], "properties": row["properties"],
             "provision_state": row["provision_state"], "power_state": row["power_state"],
             "last_error": row["last_error"], "target_disk": row["target_disk"], "action": row["action"],
-            "deploy_done": bool(row["deploy_done"]), "address": row.get("address")}
+            "deploy_done": bool(row["deploy_done"]), "booted": bool(row.get("booted_at")),
+            "address": row.get("address")}
