@@ -288,6 +288,9 @@ node:
       description: Whether the ramdisk has written the image of the current deploy.
       type: bool
       sample: false
+    booted:
+      description: Whether the node has network-booted the ramdisk for the action armed.
+      type: bool
     inspection:
       description: The ramdisk's inventory (CPUs, memory, disks, NICs). Only when the task did not change the node.
       type: dict

@@ -121,6 +121,9 @@ nodes:
     deploy_done:
       description: Whether the image of the current deploy is written.
       type: bool
+    booted:
+      description: Whether the node has network-booted the ramdisk for the action armed.
+      type: bool
     inspection:
       description: The ramdisk's inventory - C(cpus), C(memory_mib), C(disks), C(nics) - or null.
       type: dict

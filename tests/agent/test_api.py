@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import ROOT, agent_client
+from test_bridges import links
 from stackwright_agent.journal import Journal
 
 
@@ -136,7 +137,7 @@ def test_agent_killed_mid_operation_journal_says_so_and_a_retry_converges(tmp_pa
             time.sleep(0.02)
         # kill once the first ports exist: some made, not all (a fixed sleep races a fast machine)
         deadline = time.monotonic() + 60
-        while not _veths(netns):
+        while not any(name.startswith("vk") for name in links(netns)):
             assert time.monotonic() < deadline, "no port was ever made"
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
@@ -157,12 +158,6 @@ def test_agent_killed_mid_operation_journal_says_so_and_a_retry_converges(tmp_pa
     finally:
         proc.kill()
         proc.wait(10)
-
-
-def _veths(netns):
-    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show", "type", "veth"],
-                         capture_output=True, text=True).stdout
-    return out.count("\n")
 
 
 def _ignore(call, *args):
