@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: systemd_units
+short_description: Bring several systemd units to one wanted state in a single call
+version_added: 0.1.0
+description:
+  - Reads the state of every unit in O(names) with one C(systemctl show), then makes only the changes needed, each
+    kind of change as one C(systemctl) call for all the units that need it - in this order - unmask, mask, enable
+    or disable, then start, stop, restart or reload.
+  - The same wanted state as M(ansible.builtin.systemd_service) gives one unit, for a list of units at the price
+    of one module run. That matters where a module run is dear (a node under emulation pays seconds for each),
+    and a no-change run then costs one C(systemctl show) per task.
+  - A unit that is not installed can be masked and is left alone by O(state=stopped) and O(enabled=false); to
+    enable, start, restart or reload it is an error that names it, before anything changes.
+  - Check mode predicts the changes without making them; with diff mode, each changed unit's C(load, active, file)
+    state before and after.
+options:
+  names:
+    description: The units (C(nova-api) means C(nova-api.service)). An empty list changes nothing.
+    type: list
+    elements: str
+    required: true
+  state:
+    description:
+      - What the units should be doing. V(started) and V(stopped) change only the units not yet so; V(restarted)
+        restarts every unit (a stopped one starts); V(reloaded) reloads the running ones and starts the others.
+      - Unset leaves whether they run alone.
+    type: str
+    choices: [started, stopped, restarted, reloaded]
+  enabled:
+    description:
+      - Whether the units start at boot. A static, indirect or generated unit counts as enabled (C(systemctl
+        is-enabled) says so). Unset leaves it alone.
+    type: bool
+  masked:
+    description:
+      - Whether the units are masked (linked to C(/dev/null), so nothing can start them; they are masked even when not
+        installed). Unset leaves it alone. Not with O(enabled=true).
+    type: bool
+  daemon_reload:
+    description:
+      - Make systemd read its unit files again first (after a unit file or a drop-in changed). It is no change by
+        itself.
+    type: bool
+    default: false
+author:
+  - Stackwright contributors (@stackwright)
+notes:
+  - Needs systemd as the node's init; the units are the system manager's.
+"""
+
+EXAMPLES = r"""
+- name: Start the API's units (restart them when their configuration changed)
+  stackwright.cloud.systemd_units:
+    names: [nova-api, nova-scheduler, nova-conductor]
+    enabled: true
+    masked: false
+    state: "{{ 'restarted' if nova_config is changed else 'started' }}"
+
+- name: Mask and stop what this node must not run
+  stackwright.cloud.systemd_units:
+    names: [mariadb.service, rabbitmq-server.service]
+    masked: true
+    state: stopped
+"""
+
+RETURN = r"""
+units:
+  description: Each unit's state before the change (C(load), C(active), C(file) - systemd's LoadState, ActiveState and
+    UnitFileState) and the C(actions) taken on it (in check mode, the ones that would be).
+  type: dict
+  returned: always
+  sample:
+    nova-api.service:
+      load: loaded
+      active: inactive
+      file: enabled
+      actions: [start]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+# What `systemctl is-enabled` answers with exit status 0.
+ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
+RUNNING = ("active", "activating", "reloading")
+
+
+def unit_name(name):
+    return name if "." in name.rsplit("/", 1)[-1] else name + ".service"
+
+
+def show(module, systemctl, units):
+    """LoadState, ActiveState and UnitFileState of each unit, in order (systemctl
+    prints one block per unit, in the order asked)."""
+    rc, out, err = module.run_command([systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", "--"]
+                                      + units)
+    if rc != 0:
+        module.fail_json(msg="systemctl show failed: %s" % (err.strip() or out.strip()), rc=rc)
+    blocks, current = [], {}
+    for line in out.splitlines() + [""]:
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, _, value = line.partition("=")
+        current[key] = value
+    if len(blocks) != len(units):
+        module.fail_json(msg="systemctl show answered for %d units, not %d" % (len(blocks), len(units)), stdout=out)
+    return [{"load": b.get("LoadState", ""), "active": b.get("ActiveState", ""), "file": b.get("UnitFileState", "")}
+            for b in blocks]
+
+
+def wanted_actions(params, unit):
+    """The changes one unit needs, in the order they are made."""
+    masked = unit["load"] == "masked" or unit["file"].startswith("masked")
+    actions = []
+    if params["masked"] is False and masked:
+        actions.append("unmask")
+        masked = False
+    if params["masked"] is True and not masked:
+        actions.append("mask")
+    if params["enabled"] is True and unit["file"] not in ENABLED:
+        actions.append("enable")
+    if params["enabled"] is False and unit["file"] in ("enabled", "enabled-runtime"):
+        actions.append("disable")
+    running = unit["active"] in RUNNING
+    state = params["state"]
+    if state == "started" and not running:
+        actions.append("start")
+    elif state == "stopped" and (running or unit["active"] == "deactivating"):
+        actions.append("stop")
+    elif state == "restarted":
+        actions.append("restart")
+    elif state == "reloaded":
+        actions.append("reload" if running else "start")
+    return actions
+
+
+def predicted(unit):
+    """The unit's state once its actions are done (what diff mode shows as after)."""
+    after = dict(unit)
+    for action in unit["actions"]:
+        if action == "mask":
+            after.update(load="masked", file="masked")
+        elif action == "unmask":
+            after.update(load="loaded", file="disabled")
+        elif action in ("enable", "disable"):
+            after["file"] = action + "d"
+        else:
+            after["active"] = "inactive" if action == "stop" else "active"
+    return after
+
+
+def describe(units, when):
+    return "".join("%s: %s, %s, %s\n" % (n, u["load"], u["active"], u["file"] or "-")
+                   for n, u in ((n, when(u)) for n, u in units.items()))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            names=dict(type="list", elements="str", required=True),
+            state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded"]),
+            enabled=dict(type="bool"),
+            masked=dict(type="bool"),
+            daemon_reload=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["masked"] is True and p["enabled"] is True:
+        module.fail_json(msg="masked=true and enabled=true: a masked unit cannot be enabled; set one of them")
+    if p["masked"] is True and p["state"] in ("started", "restarted", "reloaded"):
+        module.fail_json(msg="masked=true and state=%s: a masked unit cannot run; use state=stopped" % p["state"])
+    names = list(dict.fromkeys(unit_name(n) for n in p["names"]))
+    systemctl = module.get_bin_path("systemctl", required=True)
+
+    if p["daemon_reload"] and not module.check_mode:
+        rc, out, err = module.run_command([systemctl, "daemon-reload"])
+        if rc != 0:
+            module.fail_json(msg="systemctl daemon-reload failed: %s" % (err.strip() or out.strip()), rc=rc)
+    units = {}
+    if names:
+        for name, unit in zip(names, show(module, systemctl, names)):
+            unit["actions"] = wanted_actions(p, unit)
+            units[name] = unit
+    missing = sorted(n for n, u in units.items() if u["load"] == "not-found"
+                     and set(u["actions"]) & {"enable", "start", "restart", "reload"})
+    if missing:
+        module.fail_json(msg="no such unit on this node: %s (is its package installed?)" % ", ".join(missing),
+                         units=units)
+
+    changed = any(u["actions"] for u in units.values())
+    result = dict(changed=changed, units=units)
+    if module._diff and changed:
+        acting = {n: u for n, u in units.items() if u["actions"]}
+        result["diff"] = dict(before=describe(acting, dict), after=describe(acting, predicted))
+    if module.check_mode or not changed:
+        module.exit_json(**result)
+
+    for action in ("unmask", "mask", "enable", "disable", "start", "stop", "restart", "reload"):
+        todo = [n for n, u in units.items() if action in u["actions"]]
+        if not todo:
+            continue
+        # one call for them all: systemd queues the jobs together and waits for every one
+        rc, out, err = module.run_command([systemctl, action, "--"] + todo)
+        if rc != 0:
+            after = dict(zip(todo, show(module, systemctl, todo)))
+            failed = [n for n in todo if action in ("start", "restart", "reload") and after[n]["active"] not in RUNNING]
+            module.fail_json(msg="systemctl %s %s failed: %s%s" % (
+                action, " ".join(todo), err.strip() or out.strip(),
+                "; not running: %s (see journalctl -u UNIT)" % ", ".join(failed) if failed else ""),
+                rc=rc, units=units)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
