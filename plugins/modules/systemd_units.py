@@ -12,9 +12,9 @@ module: systemd_units
 short_description: Bring several systemd units to one wanted state in a single call
 version_added: 0.1.0
 description:
-  - Reads the state of every unit in O(names) with one C(systemctl show), then makes only the changes needed, each
-    kind of change as one C(systemctl) call for all the units that need it - in this order - unmask, mask, enable
-    or disable, then start, stop, restart or reload.
+  - Reads the state of every unit in O(names) with one C(systemctl show), then makes only the changes needed - in
+    this order - unmask, mask, enable or disable (each one C(systemctl) call for all the units that need it), then
+    start, stop, restart or reload, one unit after the other in the order of O(names).
   - The same wanted state as M(ansible.builtin.systemd_service) gives one unit, for a list of units at the price
     of one module run. That matters where a module run is dear (a node under emulation pays seconds for each),
     and a no-change run then costs one C(systemctl show) per task.
@@ -207,18 +207,19 @@ def main():
     if module.check_mode or not changed:
         module.exit_json(**result)
 
-    for action in ("unmask", "mask", "enable", "disable", "start", "stop", "restart", "reload"):
-        todo = [n for n, u in units.items() if action in u["actions"]]
+    # Unit files change for all the units at once; jobs run one unit after the other, in
+    # the order given, as a loop of systemd_service did: restarted in one call,
+    # nova-conductor and nova-scheduler once left nova-scheduler failed to start.
+    calls = [(a, [n for n, u in units.items() if a in u["actions"]]) for a in ("unmask", "mask", "enable", "disable")]
+    calls += [(a, [n]) for n, u in units.items() for a in u["actions"] if a in ("start", "stop", "restart", "reload")]
+    for action, todo in calls:
         if not todo:
             continue
-        # one call for them all: systemd queues the jobs together and waits for every one
         rc, out, err = module.run_command([systemctl, action, "--"] + todo)
         if rc != 0:
-            after = dict(zip(todo, show(module, systemctl, todo)))
-            failed = [n for n in todo if action in ("start", "restart", "reload") and after[n]["active"] not in RUNNING]
             module.fail_json(msg="systemctl %s %s failed: %s%s" % (
                 action, " ".join(todo), err.strip() or out.strip(),
-                "; not running: %s (see journalctl -u UNIT)" % ", ".join(failed) if failed else ""),
+                " (see journalctl -u %s)" % todo[0] if action in ("start", "restart", "reload") else ""),
                 rc=rc, units=units)
     module.exit_json(**result)
 
