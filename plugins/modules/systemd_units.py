@@ -45,12 +45,6 @@ options:
       - Whether the units are masked (linked to C(/dev/null), so nothing can start them; they are masked even when not
         installed). Unset leaves it alone. Not with O(enabled=true).
     type: bool
-  daemon_reload:
-    description:
-      - Make systemd read its unit files again first (after a unit file or a drop-in changed). It is no change by
-        itself.
-    type: bool
-    default: false
 author:
   - Stackwright contributors (@stackwright)
 notes:
@@ -172,7 +166,6 @@ def main():
             state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded"]),
             enabled=dict(type="bool"),
             masked=dict(type="bool"),
-            daemon_reload=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -184,10 +177,6 @@ def main():
     names = list(dict.fromkeys(unit_name(n) for n in p["names"]))
     systemctl = module.get_bin_path("systemctl", required=True)
 
-    if p["daemon_reload"] and not module.check_mode:
-        rc, out, err = module.run_command([systemctl, "daemon-reload"])
-        if rc != 0:
-            module.fail_json(msg="systemctl daemon-reload failed: %s" % (err.strip() or out.strip()), rc=rc)
     units = {}
     if names:
         for name, unit in zip(names, show(module, systemctl, names)):
