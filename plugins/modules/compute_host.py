@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: compute_host
-short_description: Take a compute host out of the overcloud - disable and drain it, then delete its records
+short_description: Take a compute host out of the overcloud - disable and drain it, then delete its records - or back
 version_added: 0.1.0
 description:
   - With O(state=drained) - the host's nova-compute service is disabled with O(reason) (the scheduler places
@@ -20,6 +20,9 @@ description:
     its cell host mapping and its Placement resource provider; a provider Nova leaves behind is deleted here), and
     so are the host's Neutron agents (with ML2/OVN, its OVN chassis). Stop the host's nova-compute and
     ovn-controller first, or they register themselves again.
+  - With O(state=enabled) - the host's nova-compute service is enabled again if it was disabled with O(reason), as a
+    scale-in that stopped after its drain leaves it. A service disabled with another reason (an operator's own) is left
+    as it is, and so is a host Nova does not know (yet).
   - A host Nova and Neutron no longer know changes nothing, so a repeated run reports no change.
   - Check mode predicts the change without making it.
 requirements:
@@ -38,8 +41,12 @@ options:
     choices: [public, internal, admin]
     default: internal
   host: {description: The compute host (its nova-compute service's host name)., type: str, required: true}
-  state: {description: What to make of the host., type: str, choices: [drained, absent], required: true}
-  reason: {description: Why the service is disabled (shown in the compute service list)., type: str, default: scale-in}
+  state: {description: What to make of the host., type: str, choices: [drained, absent, enabled], required: true}
+  reason:
+    description: Why the service is disabled (shown in the compute service list); with O(state=enabled), the reason of
+      the disables to undo.
+    type: str
+    default: scale-in
   force: {description: Delete the instances that cannot be moved instead of failing., type: bool, default: false}
   timeout: {description: Seconds the moves and deletions may take together., type: int, default: 900}
 author:
@@ -52,6 +59,13 @@ EXAMPLES = r"""
     auth: {auth_url: "http://172.16.2.10:5000", password: "{{ admin_password }}"}
     host: compute1
     state: drained
+  no_log: true
+
+- name: Put compute1 back in service after a scale-in that stopped after its drain
+  stackwright.cloud.compute_host:
+    auth: {auth_url: "http://172.16.2.10:5000", password: "{{ admin_password }}"}
+    host: compute1
+    state: enabled
   no_log: true
 
 - name: Delete compute1's compute service, resource provider and network agents
@@ -99,7 +113,7 @@ def main():
             region=dict(type="str", default="RegionOne"),
             interface=dict(type="str", choices=["public", "internal", "admin"], default="internal"),
             host=dict(type="str", required=True),
-            state=dict(type="str", choices=["drained", "absent"], required=True),
+            state=dict(type="str", choices=["drained", "absent", "enabled"], required=True),
             reason=dict(type="str", default="scale-in"),
             force=dict(type="bool", default=False),
             timeout=dict(type="int", default=900),
@@ -135,6 +149,11 @@ def main():
         if mine is not None:
             result["service"] = dict(id=mine.id, status=mine.status, state=mine.state,
                                      disabled_reason=mine.disabled_reason)
+        if p["state"] == "enabled":
+            if mine is not None and mine.status == "disabled" and mine.disabled_reason == p["reason"]:
+                if act("enable nova-compute on %s (disabled: %s)" % (host, p["reason"])):
+                    conn.compute.enable_service(mine, host=host, binary="nova-compute")
+            module.exit_json(**result)
         servers = on_host()
         result["instances"] = [summary(s) for s in servers]
         deadline = time.time() + p["timeout"]
