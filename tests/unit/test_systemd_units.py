@@ -1,0 +1,63 @@
+"""systemd_units' decisions: which changes a unit in a given systemd state needs, and
+the state diff mode shows after them. The module runs against real systemd in the
+Molecule overcloud scenario (this machine's PID 1 is not systemd); here, the table
+of cases a wrong answer would turn into a unit started, stopped or masked wrongly."""
+
+import pytest
+
+from conftest import _load
+
+units = _load("systemd_units", "plugins/modules/systemd_units.py")
+
+
+def params(state=None, enabled=None, masked=None):
+    return dict(state=state, enabled=enabled, masked=masked)
+
+
+def unit(load="loaded", active="inactive", file="disabled"):
+    return dict(load=load, active=active, file=file)
+
+
+@pytest.mark.parametrize("wanted, current, actions", [
+    # what service.yml asks of a unit it runs
+    (params("started", True, False), unit(), ["enable", "start"]),
+    (params("started", True, False), unit(active="active", file="enabled"), []),
+    (params("started", True, False), unit(load="masked", file="masked"), ["unmask", "enable", "start"]),
+    # static, indirect and generated units cannot be enabled and need not be
+    (params("started", True, False), unit(active="active", file="static"), []),
+    (params("started", True, False), unit(active="active", file="indirect"), []),
+    # a unit still starting is not started twice
+    (params("started"), unit(active="activating", file="enabled"), []),
+    # restarted restarts a running unit and starts a stopped one, every time
+    (params("restarted"), unit(active="active"), ["restart"]),
+    (params("restarted"), unit(), ["restart"]),
+    (params("reloaded"), unit(active="active"), ["reload"]),
+    (params("reloaded"), unit(), ["start"]),
+    # what masked.yml asks of the units a node must not run
+    (params("stopped", masked=True), unit(active="active", file="enabled"), ["mask", "stop"]),
+    (params("stopped", masked=True), unit(load="masked", file="masked"), []),
+    (params("stopped", masked=True), unit(load="not-found", file=""), ["mask"]),
+    (params("stopped", masked=True), unit(active="deactivating"), ["mask", "stop"]),
+    # scale-in: stopped and disabled
+    (params("stopped", False), unit(active="active", file="enabled"), ["disable", "stop"]),
+    (params("stopped", False), unit(file="static"), []),
+    # nothing asked, nothing done
+    (params(), unit(active="active", file="enabled"), []),
+])
+def test_wanted_actions(wanted, current, actions):
+    assert units.wanted_actions(wanted, current) == actions
+
+
+def test_unit_names_get_service_unless_they_have_a_suffix():
+    assert units.unit_name("nova-api") == "nova-api.service"
+    assert units.unit_name("libvirtd.socket") == "libvirtd.socket"
+    assert units.unit_name("/etc/systemd/system/foo") == "/etc/systemd/system/foo.service"
+
+
+def test_the_predicted_state_is_what_diff_mode_shows_after():
+    masked = dict(unit(active="active", file="enabled"), actions=["mask", "stop"])
+    assert units.predicted(masked) == dict(masked, load="masked", active="inactive", file="masked")
+    started = dict(unit(load="masked", file="masked"), actions=["unmask", "enable", "start"])
+    assert units.predicted(started) == dict(started, load="loaded", active="active", file="enabled")
+    text = units.describe({"nova-api.service": started}, units.predicted)
+    assert text == "nova-api.service: loaded, active, enabled\n"
