@@ -40,6 +40,15 @@ options:
       - Whether the units start at boot. A static, indirect or generated unit counts as enabled (C(systemctl
         is-enabled) says so). Unset leaves it alone.
     type: bool
+  restart:
+    description:
+      - Of O(names), the units to restart rather than only start, with O(state=started) - typically the
+        C(restarts) of M(stackwright.cloud.config_files), the units whose files changed. A stopped one starts.
+      - Units not in O(names) are left to the task that names them (one file can concern units started at different
+        points of a role).
+    type: list
+    elements: str
+    default: []
   masked:
     description:
       - Whether the units are masked (linked to C(/dev/null), so nothing can start them; they are masked even when not
@@ -58,6 +67,13 @@ EXAMPLES = r"""
     enabled: true
     masked: false
     state: "{{ 'restarted' if nova_config is changed else 'started' }}"
+
+- name: Start Placement, restart it when one of its files changed
+  stackwright.cloud.systemd_units:
+    names: [placement-api]
+    enabled: true
+    state: started
+    restart: "{{ placement_files.restarts }}"
 
 - name: Mask and stop what this node must not run
   stackwright.cloud.systemd_units:
@@ -113,8 +129,9 @@ def show(module, systemctl, units):
             for b in blocks]
 
 
-def wanted_actions(params, unit):
-    """The changes one unit needs, in the order they are made."""
+def wanted_actions(params, unit, restart=False):
+    """The changes one unit needs, in the order they are made; RESTART: the unit is one
+    of those to restart."""
     masked = unit["load"] == "masked" or unit["file"].startswith("masked")
     actions = []
     if params["masked"] is False and masked:
@@ -128,7 +145,9 @@ def wanted_actions(params, unit):
         actions.append("disable")
     running = unit["active"] in RUNNING
     state = params["state"]
-    if state == "started" and not running:
+    if state == "started" and restart:
+        actions.append("restart")
+    elif state == "started" and not running:
         actions.append("start")
     elif state == "stopped" and (running or unit["active"] == "deactivating"):
         actions.append("stop")
@@ -166,6 +185,7 @@ def main():
             state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded"]),
             enabled=dict(type="bool"),
             masked=dict(type="bool"),
+            restart=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -175,12 +195,16 @@ def main():
     if p["masked"] is True and p["state"] in ("started", "restarted", "reloaded"):
         module.fail_json(msg="masked=true and state=%s: a masked unit cannot run; use state=stopped" % p["state"])
     names = list(dict.fromkeys(unit_name(n) for n in p["names"]))
+    restart = set(unit_name(n) for n in p["restart"])
+    if restart and p["state"] != "started":
+        module.fail_json(msg="restart is for state=started (the units to restart of those started), not state=%s"
+                         % p["state"])
     systemctl = module.get_bin_path("systemctl", required=True)
 
     units = {}
     if names:
         for name, unit in zip(names, show(module, systemctl, names)):
-            unit["actions"] = wanted_actions(p, unit)
+            unit["actions"] = wanted_actions(p, unit, name in restart)
             units[name] = unit
     missing = sorted(n for n, u in units.items() if u["load"] == "not-found"
                      and set(u["actions"]) & {"enable", "start", "restart", "reload"})

@@ -48,6 +48,15 @@ def test_wanted_actions(wanted, current, actions):
     assert units.wanted_actions(wanted, current) == actions
 
 
+@pytest.mark.parametrize("current, actions", [
+    (unit(active="active", file="enabled"), ["restart"]),
+    (unit(), ["enable", "restart"]),  # a stopped one starts
+    (unit(load="masked", file="masked"), ["unmask", "enable", "restart"]),
+])
+def test_a_unit_whose_files_changed_restarts(current, actions):
+    assert units.wanted_actions(params("started", True, False), current, restart=True) == actions
+
+
 def test_unit_names_get_service_unless_they_have_a_suffix():
     assert units.unit_name("nova-api") == "nova-api.service"
     assert units.unit_name("libvirtd.socket") == "libvirtd.socket"
