@@ -49,8 +49,8 @@ options:
         type: str
         default: root
       mode:
-        description: Permissions, an octal string such as V('0640').
-        type: str
+        description: Permissions, an octal string such as V('0640') (or a number YAML reads as octal, C(0640)).
+        type: raw
         default: "0644"
       secret:
         description: The content holds passwords or keys; diff mode names the file but does not show its content.
@@ -121,7 +121,7 @@ def current(path):
     link counts as none: it is replaced by the file, as ansible.builtin.copy does)."""
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
@@ -144,8 +144,10 @@ def ids(module, entry):
 
 
 def parse_mode(module, entry):
+    """An octal string ('0640'), or a number YAML already read as octal (0640)."""
+    raw = entry["mode"]
     try:
-        mode = int(str(entry["mode"]), 8)
+        mode = raw if isinstance(raw, int) and not isinstance(raw, bool) else int(str(raw), 8)
     except ValueError:
         mode = -1
     if not 0 <= mode <= 0o7777:
@@ -204,7 +206,7 @@ def main():
                 content=dict(type="str", required=True, no_log=True),
                 owner=dict(type="str", default="root"),
                 group=dict(type="str", default="root"),
-                mode=dict(type="str", default="0644"),
+                mode=dict(type="raw", default="0644"),
                 secret=dict(type="bool", default=False),
                 restarts=dict(type="list", elements="str", default=[]),
             )),
@@ -238,7 +240,11 @@ def main():
         if module._diff:
             diffs.append(file_diff(entry, have, content, uid, gid, mode))
         if not module.check_mode:
-            write(entry["dest"], content, uid, gid, mode)
+            try:
+                write(entry["dest"], content, uid, gid, mode)
+            except OSError as exc:
+                module.fail_json(msg="%s: cannot write it: %s" % (entry["dest"], exc),
+                                 changed=bool(changed_files[:-1]), changed_files=changed_files[:-1])
 
     result = dict(changed=bool(changed_files), changed_files=changed_files, restarts=restarts)
     if diffs:

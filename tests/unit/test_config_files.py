@@ -56,6 +56,18 @@ def test_a_mode_change_alone_is_a_change(tmp_path):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
 
 
+def test_a_mode_yaml_read_as_a_number_is_taken_as_it_is(tmp_path):
+    conf = tmp_path / "a.conf"
+    run(tmp_path, [entry(conf, "x\n", mode=0o640)])  # YAML's 0640 arrives as 416
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+
+
+def test_a_file_that_cannot_be_written_is_named(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a directory should be\n")
+    result = run(tmp_path, [entry(tmp_path / "blocker" / "a.conf", "x\n")])
+    assert result.get("failed") and "blocker/a.conf: cannot write it" in result["msg"]
+
+
 def test_check_mode_writes_nothing(tmp_path):
     conf = tmp_path / "a.conf"
     conf.write_text("old\n")
