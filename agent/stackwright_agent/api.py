@@ -100,7 +100,9 @@ class Api:
         spec = driver.schema.check(body)
         driver.validate(spec)
         identity = driver.identity(spec)
-        with self._lock((driver.kind, identity)):
+        # A driver whose resources share something (nodes: the address pool) locks wider.
+        key = driver.lock_key(spec) if hasattr(driver, "lock_key") else (driver.kind, identity)
+        with self._lock(key):
             before = driver.read(spec)
             predicted = driver.predict(spec, before)
             changed = predicted != before

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import tarfile
+import threading
 import uuid
 
 import pytest
@@ -298,6 +299,28 @@ def test_addresses_come_from_the_pool_and_dnsmasq_gets_a_host_file(pool_agent, t
     assert sorted(os.listdir(dhcp)) == ["n1"]
     third = pool_agent.put("nodes", "n3", node_body("n3", mac="52:54:00:aa:00:03", address="192.0.2.13"))
     assert third["resource"]["address"] == "192.168.24.101"
+
+
+def test_nodes_enrolled_at_once_get_addresses_of_their_own(pool_agent):
+    # provision.yml enrolls its nodes in parallel: two taking the pool's lowest free
+    # address at once would share it, and dnsmasq would answer only one of them
+    for attempt in range(10):
+        names = ("p1", "p2")
+        barrier, got = threading.Barrier(len(names)), {}
+
+        def enroll(i, name):
+            body = node_body(name, mac="52:54:00:bb:00:%02d" % i, address="192.0.2.%d" % (30 + i))
+            barrier.wait()
+            got[name] = pool_agent.put("nodes", name, body)["resource"]["address"]
+
+        threads = [threading.Thread(target=enroll, args=(i, n)) for i, n in enumerate(names, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got.values()) == ["192.168.24.100", "192.168.24.101"], "attempt %d: %s" % (attempt, got)
+        for name in names:
+            pool_agent.put("nodes", name, {"state": "absent"})
 
 
 def test_a_node_without_bmc_is_adopted(pool_agent, tmp_path):

@@ -310,6 +310,12 @@ class NodeDriver(Driver):
                 fields["action"] = armed
         return fields
 
+    def lock_key(self, spec):
+        """One lock for every node: a node's address comes from the pool's lowest free
+        one, so two nodes enrolled at once (provision.yml runs nodes in parallel) would
+        otherwise both take it. A change to a node is a quick write: waits poll reads."""
+        return (self.kind, "*")
+
     def _address(self, spec, row, fields):
         """The node's provisioning address after this request (see the module doc)."""
         network = fields["network"] if "network" in fields else (row or {}).get("network")
