@@ -44,6 +44,11 @@ why() {
 }
 
 lint() {
+  # grep -q leaves at its first match: under pipefail the writer's SIGPIPE can
+  # fail the pipeline although the line was there (seen with cpio --help)
+  if git grep -nE '[|][[:space:]]*grep[[:space:]]+-[[:alpha:]]*q' -- '*.sh' '*.yml' '*.j2'; then
+    echo "lint: pipe into grep without -q (redirect to /dev/null): -q can fail a pipefail pipeline"; return 1
+  fi &&
   python -m pyflakes agent cli plugins tests &&
   ansible-lint --profile production --offline -q &&
   for p in playbooks/*.yml; do ansible-playbook --syntax-check -i inventories/lab "$p" >/dev/null || return 1; done

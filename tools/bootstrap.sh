@@ -16,16 +16,25 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-mapfile -t pkgs < <(grep -v '^\s*#' tools/apt-packages.txt | grep -v '^\s*$')
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "apt: installing ${missing[*]}"
+missing() { # PACKAGE... -> those not installed
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null || echo "$p"
+  done
+}
+apt_install() { # APT-GET-OPTION... -- PACKAGE...
+  log "apt: installing ${*##-*}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+  apt-get install -y -qq "$@" >/dev/null
+}
+mapfile -t pkgs < <(missing $(grep -v '^\s*#' tools/apt-packages.txt))
+[ ${#pkgs[@]} -eq 0 ] || apt_install --no-install-recommends "${pkgs[@]}"
+# The tests drive the dashboard check's browser: installed as the validate role
+# installs it on a controller (with its recommends), so both meet the same browser.
+if $want_test; then
+  mapfile -t pkgs < <(missing chromium chromium-driver)
+  [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 fi
 
 req=requirements.txt

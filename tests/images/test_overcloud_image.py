@@ -198,7 +198,8 @@ def base_image(tmp_path_factory):
 def raw_disk(base_image, tmp_path_factory):
     """The image decompressed (sparse) to a raw disk file, untouched."""
     raw = tmp_path_factory.mktemp("overcloud-raw") / "overcloud.raw"
-    return gunzip_sparse(os.path.join(base_image["dir"], "overcloud.raw.gz"), raw)
+    yield gunzip_sparse(os.path.join(base_image["dir"], "overcloud.raw.gz"), raw)
+    os.unlink(raw)
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +327,7 @@ def booted(raw, key, work, memory_mib=1024):
     finally:
         stop(proc)
         qemu_log.close()
+        disk.unlink()  # GBs: the run's temporary directories share the disk with the rest of the suite
 
 
 @pytest.fixture(scope="module")
@@ -669,7 +671,8 @@ def openstack_image(tmp_path_factory):
     raw = gunzip_sparse(os.path.join(out, "overcloud.raw.gz"), tmp_path_factory.mktemp("overcloud-openstack-raw")
                         / "overcloud.raw")
     os.unlink(os.path.join(out, "overcloud.raw.gz"))
-    return {"dir": out, "raw": raw}
+    yield {"dir": out, "raw": raw}
+    os.unlink(raw)
 
 
 def test_openstack_image_installs_but_enables_no_service(openstack_image, tmp_path):

@@ -3,11 +3,14 @@ skips, the table, leftovers by prefix, the provider pool, what the guest prints)
 the whole run against an in-memory fake of the openstacksdk calls it makes, and
 the dashboard check against a fake Horizon in headless Chromium (when installed)."""
 
+import functools
 import http.server
 import itertools
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 import threading
 import urllib.parse
 from types import SimpleNamespace
@@ -570,11 +573,26 @@ def test_results_file_and_exit_status(monkeypatch, tmp_path, web, capsys):
 # --- the dashboard in headless Chromium --------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def chromium_starts():
+    """None when this machine's Chromium renders a page by itself (without the driver
+    and the code under test), else what it printed."""
+    with tempfile.TemporaryDirectory() as profile:
+        res = subprocess.run([vc.DEFAULTS["chromium"]] + vc.CHROMIUM_FLAGS
+                             + ["--user-data-dir=" + profile, "--dump-dom", "data:text/html,<p>up</p>"],
+                             capture_output=True, text=True, timeout=120)
+    return None if "<p>up</p>" in res.stdout else "exit %s: %s" % (res.returncode, res.stderr[-1500:])
+
+
 def chromium_or_skip():
     pytest.importorskip("selenium")
     for path in (vc.DEFAULTS["chromium"], vc.DEFAULTS["chromedriver"]):
         if not shutil.which(path):
             pytest.skip("%s is not installed" % path)
+    broken = chromium_starts()
+    if broken:
+        pytest.skip("this machine's Chromium does not start on its own, so the dashboard check cannot run "
+                    "here: %s" % broken)
 
 
 def dashboard_validator(tmp_path, web, server_name=None):
@@ -616,6 +634,20 @@ def test_dashboard_failures(tmp_path, web):
     validator.config["dashboard_url"] = web.url + "/status/404/"
     with pytest.raises(vc.CheckFailed, match="shows no login form"):
         validator.dashboard()
+
+
+def test_dashboard_browser_that_does_not_start(tmp_path, web):
+    """A browser that exits at once (a stand-in script: a broken Chromium cannot be made
+    on purpose) fails the check with what it printed, and leaves no profile behind."""
+    chromium_or_skip()
+    broken = tmp_path / "chromium"
+    broken.write_text("#!/bin/sh\necho 'cannot open shared object file: libexample.so' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    validator = dashboard_validator(tmp_path, web)
+    validator.config["chromium"] = str(broken)
+    with pytest.raises(vc.CheckFailed, match=r"Chromium \(%s\) did not start: .*it said: .*libexample.so" % broken):
+        validator.dashboard()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("chromium-")]
 
 
 def test_catalog_interfaces(tmp_path, web):

@@ -126,9 +126,11 @@ dep_line() { # NAME -> the modules.dep line of NAME (- and _ are the same)
 	awk -v want="$1" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n)
 		if (n == want) { print; exit } }' "$MODDIR/modules.dep"
 }
+# grep without -q: under pipefail, grep -q leaving at the first match can kill the
+# writer with SIGPIPE and fail the pipeline although the line was there.
 is_compiled_in() { # NAME
 	[ -f "$MODDIR/modules.builtin" ] &&
-		sed 's,.*/,,; s,\.ko$,,; s,-,_,g' "$MODDIR/modules.builtin" | grep -qxF "$1"
+		sed 's,.*/,,; s,\.ko$,,; s,-,_,g' "$MODDIR/modules.builtin" | grep -xF "$1" >/dev/null
 }
 add_module() { # RELPATH (as in modules.dep)
 	local rel=$1 line dep dst
@@ -268,7 +270,7 @@ out.write(b"\0" * (-size % 512))
 if command -v python3 >/dev/null; then
 	WRITER=python3
 	(cd "$R" && find . -mindepth 1 -print0 | sort -z | write_cpio_python) | gzip -n -9 > "$O/guest-initrd"
-elif command -v cpio >/dev/null && cpio --help 2>&1 | grep -q -- --reproducible; then
+elif command -v cpio >/dev/null && cpio --help 2>&1 | grep -e --reproducible >/dev/null; then
 	WRITER=cpio
 	(cd "$R" && find . -mindepth 1 -print0 | sort -z |
 		cpio --null -o -H newc -R 0:0 --reproducible --quiet) | gzip -n -9 > "$O/guest-initrd"

@@ -45,6 +45,9 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 
+# ChromeDriver's own log lines ("[1796410106.605][INFO]: ...") and its indented JSON
+CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
+
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "dashboard",
@@ -684,11 +687,22 @@ class Validator:
         profile = tempfile.mkdtemp(prefix="chromium-", dir=self.work_dir)
         options = webdriver.ChromeOptions()
         options.binary_location = self.config["chromium"]
-        for flag in CHROMIUM_FLAGS + ["--user-data-dir=" + profile]:
+        for flag in CHROMIUM_FLAGS + ["--user-data-dir=" + os.path.join(profile, "data")]:
             options.add_argument(flag)
-        # an explicit driver: Selenium Manager would try to download one
-        service = Service(executable_path=self.config["chromedriver"])
-        driver = webdriver.Chrome(service=service, options=options)
+        # an explicit driver: Selenium Manager would try to download one; the
+        # browser's own messages go to a log that says why when it does not start
+        log = os.path.join(profile, "chromium.log")
+        service = Service(executable_path=self.config["chromedriver"], service_args=["--enable-chrome-logs"],
+                          log_output=log)
+        try:
+            driver = webdriver.Chrome(service=service, options=options)
+        except Exception as exc:
+            with open(log, errors="replace") as f:  # the browser's lines, not the driver's or its JSON
+                said = [line.strip() for line in f if line.strip() and not CHROMEDRIVER_LINE.match(line)][-5:]
+            shutil.rmtree(profile, ignore_errors=True)
+            raise CheckFailed("Chromium (%s) did not start: %s; it said: %s" % (
+                self.config["chromium"], one_line(getattr(exc, "msg", None) or exc, 200),
+                one_line(" | ".join(said) or "nothing", 600)))
         driver.set_page_load_timeout(timeout)
         wait = WebDriverWait(driver, timeout)
         step = "the login page " + base
