@@ -2,11 +2,14 @@
 a real libvirtd. Everything a test creates it removes; processes it starts it
 stops by PID."""
 
+import atexit
 import importlib.util
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -89,6 +92,24 @@ def link_collection(base):
     os.makedirs(namespace, exist_ok=True)
     os.symlink(ROOT, os.path.join(namespace, "cloud"))
     return str(base)
+
+
+# The modules import their module_utils as ansible_collections.stackwright.cloud, as
+# Ansible ships them: the tests import them so too, in this process and in the
+# module runs they start (PYTHONPATH).
+COLLECTIONS = link_collection(tempfile.mkdtemp(prefix="stackwright-collections-"))
+atexit.register(shutil.rmtree, COLLECTIONS, True)
+sys.path.insert(0, COLLECTIONS)
+
+
+@pytest.fixture
+def node_state_dir(tmp_path, monkeypatch):
+    """Where config_files, systemd_units and deploy_state keep the node's state, for a
+    test (this host is no node); module runs started from the test inherit it."""
+    path = tmp_path / "node-state"
+    monkeypatch.setenv("STACKWRIGHT_NODE_STATE_DIR", str(path))
+    monkeypatch.setenv("PYTHONPATH", COLLECTIONS)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,7 @@ restarts:
 
 import difflib
 import grp
+import hashlib
 import os
 import pwd
 import stat
@@ -111,6 +112,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.stackwright.cloud.plugins.module_utils import node_state
 
 # Unit files and drop-ins: systemd reads them again only when told to.
 UNIT_DIRS = ("/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/")
@@ -230,11 +232,14 @@ def main():
         uid, gid = ids(module, entry)
         wanted.append((entry, to_bytes(entry["content"]), uid, gid, parse_mode(module, entry)))
 
+    changing = [(w, current(w[0]["dest"])) for w in wanted]
+    changing = [(w, have) for w, have in changing if have != w[1:]]
+    if not module.check_mode:  # what a later deploy_state checks these files against, before any write
+        node_state.record(files=dict((e["dest"], {"sha256": hashlib.sha256(c).hexdigest(), "uid": u, "gid": g,
+                                                  "mode": m}) for e, c, u, g, m in wanted),
+                          changed=bool(changing))
     changed_files, restarts, diffs = [], [], []
-    for entry, content, uid, gid, mode in wanted:
-        have = current(entry["dest"])
-        if have == (content, uid, gid, mode):
-            continue
+    for (entry, content, uid, gid, mode), have in changing:
         changed_files.append(entry["dest"])
         restarts.extend(u for u in entry["restarts"] if u not in restarts)
         if module._diff:

@@ -97,65 +97,8 @@ units:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# What `systemctl is-enabled` answers with exit status 0.
-ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
-RUNNING = ("active", "activating", "reloading")
-
-
-def unit_name(name):
-    return name if "." in name.rsplit("/", 1)[-1] else name + ".service"
-
-
-def show(module, systemctl, units):
-    """LoadState, ActiveState and UnitFileState of each unit, in order (systemctl
-    prints one block per unit, in the order asked)."""
-    rc, out, err = module.run_command([systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", "--"]
-                                      + units)
-    if rc != 0:
-        module.fail_json(msg="systemctl show failed: %s" % (err.strip() or out.strip()), rc=rc)
-    blocks, current = [], {}
-    for line in out.splitlines() + [""]:
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, _, value = line.partition("=")
-        current[key] = value
-    if len(blocks) != len(units):
-        module.fail_json(msg="systemctl show answered for %d units, not %d" % (len(blocks), len(units)), stdout=out)
-    return [{"load": b.get("LoadState", ""), "active": b.get("ActiveState", ""), "file": b.get("UnitFileState", "")}
-            for b in blocks]
-
-
-def wanted_actions(params, unit, restart=False):
-    """The changes one unit needs, in the order they are made; RESTART: the unit is one
-    of those to restart."""
-    masked = unit["load"] == "masked" or unit["file"].startswith("masked")
-    actions = []
-    if params["masked"] is False and masked:
-        actions.append("unmask")
-        masked = False
-    if params["masked"] is True and not masked:
-        actions.append("mask")
-    if params["enabled"] is True and unit["file"] not in ENABLED:
-        actions.append("enable")
-    if params["enabled"] is False and unit["file"] in ("enabled", "enabled-runtime"):
-        actions.append("disable")
-    running = unit["active"] in RUNNING
-    state = params["state"]
-    if state == "started" and restart:
-        actions.append("restart")
-    elif state == "started" and not running:
-        actions.append("start")
-    elif state == "stopped" and (running or unit["active"] == "deactivating"):
-        actions.append("stop")
-    elif state == "restarted":
-        actions.append("restart")
-    elif state == "reloaded":
-        actions.append("reload" if running else "start")
-    return actions
+from ansible_collections.stackwright.cloud.plugins.module_utils import node_state
+from ansible_collections.stackwright.cloud.plugins.module_utils.systemd import show, unit_name, wanted_actions
 
 
 def predicted(unit):
@@ -217,7 +160,13 @@ def main():
     if module._diff and changed:
         acting = {n: u for n, u in units.items() if u["actions"]}
         result["diff"] = dict(before=describe(acting, dict), after=describe(acting, predicted))
-    if module.check_mode or not changed:
+    if module.check_mode:
+        module.exit_json(**result)
+    # what a later deploy_state checks these units against
+    wanted = dict((k, "started" if k == "state" and v != "stopped" else v)
+                  for k, v in p.items() if k in ("state", "enabled", "masked") and v is not None)
+    node_state.record(units=dict((n, wanted) for n in units), changed=changed)
+    if not changed:
         module.exit_json(**result)
 
     # Unit files change for all the units at once; jobs run one unit after the other, in

@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT, _load
 
 MODULE = os.path.join(ROOT, "plugins", "modules", "config_files.py")
+pytestmark = pytest.mark.usefixtures("node_state_dir")
 service_files = _load("service_files", "plugins/filter/service_files.py")
 
 
