@@ -1,8 +1,12 @@
 """The undercloud's node registry: SQLite in ``<state_dir>/registry.sqlite``, mode 0600.
 
-It holds BMC credentials and ramdisk tokens, so the file is born 0600 (umask) and
-chmod'ed again on every open. The agent's two listeners (the Unix-socket API and
-the provisioning HTTP listener) run threads that share it: every call opens its own
+It holds BMC credentials and ramdisk tokens, so the file is born 0600 (made before
+SQLite opens it; its journal files take its mode) and chmod'ed again when the agent
+opens it.
+Not through the umask: it is the process's, and the agent's threads share it.
+
+The agent's two listeners (the Unix-socket API and the provisioning HTTP listener)
+run threads that share the registry: every call opens its own
 connection, and writes go through one process-wide lock plus SQLite's own locking
 (``BEGIN IMMEDIATE``), so a ramdisk report and an API request never interleave.
 
@@ -75,18 +79,16 @@ class Registry:
     def __init__(self, state_dir):
         self.path = os.path.join(state_dir, "registry.sqlite")
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        old = os.umask(0o177)  # born 0600: credentials are never readable by others
-        try:
-            with self._connect() as db:
-                db.executescript(SCHEMA)
-                # columns added after a registry was first made
-                have = {r[1] for r in db.execute("PRAGMA table_info(nodes)")}
-                for column, decl in ADDED_COLUMNS:
-                    if column not in have:
-                        db.execute("ALTER TABLE nodes ADD COLUMN %s %s" % (column, decl))
-        finally:
-            os.umask(old)
+        # born 0600: credentials are never readable by others
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(self.path, 0o600)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+            # columns added after a registry was first made
+            have = {r[1] for r in db.execute("PRAGMA table_info(nodes)")}
+            for column, decl in ADDED_COLUMNS:
+                if column not in have:
+                    db.execute("ALTER TABLE nodes ADD COLUMN %s %s" % (column, decl))
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)

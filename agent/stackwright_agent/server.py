@@ -6,10 +6,12 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import socketserver
 import sys
+import tempfile
 import time
 from http.server import BaseHTTPRequestHandler
 
@@ -62,12 +64,22 @@ class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path, api):
         self.api = api
         _claim_socket_path(path)
-        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others could connect
+        super().__init__(path, _Handler)
+
+    def server_bind(self):
+        """Bound in a private directory, made 0600 there, then moved into place: no
+        moment when others could connect (not through the umask, which is the
+        process's: another agent thread could be making a file meanwhile)."""
+        path = self.server_address
+        private = tempfile.mkdtemp(prefix=".bind-", dir=os.path.dirname(path))
         try:
-            super().__init__(path, _Handler)
+            bound = os.path.join(private, "sock")
+            self.socket.bind(bound)
+            os.chmod(bound, 0o600)
+            os.rename(bound, path)
         finally:
-            os.umask(old_umask)
-        os.chmod(path, 0o600)
+            shutil.rmtree(private, ignore_errors=True)
+        self.server_address = path
 
 
 def _claim_socket_path(path):

@@ -65,6 +65,7 @@ def locked(state_dir=STATE_DIR):
     """The state directory, locked (tasks delegated to one host may run at once)."""
     if not os.path.isdir(state_dir):
         os.makedirs(state_dir, 0o700)
+        os.chmod(state_dir, 0o700)  # whatever the umask
     with open(os.path.join(state_dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield state_dir

@@ -34,6 +34,35 @@ def test_socket_is_root_only(agent):
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
 
 
+def test_the_registry_and_sockets_leave_the_process_umask_alone(tmp_path):
+    """The umask is the process's: an agent thread that changed it for its registry or
+    socket could leave it so for every thread (two at once: the second restores the
+    first's), and files made meanwhile get its mode (a directory 0600 no one can enter)."""
+    from stackwright_agent.registry import Registry
+    from stackwright_agent.server import AgentServer
+
+    def registries(i):
+        for j in range(25):
+            Registry(str(tmp_path / ("state-%d-%d" % (i, j))))
+
+    old = os.umask(0o022)
+    try:
+        threads = [threading.Thread(target=registries, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        servers = [AgentServer(str(tmp_path / ("agent-%d.sock" % i)), None) for i in range(25)]
+        for t in threads:
+            t.join()
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(old)
+    for server in servers:
+        assert stat.S_IMODE(os.stat(server.server_address).st_mode) == 0o600
+        server.server_close()
+    assert stat.S_IMODE(os.stat(tmp_path / "state-0-0" / "registry.sqlite").st_mode) == 0o600
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".bind-")]
+
+
 def test_health_and_unknown_endpoints(agent):
     assert agent.client.get("/v1/health")["status"] == "ok"
     with pytest.raises(agent_client.AgentClientError) as err:
