@@ -82,7 +82,8 @@ class Registry:
         # born 0600: credentials are never readable by others
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(self.path, 0o600)
-        with self._connect() as db:
+        # two threads making their Registry at once would both add the new columns
+        with _WRITE_LOCK, self._connect() as db:
             db.executescript(SCHEMA)
             # columns added after a registry was first made
             have = {r[1] for r in db.execute("PRAGMA table_info(nodes)")}

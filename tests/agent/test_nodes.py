@@ -301,6 +301,31 @@ def test_addresses_come_from_the_pool_and_dnsmasq_gets_a_host_file(pool_agent, t
     assert third["resource"]["address"] == "192.168.24.101"
 
 
+def test_a_new_registry_opened_by_several_threads_at_once(tmp_path):
+    """The agent's first requests come in on several threads: each may open the registry
+    while another is still adding its columns (seen: "duplicate column name"; without
+    the lock, about one attempt in three here)."""
+    from stackwright_agent.registry import Registry
+
+    for attempt in range(30):
+        state_dir, barrier, errors = str(tmp_path / str(attempt)), threading.Barrier(16), []
+
+        def open_it():
+            barrier.wait()
+            try:
+                Registry(state_dir)
+            except Exception as exc:
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], "attempt %d" % attempt
+        assert Registry(state_dir).all() == []
+
+
 def test_nodes_enrolled_at_once_get_addresses_of_their_own(pool_agent):
     # provision.yml enrolls its nodes in parallel: two taking the pool's lowest free
     # address at once would share it, and dnsmasq would answer only one of them

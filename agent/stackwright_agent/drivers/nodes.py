@@ -50,6 +50,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 
 from .. import schema as s
@@ -188,13 +189,16 @@ class NodeDriver(Driver):
     def __init__(self, config):
         super().__init__(config)
         self._registry = None
+        self._registry_lock = threading.Lock()
         self._new_salts = {}  # for nodes not enrolled yet: dry run and real run predict alike
 
     @property
     def registry(self):
-        # created on first use: agents that are not an undercloud never get a registry file
-        if self._registry is None:
-            self._registry = Registry(self.config.state_dir)
+        # created on first use: agents that are not an undercloud never get a registry
+        # file; once, though requests come in on several threads
+        with self._registry_lock:
+            if self._registry is None:
+                self._registry = Registry(self.config.state_dir)
         return self._registry
 
     # -- Driver interface ------------------------------------------------------
