@@ -22,7 +22,7 @@ missing() { # PACKAGE... -> those not installed
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null || echo "$p"
   done
 }
-apt_install() { # APT-GET-OPTION... -- PACKAGE...
+apt_install() { # [APT-GET-OPTION...] PACKAGE...
   log "apt: installing ${*##-*}"
   export DEBIAN_FRONTEND=noninteractive
   [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }

@@ -92,22 +92,31 @@ def record(files=None, units=None, changed=False, state_dir=STATE_DIR):
         if new != managed:
             _write(os.path.join(state_dir, MANAGED), new)
         if changed:
-            forget_deployed(state_dir)
+            _unlink_deployed(state_dir)
 
 
-def forget_deployed(state_dir=STATE_DIR):
+def _unlink_deployed(state_dir):  # under the lock
     path = os.path.join(state_dir, DEPLOYED)
     if os.path.exists(path):
         os.unlink(path)
-        return True
-    return False
 
 
-def record_deployed(fingerprint, state_dir=STATE_DIR):
-    """Returns whether the record changed."""
-    with locked(state_dir):
-        data = {"fingerprint": fingerprint, "packages": packages_digest()}
-        if read_deployed(state_dir) == data:
-            return False
-        _write(os.path.join(state_dir, DEPLOYED), data)
-        return True
+def forget_deployed(check=False, state_dir=STATE_DIR):
+    """Forget the last complete deploy; returns whether there was one (CHECK: only that)."""
+    if read_deployed(state_dir) is None:
+        return False
+    if not check:
+        with locked(state_dir):
+            _unlink_deployed(state_dir)
+    return True
+
+
+def record_deployed(fingerprint, check=False, state_dir=STATE_DIR):
+    """Record a complete deploy; returns whether the record changed (CHECK: only that)."""
+    data = {"fingerprint": fingerprint, "packages": packages_digest()}
+    if read_deployed(state_dir) == data:
+        return False
+    if not check:
+        with locked(state_dir):
+            _write(os.path.join(state_dir, DEPLOYED), data)
+    return True

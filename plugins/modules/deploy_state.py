@@ -121,16 +121,9 @@ def main():
         reasons = check(module, fingerprint)
         module.exit_json(changed=False, converged=not reasons, reasons=reasons[:20])
     if state == "absent":
-        changed = node_state.read_deployed() is not None
-        if changed and not module.check_mode:
-            with node_state.locked():
-                node_state.forget_deployed()
-        module.exit_json(changed=changed, converged=False, reasons=[])
-    want = {"fingerprint": fingerprint, "packages": node_state.packages_digest()}
-    changed = node_state.read_deployed() != want
-    if changed and not module.check_mode:
-        node_state.record_deployed(fingerprint)
-    module.exit_json(changed=changed, converged=True, reasons=[])
+        module.exit_json(changed=node_state.forget_deployed(check=module.check_mode), converged=False, reasons=[])
+    module.exit_json(changed=node_state.record_deployed(fingerprint, check=module.check_mode), converged=True,
+                     reasons=[])
 
 
 if __name__ == "__main__":
