@@ -21,6 +21,8 @@ description:
   - A node without a provisioning address is skipped, with a warning.
   - The inventory file must be named C(*.stackwright.yml) or C(*.stackwright.yaml), and be read on a host that
     reaches the agent's socket (the undercloud, or the lab host where the undercloud runs).
+  - Before the undercloud exists (no file at O(agent_socket)) the inventory is empty and says nothing; the
+    group C(overcloud) has no hosts. An agent whose socket is there but does not answer is an error.
 options:
   plugin:
     description: The name of this plugin; it makes the file an inventory source for it.
@@ -116,11 +118,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
         self._read_config_data(path)
         socket_path = self.get_option("agent_socket")
+        self.inventory.add_group(OVERCLOUD)
         if not os.path.exists(socket_path):
-            raise AnsibleParserError(
-                "agent_socket: %s does not exist; set agent_socket in %s to the socket of the undercloud's agent "
-                "(the one holding the node registry, for example /run/stackwright/undercloud.sock), and read "
-                "this inventory where that socket is" % (socket_path, path))
+            # Before the undercloud exists there is no registry and so no node yet: an
+            # empty overcloud, not a parse failure (Ansible would then try every other
+            # inventory plugin on this file and warn once for each).
+            display.vvv("stackwright.cloud.overcloud: agent_socket %s does not exist (no undercloud yet, or "
+                        "agent_socket in %s names another socket): no overcloud nodes" % (socket_path, path))
+            return
         client = AgentClient(socket_path, self.get_option("agent_timeout"))
         states = self.get_option("states")
         try:
@@ -134,7 +139,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                     nodes.append(node)
         except AgentClientError as exc:
             raise AnsibleParserError("agent_socket: the agent on %s: %s" % (socket_path, exc.message))
-        self.inventory.add_group(OVERCLOUD)
         for node in nodes:
             self._add_node(node)
 

@@ -5,6 +5,7 @@ listener, as the provisioning playbook and the ramdisk put them there."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -122,12 +123,41 @@ def test_active_nodes_grouped_by_role(agent, listener, tmp_path, collections):
     assert "ansible_ssh_private_key_file" not in inv["_meta"]["hostvars"]["spare-0"]
 
 
-def test_missing_socket_names_the_option(tmp_path, collections):
+def test_before_the_undercloud_exists_the_overcloud_is_empty(tmp_path, collections):
+    """No socket yet (the lab's first run): no host, no warning, and Ansible does not
+    go on to try its other inventory plugins on the file."""
     config = {"plugin": "stackwright.cloud.overcloud", "agent_socket": str(tmp_path / "nowhere.sock")}
     run = ansible_inventory(tmp_path, collections, config, "--list")
+    assert run.returncode == 0, run.stderr
+    assert "WARNING" not in run.stderr and "Failed to parse" not in run.stderr, run.stderr
+    inv = json.loads(run.stdout)
+    assert inv["_meta"]["hostvars"] == {}
+    assert not inv.get("overcloud", {}).get("hosts") and not inv.get("overcloud", {}).get("children")
+
+    # beside a static inventory, as in inventories/lab: the static hosts, and not a warning
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "hosts.yml").write_text(json.dumps({"all": {"hosts": {"lab0": {"ansible_connection": "local"}}}}))
+    (inventory / "overcloud.stackwright.yml").write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(inventory), "--graph"], cwd=str(tmp_path),
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "lab0" in run.stdout and "@overcloud" in run.stdout
+    assert "WARNING" not in run.stderr and "Failed to parse" not in run.stderr, run.stderr
+
+
+def test_a_socket_nobody_answers_on_is_an_error(tmp_path, collections):
+    """A socket file left by an agent that is gone is not "no undercloud yet": it fails, naming the option."""
+    path = str(tmp_path / "stale.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)  # the file exists, nobody listens
+    sock.close()
+    run = ansible_inventory(tmp_path, collections, {"plugin": "stackwright.cloud.overcloud", "agent_socket": path},
+                            "--list")
     assert run.returncode != 0
-    assert "agent_socket: %s does not exist" % (tmp_path / "nowhere.sock") in run.stderr
-    assert "undercloud" in run.stderr
+    assert "agent_socket: the agent on %s" % path in run.stderr
 
 
 def test_other_files_are_not_ours(tmp_path, collections):
