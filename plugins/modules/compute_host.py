@@ -24,22 +24,10 @@ description:
     scale-in that stopped after its drain leaves it. A service disabled with another reason (an operator's own) is left
     as it is, and so is a host Nova does not know (yet).
   - A host Nova and Neutron no longer know changes nothing, so a repeated run reports no change.
-  - Check mode predicts the change without making it.
-requirements:
-  - openstacksdk on the host that runs it
+  - Check mode predicts the change without making it - the moves, what would stay and fail the drain, the records
+    Nova would delete with the service - and C(--diff) shows the service, instances, resource providers and network
+    agents before and after.
 options:
-  auth:
-    description:
-      - "The admin's credentials, C({auth_url, password}) (Keystone v3 without C(/v3), domain Default), with
-        optional C(username) and C(project_name) (both C(admin) unless given)."
-    type: dict
-    required: true
-  region: {description: Region of the endpoints., type: str, default: RegionOne}
-  interface:
-    description: Which endpoints to talk to.
-    type: str
-    choices: [public, internal, admin]
-    default: internal
   host: {description: The compute host (its nova-compute service's host name)., type: str, required: true}
   state: {description: What to make of the host., type: str, choices: [drained, absent, enabled], required: true}
   reason:
@@ -49,6 +37,8 @@ options:
     default: scale-in
   force: {description: Delete the instances that cannot be moved instead of failing., type: bool, default: false}
   timeout: {description: Seconds the moves and deletions may take together., type: int, default: 900}
+extends_documentation_fragment:
+  - stackwright.cloud.openstack_api
 author:
   - Stackwright contributors (@stackwright)
 """
@@ -88,143 +78,171 @@ service: {description: The host's nova-compute service before the change (none w
 """
 
 import time
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import openstack
-    SDK_ERROR = None
-except ImportError:
-    SDK_ERROR = traceback.format_exc()
+from ansible_collections.stackwright.cloud.plugins.module_utils.openstack_api import OpenStackApiModule
 
 POLL = 5
+# what a drain moves: running or paused instances live, shut-off ones cold
+LIVE = ("ACTIVE", "PAUSED")
+COLD = ("SHUTOFF",)
+MOVING = ("MIGRATING", "RESIZE", "VERIFY_RESIZE")
 
 
 def summary(server):
     return dict(id=server.id, name=server.name, status=server.status)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            # auth_url, password (username and project_name: admin); all of it kept out of logs
-            auth=dict(type="dict", required=True, no_log=True),
-            region=dict(type="str", default="RegionOne"),
-            interface=dict(type="str", choices=["public", "internal", "admin"], default="internal"),
-            host=dict(type="str", required=True),
-            state=dict(type="str", choices=["drained", "absent", "enabled"], required=True),
-            reason=dict(type="str", default="scale-in"),
-            force=dict(type="bool", default=False),
-            timeout=dict(type="int", default=900),
-        ),
-        supports_check_mode=True,
+def service_view(service):
+    if service is None:
+        return None
+    return dict(id=service.id, status=service.status, state=service.state, disabled_reason=service.disabled_reason)
+
+
+class ComputeHost(OpenStackApiModule):
+    argument_spec = dict(
+        host=dict(type="str", required=True),
+        state=dict(type="str", choices=["drained", "absent", "enabled"], required=True),
+        reason=dict(type="str", default="scale-in"),
+        force=dict(type="bool", default=False),
+        timeout=dict(type="int", default=900),
     )
-    if SDK_ERROR:
-        module.fail_json(msg=missing_required_lib("openstacksdk"), exception=SDK_ERROR)
-    p = module.params
-    host = p["host"]
-    check = module.check_mode
-    actions = []
-    result = dict(changed=False, actions=actions, instances=[], service=None)
 
-    def act(what):
-        actions.append(what)
-        result["changed"] = True
-        return not check
+    def validate(self):
+        super(ComputeHost, self).validate()
+        self.check_not_empty("host", self.params["host"])
+        self.check_not_empty("reason", self.params["reason"])
+        if self.params["timeout"] <= 0:
+            self.fail("must be a positive number of seconds, not %d" % self.params["timeout"], "timeout")
 
-    def fail(msg):
-        module.fail_json(msg=msg, **result)
+    def describe_sdk_error(self, exc):
+        return "%s: %s" % (self.params["host"], exc)
 
-    def on_host():
-        return list(conn.compute.servers(all_projects=True, host=host))
+    def run(self):
+        self.host = self.params["host"]
+        self.services = list(self.conn.compute.services(binary="nova-compute"))
+        self.service = next((s for s in self.services if s.host == self.host), None)
+        self._provider_names = None
+        self.result.update(instances=[], service=service_view(self.service))
+        self.before["service"] = self.after["service"] = service_view(self.service)
+        super(ComputeHost, self).run()
 
-    try:
-        auth = dict(dict(username="admin", project_name="admin"), **p["auth"])
-        conn = openstack.connect(auth=dict(auth, user_domain_id="default", project_domain_id="default"),
-                                 region_name=p["region"], interface=p["interface"],
-                                 load_yaml_config=False, load_envvars=False)
-        services = list(conn.compute.services(binary="nova-compute"))
-        mine = next((s for s in services if s.host == host), None)
-        if mine is not None:
-            result["service"] = dict(id=mine.id, status=mine.status, state=mine.state,
-                                     disabled_reason=mine.disabled_reason)
-        if p["state"] == "enabled":
-            if mine is not None and mine.status == "disabled" and mine.disabled_reason == p["reason"]:
-                if act("enable nova-compute on %s (disabled: %s)" % (host, p["reason"])):
-                    conn.compute.enable_service(mine, host=host, binary="nova-compute")
-            module.exit_json(**result)
-        servers = on_host()
-        result["instances"] = [summary(s) for s in servers]
-        deadline = time.time() + p["timeout"]
+    # -- the states -----------------------------------------------------------------
+    def state_enabled(self):
+        s, reason = self.service, self.params["reason"]
+        if s is not None and s.status == "disabled" and s.disabled_reason == reason:
+            if self.act("enable nova-compute on %s (disabled: %s)" % (self.host, reason)):
+                self.conn.compute.enable_service(s, host=self.host, binary="nova-compute")
+            self.after["service"] = dict(self.after["service"], status="enabled", disabled_reason=None)
 
-        if p["state"] == "drained":
-            if mine is not None and (mine.status != "disabled" or mine.disabled_reason != p["reason"]):
-                if act("disable nova-compute on %s (%s)" % (host, p["reason"])):
-                    conn.compute.disable_service(mine, host=host, binary="nova-compute",
-                                                 disabled_reason=p["reason"])
-            targets = [s.host for s in services if s.host != host and s.status == "enabled" and s.state == "up"]
-            if servers and targets:
-                for server in servers:
-                    if server.status in ("ACTIVE", "PAUSED"):
-                        if act("live-migrate %s (%s)" % (server.name, server.id)):
-                            conn.compute.live_migrate_server(server, block_migration="auto")
-                    elif server.status == "SHUTOFF":
-                        if act("migrate %s (%s), shut off" % (server.name, server.id)):
-                            conn.compute.migrate_server(server)
-                while not check and time.time() < deadline:
-                    moving = on_host()
-                    for server in moving:
-                        if server.status == "VERIFY_RESIZE":
-                            conn.compute.confirm_server_resize(server)
-                    # a move that failed leaves the instance here with no task: stop waiting for it
-                    if all(s.status not in ("MIGRATING", "RESIZE", "VERIFY_RESIZE") and not s.task_state
-                           for s in moving):
-                        break
-                    time.sleep(POLL)
-            left = servers if check else on_host()
-            if left and not p["force"]:
-                fail("%s still hosts %d instance(s): %s. %s; or run again with -e scale_in_force=true to delete "
-                     "them" % (host, len(left), ", ".join("%s (%s, %s)" % (s.name, s.id, s.status) for s in left),
-                               "Their moves to %s did not finish: see nova's instance actions" % ", ".join(targets)
-                               if targets else "No other enabled compute host is up to move them to: add one "
-                               "(playbooks/scale.yml), or migrate or delete them yourself"))
-            for server in left:
-                if act("delete instance %s (%s, %s): forced" % (server.name, server.id, server.status)):
-                    conn.compute.delete_server(server, force=True)
-            while left and not check and time.time() < deadline:
-                left = on_host()
-                time.sleep(POLL if left else 0)
-            if left and not check:
-                fail("%s: instances not deleted within %ds: %s" % (host, p["timeout"], ", ".join(
-                    s.id for s in left)))
+    def state_drained(self):
+        servers = self.instances()
+        deadline = time.time() + self.params["timeout"]
+        self.disable()
+        targets = [s.host for s in self.services if s.host != self.host and s.status == "enabled" and s.state == "up"]
+        left = self.move(servers, targets, deadline)
+        if left and not self.params["force"]:
+            self.fail("%s still hosts %d instance(s): %s. %s; or run again with -e scale_in_force=true to delete "
+                      "them" % (self.host, len(left), ", ".join("%s (%s, %s)" % (s.name, s.id, s.status) for s in left),
+                                "Their moves to %s did not finish: see nova's instance actions" % ", ".join(targets)
+                                if targets else "No other enabled compute host is up to move them to: add one "
+                                "(playbooks/scale.yml), or migrate or delete them yourself"))
+        self.delete_instances(left, deadline)
+        self.after["instances"] = []
 
-        else:
-            # the provider is named after the hypervisor, which may differ from the service's host
-            names = {host}
-            if mine is not None:
+    def state_absent(self):
+        servers = self.instances()
+        providers = self.providers()
+        agents = list(self.conn.network.agents(host=self.host))
+        self.before.update(resource_providers=[rp.name for rp in providers],
+                           network_agents=["%s (%s)" % (a.agent_type, a.id) for a in agents])
+        if self.service is not None:
+            if servers:
+                self.fail("%s still hosts instance(s) %s: drain it first (state=drained)" % (
+                    self.host, ", ".join(s.id for s in servers)))
+            if self.act("delete the nova-compute service of %s" % self.host):
+                self.conn.compute.delete_service(self.service)
+                providers = self.providers()
+            else:
+                providers = []  # Nova deletes them with the service
+            self.after["service"] = None
+        # a provider Nova left behind (a failed call) goes here
+        for rp in providers:
+            if self.act("delete resource provider %s (%s)" % (rp.name, rp.id)):
+                self.conn.placement.delete_resource_provider(rp)
+        for agent in agents:
+            if self.act("delete network agent %s (%s)" % (agent.agent_type, agent.id)):
+                self.conn.network.delete_agent(agent)
+        self.after.update(instances=[], resource_providers=[], network_agents=[])
+
+    # -- the parts --------------------------------------------------------------------
+    def on_host(self):
+        # compute_host, not host: the SDK sends both as ?host=, but also filters on its own what
+        # comes back by a "host" field that Nova's listing does not have (so nothing matched)
+        return list(self.conn.compute.servers(all_projects=True, compute_host=self.host))
+
+    def instances(self):
+        servers = self.on_host()
+        self.result["instances"] = [summary(s) for s in servers]
+        self.before["instances"] = [summary(s) for s in servers]
+        return servers
+
+    def disable(self):
+        s, reason = self.service, self.params["reason"]
+        if s is not None and (s.status != "disabled" or s.disabled_reason != reason):
+            if self.act("disable nova-compute on %s (%s)" % (self.host, reason)):
+                self.conn.compute.disable_service(s, host=self.host, binary="nova-compute", disabled_reason=reason)
+            self.after["service"] = dict(self.after["service"], status="disabled", disabled_reason=reason)
+
+    def move(self, servers, targets, deadline):
+        """Starts the moves and waits for them; returns the instances that stay (in check mode,
+        those that would: every one with nowhere to go, and those in a state no move takes)."""
+        movable = [s for s in servers if targets and s.status in LIVE + COLD]
+        for server in movable:
+            if server.status in LIVE:
+                if self.act("live-migrate %s (%s)" % (server.name, server.id)):
+                    self.conn.compute.live_migrate_server(server, block_migration="auto")
+            elif self.act("migrate %s (%s), shut off" % (server.name, server.id)):
+                self.conn.compute.migrate_server(server)
+        if self.check_mode:
+            return [s for s in servers if s not in movable]
+        while movable and time.time() < deadline:
+            moving = self.on_host()
+            for server in moving:
+                if server.status == "VERIFY_RESIZE":
+                    self.conn.compute.confirm_server_resize(server)
+            # a move that failed leaves the instance here with no task: stop waiting for it
+            if all(s.status not in MOVING and not s.task_state for s in moving):
+                break
+            time.sleep(POLL)
+        return self.on_host() if servers else []
+
+    def delete_instances(self, servers, deadline):
+        for server in servers:
+            if self.act("delete instance %s (%s, %s): forced" % (server.name, server.id, server.status)):
+                self.conn.compute.delete_server(server, force=True)
+        left = [] if self.check_mode else servers
+        while left and time.time() < deadline:
+            left = self.on_host()
+            time.sleep(POLL if left else 0)
+        if left:
+            self.fail("%s: instances not deleted within %ds: %s" % (self.host, self.params["timeout"], ", ".join(
+                s.id for s in left)))
+
+    def providers(self):
+        """The host's resource providers: named after its hypervisors, which may differ from
+        the service's host (asked once: the listing loses them with the service)."""
+        if self._provider_names is None:
+            self._provider_names = {self.host}
+            if self.service is not None:
                 # below 2.88: from 2.88 the listing asks each nova-compute (this one stopped) for its uptime
-                listing = conn.compute.get("/os-hypervisors/detail", microversion="2.53")
-                openstack.exceptions.raise_from_response(listing)
-                names.update(h["hypervisor_hostname"] for h in listing.json()["hypervisors"]
-                             if (h.get("service") or {}).get("host") == host)
-            if mine is not None:
-                if servers:
-                    fail("%s still hosts instance(s) %s: drain it first (state=drained)" % (
-                        host, ", ".join(s.id for s in servers)))
-                if act("delete the nova-compute service of %s" % host):
-                    conn.compute.delete_service(mine)
-            # Nova deletes the provider with the service; one left behind (a failed call) goes here
-            for name in sorted(names):
-                for rp in conn.placement.resource_providers(name=name):
-                    if act("delete resource provider %s (%s)" % (rp.name, rp.id)):
-                        conn.placement.delete_resource_provider(rp)
-            for agent in conn.network.agents(host=host):
-                if act("delete network agent %s (%s)" % (agent.agent_type, agent.id)):
-                    conn.network.delete_agent(agent)
-    except openstack.exceptions.SDKException as exc:
-        fail("%s: %s" % (host, exc))
-    module.exit_json(**result)
+                listing = self.conn.compute.get("/os-hypervisors/detail", microversion="2.53")
+                self.raise_for(listing)
+                self._provider_names.update(h["hypervisor_hostname"] for h in listing.json()["hypervisors"]
+                                            if (h.get("service") or {}).get("host") == self.host)
+        return [rp for name in sorted(self._provider_names) for rp in self.conn.placement.resource_providers(name=name)]
+
+def main():
+    ComputeHost().execute()
 
 
 if __name__ == "__main__":

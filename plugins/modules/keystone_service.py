@@ -17,40 +17,11 @@ description:
   - The catalog entry (O(name), O(type), O(description)) and its public, internal and admin endpoints in O(region).
   - Optionally the service's user, with its password (checked by logging in as the user, so a rotated password is
     set and an unchanged one is not touched), in a project (created when missing) with a role.
-  - Check mode predicts the change without making it.
-requirements:
-  - openstacksdk on the host that runs it
+  - Check mode predicts the change without making it (the user's password included, checked by logging in unscoped,
+    which needs no role), and C(--diff) shows the catalog entry, endpoints and user before and after,
+    never the password.
+  - A role that does not exist fails before anything is changed.
 options:
-  auth:
-    description: Admin credentials (Keystone v3, domain Default).
-    type: dict
-    required: true
-    suboptions:
-      auth_url:
-        description: Keystone URL, without C(/v3).
-        type: str
-        required: true
-      username:
-        description: Admin user.
-        type: str
-        default: admin
-      password:
-        description: Admin password.
-        type: str
-        required: true
-      project_name:
-        description: Admin project.
-        type: str
-        default: admin
-  region:
-    description: Region of the endpoints.
-    type: str
-    default: RegionOne
-  interface:
-    description: Which of Keystone's own endpoints to talk to once logged in.
-    type: str
-    choices: [public, internal, admin]
-    default: internal
   name:
     description: Service name (C(nova), C(glance), ...).
     type: str
@@ -97,13 +68,8 @@ options:
         description: Role in the project.
         type: str
         default: admin
-attributes:
-  check_mode:
-    support: full
-    description: Reads Keystone and reports what it would create or correct.
-  diff_mode:
-    support: none
-    description: The C(actions) list says what changed.
+extends_documentation_fragment:
+  - stackwright.cloud.openstack_api
 author:
   - Stackwright contributors (@stackwright)
 """
@@ -139,133 +105,134 @@ service_id:
   type: str
 """
 
-import traceback
+from ansible_collections.stackwright.cloud.plugins.module_utils.openstack_api import DOMAIN, OpenStackApiModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import openstack
-    from keystoneauth1 import exceptions as ks_exceptions
-    SDK_ERROR = None
-except ImportError:
-    SDK_ERROR = traceback.format_exc()
-
-DOMAIN = "default"
+INTERFACES = ("public", "internal", "admin")
 
 
-def user_password_works(auth_url, name, password, project):
-    """Log in as the user: the only way to compare a password Keystone stores hashed."""
-    try:
-        conn = openstack.connect(auth=dict(auth_url=auth_url, username=name, password=password, project_name=project,
-                                           user_domain_id=DOMAIN, project_domain_id=DOMAIN),
-                                 load_yaml_config=False, load_envvars=False)
-        conn.authorize()
-        return True
-    except ks_exceptions.Unauthorized:
-        return False
+def service_view(service):
+    if service is None:
+        return None
+    return dict(name=service.name, type=service.type, description=service.description or "",
+                enabled=bool(service.is_enabled))
+
+
+class KeystoneService(OpenStackApiModule):
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        type=dict(type="str", required=True),
+        description=dict(type="str", default=""),
+        endpoints=dict(type="dict", required=True, options=dict(
+            public=dict(type="str"), internal=dict(type="str"), admin=dict(type="str"))),
+        user=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True),
+            project=dict(type="str", default="service"),
+            role=dict(type="str", default="admin"),
+        )),
+    )
+
+    def validate(self):
+        super(KeystoneService, self).validate()
+        self.check_not_empty("name", self.params["name"])
+        self.check_not_empty("type", self.params["type"])
+        for interface in INTERFACES:
+            url = self.params["endpoints"].get(interface)
+            if url is not None:
+                self.check_url("endpoints.%s" % interface, url)
+        for key in ("name", "password", "project", "role"):
+            if self.params["user"]:
+                self.check_not_empty("user.%s" % key, self.params["user"][key])
+
+    def describe_sdk_error(self, exc):
+        return "keystone: %s" % exc
+
+    def run(self):
+        self.ident = self.conn.identity
+        role = None
+        if self.params["user"]:
+            # looked up first: a wrong role name fails before anything is changed
+            role = self.ident.find_role(self.params["user"]["role"])
+            if role is None:
+                self.fail("role %s does not exist in Keystone" % self.params["user"]["role"], "user.role")
+        service = self.converge_service()
+        self.result["service_id"] = service.id if service is not None else None
+        self.converge_endpoints(service)
+        if role is not None:
+            self.converge_user(role)
+
+    # -- the parts --------------------------------------------------------------------
+    def converge_service(self):
+        p = self.params
+        service = next((s for s in self.ident.services() if s.name == p["name"] and s.type == p["type"]), None)
+        self.before["service"] = service_view(service)
+        self.after["service"] = dict(name=p["name"], type=p["type"], description=p["description"], enabled=True)
+        if service is None:
+            if self.act("create service %s (%s)" % (p["name"], p["type"])):
+                service = self.ident.create_service(name=p["name"], type=p["type"], description=p["description"],
+                                                    is_enabled=True)
+        elif service_view(service) != self.after["service"]:
+            if self.act("update service %s" % p["name"]):
+                service = self.ident.update_service(service, description=p["description"], is_enabled=True)
+        return service
+
+    def converge_endpoints(self, service):
+        region = self.params["region"]
+        self.before["endpoints"], self.after["endpoints"] = {}, {}
+        for interface in INTERFACES:
+            url = self.params["endpoints"].get(interface)
+            if not url:  # not managed
+                continue
+            found = [] if service is None else [
+                e for e in self.ident.endpoints(service_id=service.id, interface=interface) if e.region_id == region]
+            self.before["endpoints"][interface] = [dict(url=e.url, enabled=bool(e.is_enabled)) for e in found]
+            self.after["endpoints"][interface] = [dict(url=url, enabled=True)]
+            if not found:
+                if self.act("create %s endpoint %s" % (interface, url)):
+                    self.ident.create_endpoint(service_id=service.id, interface=interface, url=url,
+                                               region_id=region, is_enabled=True)
+                continue
+            if found[0].url != url or not found[0].is_enabled:
+                if self.act("update %s endpoint %s" % (interface, url)):
+                    self.ident.update_endpoint(found[0], url=url, is_enabled=True)
+            for extra in found[1:]:  # duplicates make clients pick one at random
+                if self.act("delete duplicate %s endpoint %s" % (interface, extra.url)):
+                    self.ident.delete_endpoint(extra)
+
+    def converge_user(self, role):
+        u = self.params["user"]
+        project = self.ident.find_project(u["project"], domain_id=DOMAIN)
+        user = self.ident.find_user(u["name"], domain_id=DOMAIN)
+        granted = user is not None and project is not None and any(
+            True for _ in self.ident.role_assignments(user_id=user.id, scope_project_id=project.id, role_id=role.id))
+        # unscoped: the check needs no role, so it holds before the grant and in check mode; a
+        # disabled user cannot log in, and gets the password with its enabling
+        enabled = user is not None and bool(user.is_enabled)
+        password_ok = enabled and self.can_log_in(u["name"], u["password"])
+        self.before["user"] = None if user is None else dict(
+            name=u["name"], enabled=enabled, project=u["project"] if project is not None else None,
+            roles=[u["role"]] if granted else [], password="as given" if password_ok else "other")
+        self.after["user"] = dict(name=u["name"], enabled=True, project=u["project"], roles=[u["role"]],
+                                  password="as given")
+
+        if project is None and self.act("create project %s" % u["project"]):
+            project = self.ident.create_project(name=u["project"], domain_id=DOMAIN, description="Service users")
+        if user is None:
+            if self.act("create user %s" % u["name"]):
+                user = self.ident.create_user(name=u["name"], password=u["password"], domain_id=DOMAIN,
+                                              default_project_id=project.id, is_enabled=True)
+        else:
+            if not enabled:
+                if self.act("enable user %s and set its password" % u["name"]):
+                    self.ident.update_user(user, is_enabled=True, password=u["password"])
+            elif not password_ok and self.act("set the password of %s" % u["name"]):
+                self.ident.update_user(user, password=u["password"])
+        if not granted and self.act("grant %s on %s to %s" % (u["role"], u["project"], u["name"])):
+            self.ident.assign_project_role_to_user(project, user, role)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            auth=dict(type="dict", required=True, options=dict(
-                auth_url=dict(type="str", required=True),
-                username=dict(type="str", default="admin"),
-                password=dict(type="str", required=True, no_log=True),
-                project_name=dict(type="str", default="admin"),
-            )),
-            region=dict(type="str", default="RegionOne"),
-            interface=dict(type="str", choices=["public", "internal", "admin"], default="internal"),
-            name=dict(type="str", required=True),
-            type=dict(type="str", required=True),
-            description=dict(type="str", default=""),
-            endpoints=dict(type="dict", required=True, options=dict(
-                public=dict(type="str"), internal=dict(type="str"), admin=dict(type="str"))),
-            user=dict(type="dict", options=dict(
-                name=dict(type="str", required=True),
-                password=dict(type="str", required=True, no_log=True),
-                project=dict(type="str", default="service"),
-                role=dict(type="str", default="admin"),
-            )),
-        ),
-        supports_check_mode=True,
-    )
-    if SDK_ERROR:
-        module.fail_json(msg=missing_required_lib("openstacksdk"), exception=SDK_ERROR)
-    p = module.params
-    auth = dict(p["auth"], user_domain_id=DOMAIN, project_domain_id=DOMAIN)
-    actions = []
-    check = module.check_mode
-
-    def act(what):
-        actions.append(what)
-        return not check
-
-    try:
-        conn = openstack.connect(auth=auth, region_name=p["region"], interface=p["interface"],
-                                 load_yaml_config=False, load_envvars=False)
-        ident = conn.identity
-
-        service = next((s for s in ident.services() if s.name == p["name"] and s.type == p["type"]), None)
-        if service is None:
-            if act("create service %s (%s)" % (p["name"], p["type"])):
-                service = ident.create_service(name=p["name"], type=p["type"], description=p["description"],
-                                               is_enabled=True)
-        elif (service.description or "") != p["description"] or not service.is_enabled:
-            if act("update service %s" % p["name"]):
-                service = ident.update_service(service, description=p["description"], is_enabled=True)
-
-        for interface in ("public", "internal", "admin"):
-            url = p["endpoints"].get(interface)
-            if not url:
-                continue
-            found = [] if service is None else [
-                e for e in ident.endpoints(service_id=service.id, interface=interface)
-                if e.region_id == p["region"]]
-            if not found:
-                if act("create %s endpoint %s" % (interface, url)):
-                    ident.create_endpoint(service_id=service.id, interface=interface, url=url,
-                                          region_id=p["region"], is_enabled=True)
-                continue
-            if found[0].url != url or not found[0].is_enabled:
-                if act("update %s endpoint %s" % (interface, url)):
-                    ident.update_endpoint(found[0], url=url, is_enabled=True)
-            for extra in found[1:]:  # duplicates make clients pick one at random
-                if act("delete duplicate %s endpoint %s" % (interface, extra.url)):
-                    ident.delete_endpoint(extra)
-
-        u = p["user"]
-        if u:
-            project = ident.find_project(u["project"], domain_id=DOMAIN)
-            if project is None and act("create project %s" % u["project"]):
-                project = ident.create_project(name=u["project"], domain_id=DOMAIN,
-                                               description="Service users")
-            role = ident.find_role(u["role"])
-            if role is None:
-                module.fail_json(msg="role %s does not exist in Keystone" % u["role"], actions=actions)
-            user = ident.find_user(u["name"], domain_id=DOMAIN)
-            if user is None:
-                if act("create user %s" % u["name"]):
-                    user = ident.create_user(name=u["name"], password=u["password"], domain_id=DOMAIN,
-                                             default_project_id=project.id, is_enabled=True)
-            else:
-                if not user.is_enabled and act("enable user %s" % u["name"]):
-                    ident.update_user(user, is_enabled=True)
-            granted = user is not None and project is not None and any(
-                True for _ in ident.role_assignments(user_id=user.id, scope_project_id=project.id, role_id=role.id))
-            if not granted and act("grant %s on %s to %s" % (u["role"], u["project"], u["name"])):
-                ident.assign_project_role_to_user(project, user, role)
-            # After the grant: a user without a role on the project cannot log in to it.
-            if user is not None and granted and not user_password_works(
-                    p["auth"]["auth_url"], u["name"], u["password"], u["project"]):
-                if act("set the password of %s" % u["name"]):
-                    ident.update_user(user, password=u["password"])
-    except openstack.exceptions.SDKException as e:
-        module.fail_json(msg="keystone: %s" % e, actions=actions)
-    except ks_exceptions.ClientException as e:
-        module.fail_json(msg="keystone at %s: %s" % (p["auth"]["auth_url"], e), actions=actions)
-
-    module.exit_json(changed=bool(actions), actions=actions, service_id=service.id if service is not None else None)
+    KeystoneService().execute()
 
 
 if __name__ == "__main__":
