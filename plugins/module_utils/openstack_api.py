@@ -163,6 +163,10 @@ class OpenStackApiModule(object):
                 self.run()
             except ks_exceptions.ClientException as exc:
                 raise self._auth_error(exc)
+            except (openstack.exceptions.ServiceDisabledException, openstack.exceptions.EndpointNotFound) as exc:
+                # the catalog has no endpoint of a service for this region and interface
+                raise ApiError("no %s endpoint in region %s: %s" % (self.params["interface"], self.params["region"],
+                                                                    exc), "region")
             except openstack.exceptions.SDKException as exc:
                 raise ApiError(self.describe_sdk_error(exc))
         except ApiError as exc:

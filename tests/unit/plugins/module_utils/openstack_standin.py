@@ -317,7 +317,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- Placement, Neutron --------------------------------------------------------------
     def resource_providers(self, query, body):
         found = [rp for rp in self.cloud.providers.values() if query.get("name", rp["name"]) == rp["name"]]
-        self.send(200, {"resource_providers": [dict(rp, id=None) for rp in found]})
+        # Placement names a provider by its uuid: no "id" (the stand-in's own key)
+        self.send(200, {"resource_providers": [{k: v for k, v in rp.items() if k != "id"} for rp in found]})
 
     def resource_provider_delete(self, query, body, ident):
         self.cloud.providers.pop(next(k for k, rp in self.cloud.providers.items() if rp["uuid"] == ident))
@@ -389,3 +390,17 @@ def run_module(path, args, check=False, diff=False):
         return json.loads(out.stdout)
     except ValueError:
         raise AssertionError("module printed no result: %s %s" % (out.stdout, out.stderr))
+
+
+def standin_fixture():
+    """A pytest fixture: a Cloud served by a StandIn, and module runs that find the collection."""
+    import pytest
+    from conftest import COLLECTIONS
+
+    @pytest.fixture
+    def standin(monkeypatch):
+        monkeypatch.setenv("PYTHONPATH", COLLECTIONS)
+        server = StandIn(Cloud())
+        yield server
+        server.stop()
+    return standin
