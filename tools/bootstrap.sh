@@ -37,9 +37,12 @@ if $want_test; then
   [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 fi
 
-req=requirements.txt
+# requirements.txt: the collection's own needs; -lab: this controller's Ansible and
+# the lab's; -test: the test tools and the build stage's (antsibull, ansible-builder)
+req=requirements-lab.txt
 $want_test && req=requirements-test.txt
-stamp=.venv/.installed-$(cat requirements.txt "$req" agent/pyproject.toml cli/pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat requirements.txt requirements-lab.txt "$req" agent/pyproject.toml cli/pyproject.toml |
+  sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   log "python: creating .venv from $req"
   python3 -m venv .venv
@@ -50,7 +53,12 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Ansible finds the collection through ansible.cfg's collections_path.
+# Ansible finds the collection through ansible.cfg's collections_path; the venv's
+# Ansible, and so the stackwright command (it asks Ansible's collection loader),
+# from anywhere: Ansible also looks in ansible_collections/ on its Python's path.
 mkdir -p .collections/ansible_collections/stackwright
 ln -sfn ../../.. .collections/ansible_collections/stackwright/cloud
-log "ready: $(.venv/bin/ansible --version | head -1), collection stackwright.cloud from $root, the CLI .venv/bin/stackwright"
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+mkdir -p "$site/ansible_collections/stackwright"
+ln -sfn "$root" "$site/ansible_collections/stackwright/cloud"
+log "ready: $(.venv/bin/ansible --version | sed -n 1p), collection stackwright.cloud from $root, the CLI .venv/bin/stackwright"

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from stackwright_cli import __version__
+from stackwright_cli import collection as collection_mod
 from stackwright_cli import runs as runs_mod
 from stackwright_cli.runner import Display, Phase, clock, one_line, run_phase
 
@@ -25,22 +27,10 @@ EXIT_WORDS = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_USAGE: "bad input", EXI
 DEPLOY_VERBS = ("deploy", "overcloud deploy")
 
 
-def find_root():
-    """The collection checkout (or installed collection) whose playbooks we run."""
-    env = os.environ.get("STACKWRIGHT_HOME")
-    if env:
-        return os.path.abspath(env)
-    here = os.path.dirname(os.path.abspath(__file__))
-    while here != os.path.dirname(here):
-        if os.path.isfile(os.path.join(here, "galaxy.yml")) and os.path.isdir(os.path.join(here, "playbooks")):
-            return here
-        here = os.path.dirname(here)
-    return None
-
-
 class Context:
-    def __init__(self, args, root):
-        self.root = root
+    def __init__(self, args, collection=None):
+        self.collection = collection
+        self.root = collection.path if collection else None
         self.runs_dir = os.path.abspath(args.runs_dir)
         self.state_dir = os.path.dirname(self.runs_dir)
         self.inventories = [os.path.abspath(i) for i in (args.inventory or [])]
@@ -50,12 +40,18 @@ class Context:
 
     def envvars(self):
         bindir = os.path.dirname(sys.executable)
-        return {
+        env = {
+            # the collection's own settings (the lab inventory by default), wherever it is installed
             "ANSIBLE_CONFIG": os.path.join(self.root, "ansible.cfg"),
             # the ansible-playbook beside this Python (the venv's), even when it is not on PATH
             "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
             "ANSIBLE_NOCOLOR": "1",
         }
+        if self.collection.search_root:
+            # the playbooks' roles and plugins from the collection found, not from ansible.cfg's path
+            env["ANSIBLE_COLLECTIONS_PATH"] = self.collection.collections_path(
+                os.environ.get("ANSIBLE_COLLECTIONS_PATH"))
+        return env
 
     def nodes_file_record(self):
         return os.path.join(self.state_dir, "nodes-file")
@@ -143,7 +139,7 @@ def table(rows):
     return lines
 
 
-# --------------------------------------------------------------------- the verbs
+# --------------------------------------------------------------------- what verbs check, run and print
 
 def nodes_file_vars(ctx, args):
     """-e provision_nodes_file=... when node import recorded one and -e does not say."""
@@ -153,97 +149,95 @@ def nodes_file_vars(ctx, args):
     return {"provision_nodes_file": imported} if imported else {}
 
 
-def verb_phases(ctx, args):
-    """The phases a verb runs (playbook, extra vars), or None for verbs that run none."""
-    v = args.verb
-    if v == "lab up":
-        return [Phase("lab", "playbooks/lab.yml")]
-    if v == "lab down":
-        return [Phase("undercloud", "playbooks/undercloud.yml", {"undercloud_state": "absent"}, key="absent"),
-                Phase("lab", "playbooks/lab.yml", {"lab_state": "absent"}, key="absent")]
-    if v == "undercloud install":
-        return [Phase("undercloud", "playbooks/undercloud.yml")]
-    if v == "node import":
-        return [Phase("import", "playbooks/provision.yml",
-                      {"provision_nodes_file": args.file, "provision_enroll_only": "true"}, key="enroll")]
-    if v == "node list":
-        return [Phase("nodes", "playbooks/node-list.yml", show=False)]
-    if v == "node provision":
-        extra = nodes_file_vars(ctx, args)
+def with_names(key):
+    """Phase variables: the recorded nodes file, and NAME... as a comma list in KEY."""
+    def extra(ctx, args):
+        out = nodes_file_vars(ctx, args)
         if args.names:
-            extra["provision_nodes"] = ",".join(args.names)
-        return [Phase("provision", "playbooks/provision.yml", extra)]
-    if v == "node remove":
-        extra = nodes_file_vars(ctx, args)
-        extra["node"] = args.name
-        return [Phase("remove", "playbooks/remove-node.yml", extra)]
-    if v == "overcloud deploy":
-        return [Phase("deploy", "playbooks/deploy.yml")]
-    if v == "overcloud validate":
-        return [Phase("validate", "playbooks/validate.yml")]
-    if v == "overcloud status":
-        return [Phase("status", "playbooks/validate.yml", {"validate_read_only": "true"}, key="status", show=False)]
-    if v == "overcloud scale-out":
-        extra = nodes_file_vars(ctx, args)
-        if args.names:
-            extra["scale_nodes"] = ",".join(args.names)
-        return [Phase("scale-out", "playbooks/scale.yml", extra)]
-    if v == "overcloud scale-in":
-        extra = nodes_file_vars(ctx, args)
-        extra["node"] = args.name
-        if args.force:
-            extra["scale_in_force"] = "true"
-        return [Phase("scale-in", "playbooks/scale-in.yml", extra)]
-    if v == "deploy":
-        extra = nodes_file_vars(ctx, args)
-        return [Phase("lab", "playbooks/lab.yml"), Phase("undercloud", "playbooks/undercloud.yml"),
-                Phase("provision", "playbooks/provision.yml", extra), Phase("deploy", "playbooks/deploy.yml"),
-                Phase("validate", "playbooks/validate.yml")]
+            out[key] = ",".join(args.names)
+        return out
+    return extra
+
+
+def with_name(key, flags=()):
+    """Phase variables: the recorded nodes file, NAME in KEY, and flags given as VAR=true."""
+    def extra(ctx, args):
+        out = nodes_file_vars(ctx, args)
+        out[key] = args.name
+        for flag, var in flags:
+            if getattr(args, flag):
+                out[var] = "true"
+        return out
+    return extra
+
+
+def import_file_exists(ctx, args):
+    path = os.path.abspath(args.file)
+    if not os.path.isfile(path):
+        return "node import: %s is not a file" % args.file
+    args.file = path
     return None
 
 
-def check_input(ctx, args):
-    """Problems with the arguments, before anything runs (an error names the fix)."""
-    if args.verb == "node import":
-        path = os.path.abspath(args.file)
-        if not os.path.isfile(path):
-            return "node import: %s is not a file" % args.file
-        args.file = path
-    if args.verb == "node provision" and not args.names and not args.all:
+def names_or_all(ctx, args):
+    if not args.names and not args.all:
         return "node provision: name the nodes to provision, or give --all"
-    if args.verb == "node provision" and args.names and args.all:
+    if args.names and args.all:
         return "node provision: give node names or --all, not both"
+    return None
+
+
+def extra_vars_well_formed(ctx, args):
     for extra in args.extra_vars or []:
         if not extra.startswith("@") and "=" not in extra and not extra.lstrip().startswith("{"):
             return "-e %s: give KEY=VALUE, a JSON or YAML mapping, or @FILE" % extra
+    return None
+
+
+def inventories_exist(ctx, args):
     for inv in ctx.inventories:
         if not os.path.exists(inv):
             return "--inventory %s: no such file or directory" % inv
     return None
 
 
-def after(ctx, args, code, run, records, display):
-    """What some verbs print from their phase's results."""
-    phase = records[-1] if records else None
-    if args.verb == "node import" and code == EXIT_OK and not ctx.check:
+def record_nodes_file(ctx, args, code, run, records, display):
+    if code == EXIT_OK and not ctx.check:
         with open(os.open(ctx.nodes_file_record(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
             fh.write(args.file + "\n")
         display.line("nodes file %s recorded: node provision, node remove and deploy use it" % args.file, always=True)
-    if args.verb == "node list":
-        if code != EXIT_OK:
-            print_failures(display, records)
-            return code
-        nodes = result_of(run, "stackwright.cloud.baremetal_node_info", "nodes")
-        print_nodes(display, nodes or [], ctx.imported_nodes_file())
-    if args.verb in ("overcloud validate", "overcloud status") and phase:
-        results = result_of(run, "ansible.builtin.set_fact", "ansible_facts", "validate_results")
-        if args.verb == "overcloud status":
-            print_last_deploy(ctx, display)
-        if results:
-            display.line("", always=True)
-            for line in results.get("table", []):
-                display.line(line, always=True)
-        elif args.verb == "overcloud status":
+    return code
+
+
+def show_nodes(ctx, args, code, run, records, display):
+    if code != EXIT_OK:
+        print_failures(display, records)
+        return code
+    nodes = result_of(run, "stackwright.cloud.baremetal_node_info", "nodes")
+    print_nodes(display, nodes or [], ctx.imported_nodes_file())
+    return code
+
+
+def print_validation(run, display):
+    """validate's pass/fail table, if the run got that far; whether it did."""
+    results = result_of(run, "ansible.builtin.set_fact", "ansible_facts", "validate_results")
+    if results:
+        display.line("", always=True)
+        for line in results.get("table", []):
+            display.line(line, always=True)
+    return bool(results)
+
+
+def show_validation(ctx, args, code, run, records, display):
+    if records:
+        print_validation(run, display)
+    return code
+
+
+def show_status(ctx, args, code, run, records, display):
+    if records:
+        print_last_deploy(ctx, display)
+        if not print_validation(run, display):
             print_failures(display, records)
     return code
 
@@ -358,11 +352,128 @@ def runs_show(ctx, display, ident, output=False, events=False):
     return EXIT_OK
 
 
+# --------------------------------------------------------------------- the verbs
+
+class Verb:
+    """One command: its words and help, its own arguments, the checks of its input
+    before anything runs, the phases (playbooks) it runs, and what it prints from
+    their results. A verb with ``run`` runs no playbook (runs list, runs show)."""
+
+    def __init__(self, words, help, phases=None, arguments=(), checks=(), after=None, run=None):
+        self.words = words
+        self.help = help
+        self.phases = phases  # (ctx, args) -> [Phase]
+        self.arguments = arguments  # ((flags...), {argparse options})
+        self.checks = checks  # (ctx, args) -> a problem to print, or None
+        self.after = after  # (ctx, args, code, run, records, display) -> exit code
+        self.run = run  # (ctx, args, display) -> exit code
+
+    def check(self, ctx, args):
+        for check in tuple(self.checks) + (() if self.run else (extra_vars_well_formed, inventories_exist)):
+            problem = check(ctx, args)
+            if problem:
+                return problem
+        return None
+
+
+def phase(name, playbook, extravars=None, **options):
+    """A phase as a verb runs it: fixed variables, or variables from (ctx, args)."""
+    def make(ctx, args):
+        extra = extravars(ctx, args) if callable(extravars) else dict(extravars or {})
+        return Phase(name, "playbooks/%s.yml" % playbook, extra, **options)
+    return make
+
+
+def phases(*makers):
+    return lambda ctx, args: [make(ctx, args) for make in makers]
+
+
+NAMES = (("names",), dict(nargs="*", metavar="NAME"))
+NAME = (("name",), dict(metavar="NAME"))
+
+GROUPS = {"lab": "the built-in virtual lab", "undercloud": "the undercloud", "node": "bare-metal nodes",
+          "overcloud": "the OpenStack cloud", "runs": "the runs directory"}
+
+VERBS = [
+    Verb("lab up", "build the lab (networks, bare-metal VMs with BMCs, container nodes)", phases(phase("lab", "lab"))),
+    Verb("lab down", "remove the undercloud and the lab, and nothing else", phases(
+        phase("undercloud", "undercloud", {"undercloud_state": "absent"}, key="absent"),
+        phase("lab", "lab", {"lab_state": "absent"}, key="absent"))),
+    Verb("undercloud install", "dnsmasq, the node registry, the image store, the images",
+         phases(phase("undercloud", "undercloud"))),
+    Verb("node import", "validate a nodes file and enroll its nodes", phases(
+        phase("import", "provision", lambda ctx, args: {"provision_nodes_file": args.file,
+                                                        "provision_enroll_only": "true"}, key="enroll")),
+         arguments=[(("file",), dict(metavar="FILE", help="nodes file: Stackwright YAML/JSON, TripleO "
+                                                          "instackenv.json or bifrost"))],
+         checks=[import_file_exists], after=record_nodes_file),
+    Verb("node list", "the registry's nodes: role, states, address, last error",
+         phases(phase("nodes", "node-list", show=False)), after=show_nodes),
+    Verb("node provision", "provision nodes over IPMI and PXE up to active",
+         phases(phase("provision", "provision", with_names("provision_nodes"))),
+         arguments=[NAMES, (("--all",), dict(action="store_true", help="every node of the nodes file"))],
+         checks=[names_or_all]),
+    Verb("node remove", "power a node off, clean it, back to available (scale-in a compute host first)",
+         phases(phase("remove", "remove-node", with_name("node"))), arguments=[NAME]),
+    Verb("overcloud deploy", "deploy (or converge) the overcloud on the active nodes",
+         phases(phase("deploy", "deploy"))),
+    Verb("overcloud validate", "prove the cloud works: boot a server, attach a volume, ...",
+         phases(phase("validate", "validate")), after=show_validation),
+    Verb("overcloud status", "the last deploy and the services' state now (reads only)",
+         phases(phase("status", "validate", {"validate_read_only": "true"}, key="status", show=False)),
+         after=show_status),
+    Verb("overcloud scale-out", "provision and deploy new nodes (default: those the last deploy did not plan)",
+         phases(phase("scale-out", "scale", with_names("scale_nodes"))), arguments=[NAMES]),
+    Verb("overcloud scale-in", "disable and drain a compute host, delete its records, unprovision it",
+         phases(phase("scale-in", "scale-in", with_name("node", [("force", "scale_in_force")]))),
+         arguments=[NAME, (("--force",), dict(action="store_true",
+                                              help="delete the instances that cannot be moved off it"))]),
+    Verb("deploy", "everything: lab, undercloud, provision, deploy, validate", phases(
+        phase("lab", "lab"), phase("undercloud", "undercloud"),
+        phase("provision", "provision", nodes_file_vars), phase("deploy", "deploy"),
+        phase("validate", "validate"))),
+    Verb("runs list", "the runs, newest last",
+         arguments=[(("-n",), dict(type=int, default=30, help="how many (default 30)"))],
+         run=lambda ctx, args, display: runs_list(ctx, display, args.n)),
+    Verb("runs show", "one run: phases, counts, failures",
+         arguments=[(("run",), dict(metavar="RUN", help="run id, a unique prefix of it, or 'last'")),
+                    (("--output",), dict(action="store_true",
+                                         help="also print each phase's full Ansible output")),
+                    (("--events",), dict(action="store_true", help="also list each phase's events"))],
+         run=lambda ctx, args, display: runs_show(ctx, display, args.run, args.output, args.events)),
+]
+
+
 # --------------------------------------------------------------------- arguments
+
+def version_text():
+    """This command's version, and the collection's it would run (they ship together)."""
+    import ansible.release
+
+    me = "stackwright %s (%s)" % (__version__, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        found = collection_mod.find()
+    except collection_mod.NotFound as exc:
+        return "%s\ncollection %s: %s" % (me, collection_mod.NAME, exc), EXIT_USAGE
+    return "%s\ncollection %s %s (%s)\nansible-core %s" % (
+        me, collection_mod.NAME, found.version(), found.path, ansible.release.__version__), EXIT_OK
+
+
+class VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions and where the collection is, "
+                                                              "then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text, code = version_text()
+        print(text)
+        parser.exit(code)
+
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="stackwright", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("-i", "--inventory", action="append",
                         help="inventory file or directory (repeatable; default: ansible.cfg's, the built-in lab)")
     parser.add_argument("--runs-dir", default=runs_mod.default_runs_dir(),
@@ -380,53 +491,23 @@ def build_parser():
     group.add_argument("--skip-tags", help="skip tasks with these tags")
     group.add_argument("-e", "--extra-vars", action="append", help="KEY=VALUE, a JSON/YAML mapping or @FILE (repeatable)")
 
-    verbs = parser.add_subparsers(dest="group", metavar="COMMAND")
-    verbs.required = True
-
-    def group(name, help_text):
-        sub = verbs.add_parser(name, help=help_text)
-        inner = sub.add_subparsers(dest="action", metavar="ACTION")
-        inner.required = True
-        return inner
-
-    lab = group("lab", "the built-in virtual lab")
-    lab.add_parser("up", parents=[ansible], help="build the lab (networks, bare-metal VMs with BMCs, container nodes)")
-    lab.add_parser("down", parents=[ansible], help="remove the undercloud and the lab, and nothing else")
-
-    under = group("undercloud", "the undercloud")
-    under.add_parser("install", parents=[ansible], help="dnsmasq, the node registry, the image store, the images")
-
-    node = group("node", "bare-metal nodes")
-    imp = node.add_parser("import", parents=[ansible], help="validate a nodes file and enroll its nodes")
-    imp.add_argument("file", metavar="FILE", help="nodes file: Stackwright YAML/JSON, TripleO instackenv.json or bifrost")
-    node.add_parser("list", parents=[ansible], help="the registry's nodes: role, states, address, last error")
-    prov = node.add_parser("provision", parents=[ansible], help="provision nodes over IPMI and PXE up to active")
-    prov.add_argument("names", nargs="*", metavar="NAME")
-    prov.add_argument("--all", action="store_true", help="every node of the nodes file")
-    rem = node.add_parser("remove", parents=[ansible], help="power a node off, clean it, back to available (scale-in a compute host first)")
-    rem.add_argument("name", metavar="NAME")
-
-    over = group("overcloud", "the OpenStack cloud")
-    over.add_parser("deploy", parents=[ansible], help="deploy (or converge) the overcloud on the active nodes")
-    over.add_parser("validate", parents=[ansible], help="prove the cloud works: boot a server, attach a volume, ...")
-    over.add_parser("status", parents=[ansible], help="the last deploy and the services' state now (reads only)")
-    out = over.add_parser("scale-out", parents=[ansible],
-                          help="provision and deploy new nodes (default: those the last deploy did not plan)")
-    out.add_argument("names", nargs="*", metavar="NAME")
-    sin = over.add_parser("scale-in", parents=[ansible],
-                          help="disable and drain a compute host, delete its records, unprovision it")
-    sin.add_argument("name", metavar="NAME")
-    sin.add_argument("--force", action="store_true", help="delete the instances that cannot be moved off it")
-
-    verbs.add_parser("deploy", parents=[ansible], help="everything: lab, undercloud, provision, deploy, validate")
-
-    runs = group("runs", "the runs directory")
-    rl = runs.add_parser("list", help="the runs, newest last")
-    rl.add_argument("-n", type=int, default=30, help="how many (default 30)")
-    rs = runs.add_parser("show", help="one run: phases, counts, failures")
-    rs.add_argument("run", metavar="RUN", help="run id, a unique prefix of it, or 'last'")
-    rs.add_argument("--output", action="store_true", help="also print each phase's full Ansible output")
-    rs.add_argument("--events", action="store_true", help="also list each phase's events")
+    top = parser.add_subparsers(dest="group", metavar="COMMAND")
+    top.required = True
+    groups = {}
+    for verb in VERBS:
+        words = verb.words.split()
+        if len(words) == 1:
+            sub = top.add_parser(words[0], parents=[] if verb.run else [ansible], help=verb.help)
+        else:
+            if words[0] not in groups:
+                inner = top.add_parser(words[0], help=GROUPS[words[0]]).add_subparsers(dest="action",
+                                                                                        metavar="ACTION")
+                inner.required = True
+                groups[words[0]] = inner
+            sub = groups[words[0]].add_parser(words[1], parents=[] if verb.run else [ansible], help=verb.help)
+        for flags, options in verb.arguments:
+            sub.add_argument(*flags, **options)
+        sub.set_defaults(verb=verb.words)
     return parser
 
 
@@ -437,31 +518,28 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
-    args.verb = args.group if args.group == "deploy" else "%s %s" % (args.group, args.action)
-    root = find_root()
-    if root is None:
-        print("stackwright: cannot find the collection's playbooks: set STACKWRIGHT_HOME to the checkout",
-              file=sys.stderr)
-        return EXIT_USAGE
-    ctx = Context(args, root)
+    verb = next(v for v in VERBS if v.words == args.verb)
     display = Display(mode=args.progress)
-    if args.group == "runs":
-        if args.action == "list":
-            return runs_list(ctx, display, args.n)
-        return runs_show(ctx, display, args.run, args.output, args.events)
-    problem = check_input(ctx, args)
+    if verb.run:
+        return verb.run(Context(args), args, display)
+    try:
+        found = collection_mod.find()
+    except collection_mod.NotFound as exc:
+        print("stackwright: %s" % exc, file=sys.stderr)
+        return EXIT_USAGE
+    ctx = Context(args, found)
+    problem = verb.check(ctx, args)
     if problem:
         print("stackwright: " + problem, file=sys.stderr)
         return EXIT_USAGE
     if os.geteuid() != 0:
         print("stackwright: run as root (the playbooks manage namespaces, VMs and the node registry)", file=sys.stderr)
         return EXIT_USAGE
-    phases = verb_phases(ctx, args)
     try:
-        code, run, records = run_phases(ctx, args.verb, argv, phases, display)
+        code, run, records = run_phases(ctx, args.verb, argv, verb.phases(ctx, args), display)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return after(ctx, args, code, run, records, display)
+    return verb.after(ctx, args, code, run, records, display) if verb.after else code
 
 
 if __name__ == "__main__":

@@ -81,6 +81,36 @@ def runs_text(runs):
     return "\n".join(out)
 
 
+def version(tmp_path, **env):
+    """stackwright --version from an empty directory (no ansible.cfg), with only these ANSIBLE_ settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "STACKWRIGHT_"))}
+    proc = subprocess.run([STACKWRIGHT, "--version"], capture_output=True, text=True, cwd=str(tmp_path), timeout=120,
+                          env=dict(clean, ANSIBLE_HOME=str(tmp_path / "ansible-home"), **env))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_version_names_the_collection_ansible_finds(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "galaxy.yml")) as fh:
+        galaxy = yaml.safe_load(fh)
+    code, out = version(tmp_path)
+    assert code == 0, out
+    assert "collection stackwright.cloud %s (%s)" % (galaxy["version"], root) in out, "the checkout, as bootstrap set it up"
+
+    # an installed collection first in ANSIBLE_COLLECTIONS_PATH wins, and tells its version by its MANIFEST.json
+    installed = tmp_path / "collections" / "ansible_collections" / "stackwright" / "cloud"
+    (installed / "playbooks").mkdir(parents=True)
+    (installed / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": "9.8.7"}}))
+    code, out = version(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"))
+    assert code == 0, out
+    assert "collection stackwright.cloud 9.8.7 (%s)" % installed in out
+
+    # nowhere Ansible looks: a usage error that says how to install it
+    code, out = version(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "empty"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
+    assert code == 2, out
+    assert "Ansible finds no collection stackwright.cloud" in out and "ansible-galaxy collection install" in out
+
+
 def test_usage_errors_exit_2_and_run_nothing(env):
     cli = env["cli"]
     assert cli("node", "provision")[0] == 2
