@@ -89,8 +89,11 @@ def breakdown(run):
     for t in run.get("tasks", []):
         seconds = t.get("end", run["finished"]) - t["start"]
         role = t.get("role")
+        play = run["plays"][t["play"]]["name"] if run.get("plays") else ""
         if not role:  # a task of the play itself
-            role = "(play) %s" % run["plays"][t["play"]]["name"] if run.get("plays") else "(play)"
+            role = "(play) %s" % play
+        elif role.endswith(".openstack_service"):  # every service's lifecycle: by service
+            role = "%s (%s)" % (role, play)
         roles[role] = roles.get(role, 0.0) + seconds
         tasks.append((seconds, t["name"], t.get("changed", 0)))
     tasks.sort(reverse=True)
