@@ -30,6 +30,8 @@ from ansible.module_utils.six.moves.urllib.parse import urlparse
 try:
     import openstack
     from keystoneauth1 import exceptions as ks_exceptions
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3 as ks_v3
     SDK_ERROR = None
 except ImportError:
     SDK_ERROR = traceback.format_exc()
@@ -99,14 +101,11 @@ class OpenStackApiModule(object):
         self.check_not_empty("region", self.params["region"])
 
     # -- the cloud ------------------------------------------------------------------
-    def connect(self, username=None, password=None, project_name=None, scoped=True):
-        """A connection as the admin of ``auth`` or, given a user, as that user (unscoped
-        without a project: a password check needs no role). Logs in at once."""
-        auth = dict(auth_url=self.params["auth"]["auth_url"], user_domain_id=DOMAIN,
-                    username=username or self.params["auth"]["username"],
-                    password=password or self.params["auth"]["password"])
-        if scoped:
-            auth.update(project_name=project_name or self.params["auth"]["project_name"], project_domain_id=DOMAIN)
+    def connect(self):
+        """A connection as the admin of ``auth``, logged in at once."""
+        a = self.params["auth"]
+        auth = dict(auth_url=a["auth_url"], username=a["username"], password=a["password"],
+                    project_name=a["project_name"], user_domain_id=DOMAIN, project_domain_id=DOMAIN)
         conn = openstack.connect(auth=auth, region_name=self.params["region"], interface=self.params["interface"],
                                  load_yaml_config=False, load_envvars=False)
         # not conn.authorize(): it turns keystoneauth's errors (a refused password among them)
@@ -115,9 +114,14 @@ class OpenStackApiModule(object):
         return conn
 
     def can_log_in(self, username, password):
-        """Whether Keystone takes this password: the only way to compare one it stores hashed."""
+        """Whether Keystone takes this password: the only way to compare one it stores hashed.
+        Asks for an unscoped token, and says so: given no scope at all, Keystone scopes the
+        token to the user's default project and refuses it while the user has no role there."""
+        url = self.params["auth"]["auth_url"].rstrip("/")
+        plugin = ks_v3.Password(auth_url=url if url.endswith("/v3") else url + "/v3", username=username,
+                                password=password, user_domain_id=DOMAIN, unscoped=True)
         try:
-            self.connect(username=username, password=password, scoped=False)
+            ks_session.Session(auth=plugin).get_token()
             return True
         except ks_exceptions.Unauthorized:
             return False

@@ -110,7 +110,8 @@ class ComputeHost(OpenStackApiModule):
     def validate(self):
         super(ComputeHost, self).validate()
         self.check_not_empty("host", self.params["host"])
-        self.check_not_empty("reason", self.params["reason"])
+        if self.params["state"] != "absent":  # the only state that does not use it
+            self.check_not_empty("reason", self.params["reason"])
         if self.params["timeout"] <= 0:
             self.fail("must be a positive number of seconds, not %d" % self.params["timeout"], "timeout")
 
@@ -240,6 +241,7 @@ class ComputeHost(OpenStackApiModule):
                 self._provider_names.update(h["hypervisor_hostname"] for h in listing.json()["hypervisors"]
                                             if (h.get("service") or {}).get("host") == self.host)
         return [rp for name in sorted(self._provider_names) for rp in self.conn.placement.resource_providers(name=name)]
+
 
 def main():
     ComputeHost().execute()

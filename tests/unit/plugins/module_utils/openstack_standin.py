@@ -193,9 +193,14 @@ class Handler(BaseHTTPRequestHandler):
         token = {"methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
                  "issued_at": "2026-01-01T00:00:00.000000Z",
                  "user": {"id": user["id"], "name": user["name"], "domain": {"id": "default", "name": "Default"}}}
-        scope = (body["auth"].get("scope") or {}).get("project")
-        if scope:
-            project = next((p for p in self.cloud.projects.values() if p["name"] == scope["name"]), None)
+        scope = body["auth"].get("scope")
+        if scope is None and user.get("default_project_id") in self.cloud.projects:
+            # as Keystone does: no scope at all means the user's default project
+            scope = {"project": {"id": user["default_project_id"]}}
+        if scope and scope != "unscoped":
+            wanted = scope["project"]
+            project = next((p for p in self.cloud.projects.values()
+                            if p["id"] == wanted.get("id") or p["name"] == wanted.get("name")), None)
             roles = [self.cloud.roles[r] for (u, p, r) in self.cloud.assignments
                      if project and u == user["id"] and p == project["id"]]
             if not roles:

@@ -93,6 +93,19 @@ def test_a_disabled_user_is_enabled_with_its_password(standin):
     assert not run(standin)["changed"]
 
 
+def test_a_lost_grant_is_given_back_and_the_password_left_alone(standin):
+    # the password check asks for an unscoped token: left to Keystone, the token would be
+    # scoped to the user's default project, where the user has no role any more
+    cloud = standin.cloud
+    run(standin)
+    cloud.assignments = {a for a in cloud.assignments if a[0] != cloud.user_named("glance")["id"]}
+    predicted = run(standin, check=True)
+    done = run(standin)
+    assert done["actions"] == predicted["actions"] == ["grant admin on service to glance"]
+    assert done["diff"]["before"]["user"]["password"] == "as given"
+    assert not run(standin)["changed"]
+
+
 def test_the_password_never_leaves_the_module(standin):
     result = run(standin, check=False, diff=True)
     assert "glance-pw" not in repr(result) and "secret" not in repr(result)
