@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "agent"))
 from stackwright_agent import provisioning  # noqa: E402
 from stackwright_agent.api import Api  # noqa: E402
 from stackwright_agent.config import Config  # noqa: E402
+from stackwright_agent.roles import ROLES  # noqa: E402
 from stackwright_agent.server import AgentServer  # noqa: E402
 
 
@@ -74,7 +75,7 @@ class RunningAgent:
 @pytest.fixture
 def agent_config(tmp_path):
     return Config(socket=str(tmp_path / "run" / "agent.sock"), state_dir=str(tmp_path / "state"),
-                  console_log_dir=str(tmp_path / "console"), domain_type="qemu",
+                  console_log_dir=str(tmp_path / "console"), domain_type="qemu", roles=list(ROLES),
                   libvirt_uri=os.environ.get("STACKWRIGHT_TEST_LIBVIRT_URI", "qemu:///system"))
 
 

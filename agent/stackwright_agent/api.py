@@ -15,24 +15,18 @@ PUT and DELETE take ``dry_run`` (body or query) and answer
 import threading
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import __version__
-from .drivers.bmcs import BmcDriver
-from .drivers.bridges import BridgeDriver
-from .drivers.domains import DomainDriver
+from . import __version__, roles
 from .drivers.facts import gather_facts
-from .drivers.lvm import LogicalVolumeDriver, VolumeGroupDriver
-from .drivers.nodes import NodeDriver
 from .errors import AgentError, InvalidField, NotFound
 from .journal import Journal
-
-DRIVERS = (BridgeDriver, DomainDriver, VolumeGroupDriver, LogicalVolumeDriver, BmcDriver, NodeDriver)
 
 
 class Api:
     def __init__(self, config):
         self.config = config
         self.journal = Journal(config.journal_path)
-        self.drivers = {cls.kind: cls(config) for cls in DRIVERS}
+        # only the drivers of this agent's role(s) (roles.py)
+        self.drivers = {cls.kind: cls(config) for cls in roles.driver_classes(config.roles)}
         self._locks = {}
         self._locks_guard = threading.Lock()
 
@@ -66,8 +60,9 @@ class Api:
             limit = _int_query(query, "limit", 100)
             return {"entries": self.journal.entries(limit, query.get("kind"), query.get("resource"))}
         if not parts or parts[0] not in self.drivers:
-            raise NotFound("no such resource kind %r; known kinds: %s"
-                           % (parts[0] if parts else "", ", ".join(sorted(self.drivers))))
+            raise NotFound("no such resource kind %r; known kinds: %s (this agent's roles: %s)"
+                           % (parts[0] if parts else "", ", ".join(sorted(self.drivers)),
+                              ", ".join(self.config.roles)))
         driver = self.drivers[parts[0]]
         ident = "/".join(parts[1:])
         if not ident:

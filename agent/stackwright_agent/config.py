@@ -4,9 +4,14 @@ import ipaddress
 import json
 import os
 
+from . import roles
 from .errors import AgentError
 
 DEFAULTS = {
+    # what this agent is, and so which drivers it loads: node, conductor, lab_host
+    # (roles.py); a list, for the rare process that serves several. None: conductor
+    # when a conductor's setting below is given (settings an older agent wrote), else node
+    "roles": None,
     "socket": "/run/stackwright/agent.sock",
     "state_dir": "/var/lib/stackwright/agent",
     "libvirt_uri": "qemu:///system",
@@ -26,6 +31,8 @@ DEFAULTS = {
     # and an address (dnsmasq --dhcp-hostsdir re-reads it by itself); None: none written
     "dhcp_hosts_dir": None,
 }
+
+CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir")
 
 
 def parse_pool(text):
@@ -53,6 +60,15 @@ class Config:
         if merged["domain_type"] not in ("auto", "kvm", "qemu"):
             raise AgentError("domain_type must be auto, kvm or qemu, not %r" % merged["domain_type"],
                              code="invalid_config")
+        conducting = [key for key in CONDUCTOR_SETTINGS if merged[key] is not None]
+        if merged["roles"] is None:
+            merged["roles"] = ("conductor",) if conducting else roles.DEFAULT
+        merged["roles"] = roles.check(merged["roles"])
+        for key in conducting:
+            if "conductor" not in merged["roles"]:
+                raise AgentError("%s is the undercloud conductor's setting; this agent's roles are %s "
+                                 "(add conductor to roles)" % (key, ", ".join(merged["roles"])),
+                                 code="invalid_config")
         if merged["provisioning_pool"] is not None:
             merged["provisioning_pool"] = parse_pool(merged["provisioning_pool"])
         self.__dict__.update(merged)

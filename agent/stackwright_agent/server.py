@@ -15,7 +15,7 @@ import tempfile
 import time
 from http.server import BaseHTTPRequestHandler
 
-from . import __version__
+from . import __version__, roles
 from .api import Api
 from .config import Config
 from .errors import AgentError
@@ -106,7 +106,8 @@ def serve(config):
     if config.dhcp_hosts_dir:
         api.drivers["nodes"].after_converge()  # files written by an older agent, or removed by hand
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(server))
-    LOG.info("stackwright-agent %s listening on %s", __version__, config.socket)
+    LOG.info("stackwright-agent %s (%s: %s) listening on %s", __version__, ", ".join(config.roles),
+             ", ".join(sorted(api.drivers)), config.socket)
     try:
         server.serve_forever()
     finally:
@@ -179,6 +180,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="stackwright-agent", description=__doc__)
     parser.add_argument("--config", default="/etc/stackwright/agent.json",
                         help="JSON settings file (default: %(default)s)")
+    parser.add_argument("--role", action="append", choices=sorted(roles.ROLES), dest="roles",
+                        help="what this agent is, and so which drivers it loads (repeatable; "
+                             "default: the settings' roles, else node)")
     parser.add_argument("--socket", help="Unix socket path")
     parser.add_argument("--state-dir", help="where the journal is kept")
     parser.add_argument("--libvirt-uri")
@@ -193,7 +197,7 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     try:
-        config = Config.load(args.config, socket=args.socket, state_dir=args.state_dir,
+        config = Config.load(args.config, roles=args.roles, socket=args.socket, state_dir=args.state_dir,
                              libvirt_uri=args.libvirt_uri, domain_type=args.domain_type,
                              provisioning_listen=args.provisioning_listen, image_store=args.image_store)
         if args.daemon:
