@@ -50,6 +50,20 @@ def test_addresses_are_the_exact_set(agent, netns):
     assert res["changed"] and res["resource"]["addresses"] == ["198.51.100.2/24"]
 
 
+def test_addresses_the_kernel_or_a_dhcp_client_added_are_left_alone(agent, netns):
+    """A dynamic address (SLAAC from the undercloud's own router advertisements, a
+    DHCP lease) is not the bridge's to manage: removed, it comes back, and every run
+    would change the bridge."""
+    want = {"netns": netns, "addresses": ["198.51.100.1/24", "fd00:98::1/64"]}
+    agent.put("bridges", "br3", want)
+    subprocess.run(["ip", "-n", netns, "addr", "add", "fd00:98::5054:ff:fe00:1/64", "dev", "br3",
+                    "valid_lft", "3600", "preferred_lft", "3600"], check=True)
+    again = agent.put("bridges", "br3", want)
+    assert again["changed"] is False and again["resource"]["addresses"] == ["198.51.100.1/24", "fd00:98::1/64"]
+    out = subprocess.run(["ip", "-n", netns, "addr", "show", "dev", "br3"], capture_output=True, text=True).stdout
+    assert "fd00:98::5054:ff:fe00:1/64" in out
+
+
 def test_absent_removes_and_is_idempotent(agent, netns):
     agent.put("bridges", "br2", {"netns": netns})
     assert agent.put("bridges", "br2", {"netns": netns, "state": "absent"})["changed"]

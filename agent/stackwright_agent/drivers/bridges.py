@@ -96,7 +96,9 @@ class BridgeDriver(Driver):
         addresses = sorted(
             "%s/%d" % (a["local"], a["prefixlen"])
             for r in addrs for a in r.get("addr_info", [])
-            if a.get("scope") == "global")
+            # dynamic: the kernel's (SLAAC, e.g. from the undercloud's own RAs) or a DHCP
+            # client's, not configured: removing them would change the bridge on every run
+            if a.get("scope") == "global" and not a.get("dynamic"))
         ports = sorted(p["ifname"] for p in ip_json(["link", "show", "master", name], netns=ns))
         return {"name": name, "netns": ns, "state": "present", "mtu": rec.get("mtu"),
                 "up": "UP" in rec.get("flags", []), "addresses": addresses, "ports": ports}
