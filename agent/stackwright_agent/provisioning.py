@@ -18,7 +18,8 @@ Protocol decisions:
   (or ``failed`` when no disk matches the hints); the result only disarms.
 - A relative ``image_url``/``config_url`` (starting with /) is made absolute with this
   listener's URL; a deploy without ``config_url`` gets the generated config tarball.
-- Root device hints: Ironic's names; all given hints must match; several matches ->
+- Root device hints choose the disk as node_schema.pick_root_disk says (the hints the
+  API accepted are checked there too): all given hints must match; several matches ->
   the smallest (then by name). No hints: the smallest disk of at least 4 GiB, else the
   smallest disk at all (lab VMs have tiny disks).
 """
@@ -37,55 +38,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
+from .node_schema import pick_root_disk
 from .registry import Registry
 
 LOG = logging.getLogger("stackwright-agent.provisioning")
-GiB = 1 << 30
 MAX_POST = 1 << 20
 CHUNK = 1 << 20
 MAC_PATH = re.compile(r"/nodes/([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})\.ipxe")
-SIZE_HINT = re.compile(r"\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*")
-
-
-# ------------------------------------------------------------ root device hints
-
-def _size_matches(hint, size_bytes):
-    if size_bytes is None:
-        return False
-    gib = size_bytes // GiB
-    if isinstance(hint, int):
-        return gib == hint
-    op, num = SIZE_HINT.fullmatch(hint).groups()
-    num = int(num)
-    return {None: gib == num, "=": gib == num, "==": gib == num, "!=": gib != num, ">=": gib >= num,
-            "<=": gib <= num, ">": gib > num, "<": gib < num}[op]
-
-
-def _hint_matches(key, hint, disk):
-    if key == "size":
-        return _size_matches(hint, disk.get("size_bytes"))
-    if key == "rotational":
-        return disk.get("rotational") is hint
-    value = disk.get(key)
-    if value is None:
-        return False
-    if key == "name":
-        # "sda" and "/dev/sda" name the same disk
-        return value.rsplit("/", 1)[-1] == hint.rsplit("/", 1)[-1]
-    if key in ("wwn", "wwn_with_extension", "wwn_vendor_extension"):
-        return value.lower() == hint.lower()
-    return value.strip().lower() == hint.strip().lower()
-
-
-def pick_root_disk(disks, hints):
-    """The disk (a dict of the inspection's ``disks``) the hints choose, or None."""
-    def order(d):
-        return (d.get("size_bytes") or 0, d.get("name") or "")
-    if hints:
-        matching = [d for d in disks if all(_hint_matches(k, v, d) for k, v in hints.items())]
-        return min(matching, key=order) if matching else None
-    big = [d for d in disks if (d.get("size_bytes") or 0) >= 4 * GiB]
-    return min(big or disks, key=order) if disks else None
 
 
 # ---------------------------------------------------------------- config tarball

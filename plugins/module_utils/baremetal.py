@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.stackwright.cloud.plugins.module_utils import node_schema
 from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import (
     AgentClient,
     AgentClientError,
@@ -24,22 +25,12 @@ WAIT_STATES = PROVISION_STATES + ("deployed",)
 # states the agent lets a node go to cleaning from (TRANSITIONS["cleaning"])
 CLEANABLE = ("inspected", "available", "active", "failed")
 
-DESCRIPTIVE = ("role", "kind", "bmc", "macs", "root_device", "network", "properties")
+# the node's own fields, as the node schema declares them (the agent checks them with it)
+DESCRIPTIVE = tuple(f for f in node_schema.NODE_FIELDS if f != "name")
 OPERATIONAL = ("provision_state", "power_state", "last_error", "action")
 
-BMC_OPTIONS = dict(
-    driver=dict(type="str", default="ipmi", choices=["ipmi"]),
-    address=dict(type="str", required=True),
-    port=dict(type="int", default=623),
-    username=dict(type="str", required=True),
-    password=dict(type="str", required=True, no_log=True),
-)
-NETWORK_OPTIONS = dict(
-    address=dict(type="str"),
-    gateway=dict(type="str"),
-    dns=dict(type="list", elements="str"),
-    interface_mac=dict(type="str"),
-)
+NODE_OPTIONS = node_schema.NODE_OPTIONS
+BMC_OPTIONS = node_schema.BMC_OPTIONS
 ACTION_OPTIONS = dict(
     action=dict(type="str", choices=["inspect", "clean", "deploy"]),
     image_url=dict(type="str"),

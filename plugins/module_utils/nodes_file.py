@@ -20,6 +20,12 @@ that is wrong, naming the node and the field (as the file spells it):
   ipv4_address, ipv4_subnet_mask, ipv4_gateway, ipv4_nameserver,
   ipv4_interface_mac, host_groups}}``, recognised by ``driver_info``.
 
+The node's fields and their checks are the node schema's (``node_schema.py``, which
+the undercloud agent's API checks nodes with too): the native format is its node, and
+instackenv and bifrost nodes are translated into it, each field checked by the schema
+under the name the file gives it. What spans the file (a MAC, BMC endpoint, address or
+name used by two nodes) is caught here.
+
 Everything is validated before anything is returned. Only the standard library
 is used, so the file imports on any managed node.
 """
@@ -28,28 +34,33 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import difflib
 import ipaddress
 import re
 
+from ansible_collections.stackwright.cloud.plugins.module_utils import node_schema as ns
+from ansible_collections.stackwright.cloud.plugins.module_utils.node_schema import (
+    DEFAULT_KIND,
+    kind_of as _kind_of,
+    q as _q,
+    suggest as _suggest,
+)
+
 DEFAULT_ROLES = frozenset(["AllInOne", "BlockStorage", "Compute", "Controller"])
 DEFAULT_ROLE = "Compute"
-KINDS = ("baremetal", "container", "vm")
-DEFAULT_KIND = "baremetal"
-DEFAULT_IPMI_PORT = 623
 PASSWORD_MASK = "********"
 
 FORMAT_NATIVE = "native"
 FORMAT_INSTACKENV = "instackenv"
 FORMAT_BIFROST = "bifrost"
 
-ROOT_DEVICE_HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn",
-                     "wwn_vendor_extension", "wwn_with_extension")
-
-NATIVE_NODE_FIELDS = ("bmc", "kind", "macs", "name", "network", "properties", "role", "root_device")
-NATIVE_BMC_FIELDS = ("address", "driver", "password", "port", "username")
-NATIVE_NETWORK_FIELDS = ("address", "dns", "gateway", "interface_mac")
-NATIVE_PROPERTY_FIELDS = ("cpus", "local_gb", "memory_mb")
+# the native format is the node schema's shape
+KINDS = ns.KINDS
+DEFAULT_IPMI_PORT = ns.DEFAULT_IPMI_PORT
+ROOT_DEVICE_HINTS = ns.ROOT_DEVICE_HINTS
+NATIVE_NODE_FIELDS = ns.NODE_FIELDS
+NATIVE_BMC_FIELDS = ns.BMC_FIELDS
+NATIVE_NETWORK_FIELDS = ns.NETWORK_FIELDS
+NATIVE_PROPERTY_FIELDS = ns.PROPERTY_FIELDS
 
 # instackenv pm_type / bifrost driver values that mean IPMI (hardware type and the old classic drivers).
 IPMI_DRIVERS = ("agent_ipmitool", "ipmi", "pxe_ipmitool")
@@ -63,13 +74,6 @@ PROFILE_ROLES = {
     "block_storage": "BlockStorage",
     "storage": "BlockStorage",
 }
-
-_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
-_HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_DOTTED_NUMBERS_RE = re.compile(r"^[0-9.]+$")
-_SIZE_RE = re.compile(r"^\s*(==|!=|>=|<=|>|<|=)\s*([0-9]+)\s*$")
-_DIGITS_RE = re.compile(r"^\s*[0-9]+\s*$")
 
 
 class NodesFileError(Exception):
@@ -93,54 +97,6 @@ class NodesFileError(Exception):
 
     def to_dict(self):
         return dict(msg=self.message, node=self.node, field=self.field)
-
-
-def _q(value):
-    """A value as messages show it: strings in single quotes, the rest as they read."""
-    if isinstance(value, str):
-        return "'%s'" % value
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    return str(value)
-
-
-def _kind_of(value):
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "a %s" % type(value).__name__
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _suggest(word, choices):
-    """' did you mean X?' for a near miss (case-insensitive first), '' otherwise."""
-    word, choices = str(word), sorted(choices)
-    for choice in choices:
-        if choice.lower() == word.lower():
-            return "; did you mean '%s'?" % choice
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
-        close = [c for c in choices if close and c.lower() == close[0]]
-    return "; did you mean '%s'?" % close[0] if close else ""
-
-
-def _join(path, key):
-    return "%s.%s" % (path, key) if path else str(key)
 
 
 def _camel(name):
@@ -216,346 +172,15 @@ class _Node:
         self.fail(field, "%s is also used by %s (%s); %s" % (what, label, where, advice))
 
 
-# --- values shared by all formats ------------------------------------------------
-
-
-def _check_fields(node, value, allowed, path, what="field"):
-    for key in value:
-        if key not in allowed:
-            node.fail(_join(path, key), "unknown %s %s%s" % (what, _q(key), _suggest(key, allowed) or
-                                                             "; allowed: %s" % ", ".join(sorted(allowed))),
-                      at=path)
-
-
-def _mapping(node, path, value):
-    if not isinstance(value, dict):
-        node.fail(path, "expected a mapping, got %s" % _kind_of(value))
-    return value
-
-
-def _list(node, path, value, what="a list"):
-    if not isinstance(value, list):
-        node.fail(path, "expected %s, got %s" % (what, _kind_of(value)))
-    return value
-
-
-def _text(node, path, value, what="a string", secret=False):
-    """A non-empty string. Numbers are refused with a hint to quote them: YAML read them as numbers."""
-    if _is_int(value) or isinstance(value, float):
-        shown = "" if secret else " (%s)" % value
-        node.fail(path, "is a number%s, not text; quote it in the file so YAML reads it as a string" % shown)
-    if value is True or value is False:
-        node.fail(path, "is a boolean%s, not text: YAML reads unquoted yes, no, on, off, true and false as booleans; "
-                        "quote it" % ("" if secret else " (%s)" % _q(value)))
-    if not isinstance(value, str):
-        node.fail(path, "expected %s, got %s" % (what, _kind_of(value)))
-    if not value.strip():
-        node.fail(path, "is empty")
-    return value
-
-
-def _name(node, path, value):
-    if value is None:
-        node.fail(path, "missing; every node needs a name (for example 'compute-0')")
-    _text(node, path, value, "a node name")
-    if not _NAME_RE.match(value):
-        fix = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63].strip("-")
-        node.fail(path, "%s is not a valid node name: node names become host names, so use 1 to 63 lowercase "
-                        "letters, digits and hyphens, starting and ending with a letter or digit%s"
-                  % (_q(value), "; try '%s'" % fix if fix and _NAME_RE.match(fix) else ""))
-    node.claim("name", value, path, "the name %s" % _q(value), "node names must be unique")
-    return value
-
-
-def _role(node, path, value, origin=None):
-    """An allowed role; ``origin`` says where a role derived from another name came from (None: given as is,
-    "": the default)."""
-    allowed = node.loader.roles
-    if value in allowed:
-        return value
-    listing = ", ".join(sorted(allowed)) or "(none)"
-    if origin == "":
-        node.fail(path, "missing, and the default role %s is not allowed; give one of the allowed roles: %s"
-                  % (_q(value), listing))
-    if origin:
-        node.fail(path, "%s means role %s, which is not allowed; allowed roles: %s" % (origin, _q(value), listing))
-    node.fail(path, "%s is not an allowed role (allowed: %s)%s" % (_q(value), listing, _suggest(value, allowed)))
-
-
-def _mac(node, path, value):
-    if _is_int(value):
-        node.fail(path, "is the number %d, not a MAC address: YAML reads an unquoted MAC made only of digits and colons "
-                        "as a base-60 number; quote it ('52:54:00:12:34:56')" % value)
-    if not isinstance(value, str):
-        node.fail(path, "expected a MAC address, got %s" % _kind_of(value))
-    if not _MAC_RE.match(value.strip()):
-        node.fail(path, "%s is not a MAC address; write six pairs of hex digits separated by colons, "
-                        "like '52:54:00:12:34:56'" % _q(value))
-    mac = value.strip().lower().replace("-", ":")
-    if mac == "00:00:00:00:00:00":
-        node.fail(path, "%s is the null MAC address; give the NIC's real address" % _q(value))
-    if int(mac[:2], 16) & 1:
-        node.fail(path, "%s is a multicast address, which no NIC has; check the first byte" % _q(value))
-    return mac
-
-
-def _macs(node, path, value, key="", required=True):
-    """A list of MACs (``key``: the name of the address inside each item, for lists of ports)."""
-    if value is None or value == []:
-        if required:
-            node.fail(path, "missing; list the MAC address of the node's provisioning (PXE) NIC at least")
-        return []
-    _list(node, path, value, "a list of MAC addresses" if not key else "a list of ports")
-    macs = []
-    for i, item in enumerate(value):
-        where = "%s[%d]" % (path, i)
-        if key:
-            _mapping(node, where, item)
-            where = _join(where, key)
-            item = item.get(key)
-            if item is None:
-                node.fail(where, "missing; each port needs its MAC address")
-        mac = _mac(node, where, item)
-        node.claim("mac", mac, where, "MAC %s" % mac, "a MAC address belongs to one NIC on one node")
-        macs.append(mac)
-    return macs
-
-
-def _host(node, path, value):
-    """An IPv4/IPv6 address (normalized) or a host name (lowercased)."""
-    _text(node, path, value, "an IP address or host name")
-    text = value.strip()
-    bad = "%s is not an IP address or host name" % _q(value)
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
-    if ":" in text:
-        node.fail(path, bad + " (not a valid IPv6 address; write it without brackets or port)")
-    if _DOTTED_NUMBERS_RE.match(text):
-        node.fail(path, bad)
-    name = text[:-1] if text.endswith(".") else text
-    labels = name.split(".")
-    if len(name) > 253 or not all(_HOST_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
-        node.fail(path, bad)
-    return name.lower()
-
-
-def _port(node, path, value, lenient=False):
-    if value is None:
-        return DEFAULT_IPMI_PORT
-    if lenient and isinstance(value, str) and _DIGITS_RE.match(value):
-        value = int(value)
-    if not _is_int(value):
-        node.fail(path, "expected a port number, got %s" % _kind_of(value))
-    if not 1 <= value <= 65535:
-        node.fail(path, "%d is not a port number (1 to 65535; IPMI's is 623)" % value)
-    return value
-
-
-def _bmc(node, address, port, username, password, paths, lenient=False):
-    """The BMC endpoint; ``paths`` names the address, port, username and password fields."""
-    if address is None:
-        node.fail(paths["address"], "missing; give the address of the node's BMC")
-    bmc = dict(driver="ipmi", address=_host(node, paths["address"], address),
-               port=_port(node, paths["port"], port, lenient))
-    node.claim("bmc", (bmc["address"], bmc["port"]), paths["address"],
-               "BMC %s port %d" % (bmc["address"], bmc["port"]),
-               "each node needs a BMC endpoint of its own (virtual BMCs on one host: give each node its own port)")
-    if username is None:
-        node.fail(paths["username"], "missing; give the user name for the node's BMC")
-    bmc["username"] = _text(node, paths["username"], username, "a user name")
-    if password is None:
-        node.fail(paths["password"], "missing; give the password for the node's BMC")
-    bmc["password"] = _text(node, paths["password"], password, "a password", secret=True)
-    return bmc
-
-
-def _size(node, path, value):
-    if _is_int(value):
-        if value <= 0:
-            node.fail(path, "must be a positive number of GiB, got %d" % value)
-        return value
-    if isinstance(value, str):
-        if _DIGITS_RE.match(value) and int(value) > 0:
-            return int(value)
-        match = _SIZE_RE.match(value)
-        if match:
-            return "%s %d" % (match.group(1), int(match.group(2)))
-    node.fail(path, "%s is not a disk size: give whole GiB as a number (100) or with an operator ('>= 100')" % _q(value))
-
-
-def _root_device(node, path, value):
-    if value is None:
-        return {}
-    _mapping(node, path, value)
-    hints = {}
-    for key in value:
-        if key not in ROOT_DEVICE_HINTS:
-            node.fail(_join(path, key), "unknown root device hint %s%s" % (
-                _q(key), _suggest(key, ROOT_DEVICE_HINTS) or "; allowed: %s" % ", ".join(ROOT_DEVICE_HINTS)), at=path)
-        hint = value[key]
-        where = _join(path, key)
-        if key == "size":
-            hints[key] = _size(node, where, hint)
-        elif key == "rotational":
-            if hint is not True and hint is not False:
-                node.fail(where, "expected true or false (unquoted), got %s" % _q(hint))
-            hints[key] = hint
-        else:
-            hints[key] = _text(node, where, hint)
-    return hints
-
-
-def _count(node, path, value, what, lenient=False):
-    """A positive integer property (CPUs, MiB, GiB), or None when absent."""
-    if value is None:
-        return None
-    if lenient and isinstance(value, str) and _DIGITS_RE.match(value):
-        value = int(value)
-    if not _is_int(value):
-        got = _q(value) if isinstance(value, str) else _kind_of(value)
-        node.fail(path, "expected a whole number of %s, got %s" % (what, got))
-    if value <= 0:
-        node.fail(path, "must be a positive number of %s, got %d" % (what, value))
-    return value
-
-
-def _properties(cpus, memory_mb, local_gb):
-    return dict(cpus=cpus, memory_mb=memory_mb, local_gb=local_gb)
-
-
-def _network(node, address, gateway, dns, interface_mac, paths, dns_may_be_text=False):
-    """Static addressing; ``paths`` names the address, gateway, dns and interface_mac fields."""
-    if address is None:
-        node.fail(paths["address"], "missing; give the node's address with its prefix length, like '192.0.2.10/24'")
-    _text(node, paths["address"], address, "an address with a prefix length")
-    if "/" not in address:
-        node.fail(paths["address"], "%s has no prefix length; write it as a CIDR, like '%s/24'" % (_q(address), address))
-    try:
-        iface = ipaddress.ip_interface(address.strip())
-    except ValueError:
-        node.fail(paths["address"], "%s is not an address with a prefix length (CIDR), like '192.0.2.10/24'"
-                  % _q(address))
-    net = iface.network
-    if net.num_addresses > 2 and iface.ip == net.network_address:
-        node.fail(paths["address"], "%s is the address of the network itself, not of a host in it; give the node's "
-                                    "own address, like '%s/%d'" % (_q(address), net.network_address + 1, net.prefixlen))
-    if iface.version == 4 and net.num_addresses > 2 and iface.ip == net.broadcast_address:
-        node.fail(paths["address"], "%s is the broadcast address of %s, not a host address" % (_q(address), net))
-    gw = None
-    if gateway is not None:
-        _text(node, paths["gateway"], gateway, "an IP address")
-        try:
-            gw_ip = ipaddress.ip_address(gateway.strip())
-        except ValueError:
-            node.fail(paths["gateway"], "%s is not an IP address" % _q(gateway))
-        if gw_ip.version != iface.version or gw_ip not in net:
-            node.fail(paths["gateway"], "%s is not inside the node's network %s; the gateway must be reachable "
-                                        "on that network" % (_q(gateway), net))
-        if gw_ip == iface.ip:
-            node.fail(paths["gateway"], "%s is the node's own address" % _q(gateway))
-        if net.num_addresses > 2 and (gw_ip == net.network_address or
-                                      (iface.version == 4 and gw_ip == net.broadcast_address)):
-            node.fail(paths["gateway"], "%s is not a host address of %s" % (_q(gateway), net))
-        gw = str(gw_ip)
-    servers = []
-    if dns is not None:
-        if dns_may_be_text and isinstance(dns, str):
-            dns = [dns]
-        _list(node, paths["dns"], dns, "a list of DNS server addresses")
-        for i, server in enumerate(dns):
-            where = "%s[%d]" % (paths["dns"], i)
-            _text(node, where, server, "an IP address")
-            try:
-                servers.append(str(ipaddress.ip_address(server.strip())))
-            except ValueError:
-                node.fail(where, "%s is not an IP address (DNS servers are given by address)" % _q(server))
-    mac = None
-    if interface_mac is not None:
-        mac = _mac(node, paths["interface_mac"], interface_mac)
-        node.claim("mac", mac, paths["interface_mac"], "MAC %s" % mac, "a MAC address belongs to one NIC on one node",
-                   same_node_ok=True)
-    node.claim("ip", iface.ip, paths["address"], "the address %s" % iface.ip, "each node needs an address of its own")
-    return dict(address=str(iface), gateway=gw, dns=servers, interface_mac=mac)
-
-
-def _normalized(name, role, kind, bmc, macs, root_device, network, properties):
-    return dict(name=name, role=role, kind=kind, bmc=bmc, macs=macs, root_device=root_device, network=network,
-                properties=properties)
-
-
-# --- the three formats ----------------------------------------------------------
+# --- the three formats: the native one is the schema's node; the others are translated
+# into it field by field, each checked by the schema under the name the file gives it ---
 
 
 def _native_node(loader, index, raw):
     fallback = "nodes[%d]" % index
     if not isinstance(raw, dict):
         loader.fail("expected a mapping (one node), got %s" % _kind_of(raw), node=fallback, label=fallback)
-    node = loader.node(index, raw.get("name"), fallback)
-    _check_fields(node, raw, NATIVE_NODE_FIELDS, "")
-    name = _name(node, "name", raw.get("name"))
-
-    role = raw.get("role")
-    if role is None:
-        role = _role(node, "role", DEFAULT_ROLE, "")
-    else:
-        role = _role(node, "role", _text(node, "role", role, "a role name"))
-
-    kind = raw.get("kind")
-    if kind is None:
-        kind = DEFAULT_KIND
-    elif kind not in KINDS:
-        hint = _suggest(kind, KINDS) if isinstance(kind, str) else ""
-        node.fail("kind", "%s is not a node kind (%s)%s" % (_q(kind), ", ".join(KINDS), hint))
-    container = kind == "container"
-
-    # A node without a BMC is pre-provisioned (a deployed server): the undercloud neither powers nor PXE-boots
-    # it, it reaches it at its static address. A container node is always one.
-    bmc = raw.get("bmc")
-    network = raw.get("network")
-    has_address = isinstance(network, dict) and network.get("address") is not None
-    if container:
-        if bmc is not None:
-            node.fail("bmc", "a container node is pre-provisioned and has no BMC; remove bmc, or set kind to "
-                             "baremetal or vm")
-        if network is None:
-            node.fail("network.address", "missing; a container node is pre-provisioned: give the address the "
-                                         "undercloud reaches it at, with its prefix length, like '192.0.2.10/24'")
-    elif bmc is None:
-        if not has_address:
-            node.fail("bmc", "missing; a %s node is powered on and off through its BMC (address, username, "
-                             "password): bmc is required unless the node is pre-provisioned (give network.address)"
-                      % kind)
-    else:
-        _mapping(node, "bmc", bmc)
-        _check_fields(node, bmc, NATIVE_BMC_FIELDS, "bmc")
-        driver = bmc.get("driver")
-        if driver is not None and driver != "ipmi":
-            node.fail("bmc.driver", "%s is not supported; Stackwright drives BMCs over IPMI only ('ipmi')" % _q(driver))
-        bmc = _bmc(node, bmc.get("address"), bmc.get("port"), bmc.get("username"), bmc.get("password"),
-                   dict((k, "bmc." + k) for k in ("address", "port", "username", "password")))
-
-    # PXE needs the MACs; a pre-provisioned node may list them (they name its NICs)
-    macs = _macs(node, "macs", raw.get("macs"), required=bmc is not None)
-    root_device = _root_device(node, "root_device", raw.get("root_device"))
-
-    if network is not None:
-        _mapping(node, "network", network)
-        _check_fields(node, network, NATIVE_NETWORK_FIELDS, "network")
-        network = _network(node, network.get("address"), network.get("gateway"), network.get("dns"),
-                           network.get("interface_mac"),
-                           dict((k, "network." + k) for k in NATIVE_NETWORK_FIELDS))
-
-    props = raw.get("properties")
-    if props is None:
-        props = {}
-    _mapping(node, "properties", props)
-    _check_fields(node, props, NATIVE_PROPERTY_FIELDS, "properties")
-    properties = _properties(_count(node, "properties.cpus", props.get("cpus"), "CPUs"),
-                             _count(node, "properties.memory_mb", props.get("memory_mb"), "MiB"),
-                             _count(node, "properties.local_gb", props.get("local_gb"), "GiB"))
-    return _normalized(name, role, kind, bmc, macs, root_device, network, properties)
+    return ns.node(loader.node(index, raw.get("name"), fallback), raw, loader.roles, DEFAULT_ROLE)
 
 
 def _capabilities(node, value):
@@ -564,7 +189,7 @@ def _capabilities(node, value):
         return {}
     if isinstance(value, dict):
         return value
-    _text(node, "capabilities", value, "a string like 'profile:compute,boot_option:local'")
+    ns.text(node, "capabilities", value, "a string like 'profile:compute,boot_option:local'")
     caps = {}
     for item in value.split(","):
         item = item.strip()
@@ -583,40 +208,40 @@ def _instackenv_node(loader, index, raw):
     if not isinstance(raw, dict):
         loader.fail("expected a mapping (one node), got %s" % _kind_of(raw), node=fallback, label=fallback)
     node = loader.node(index, raw.get("name"), fallback)
-    name = _name(node, "name", raw.get("name"))
+    name = ns.name(node, "name", raw.get("name"))
 
     pm_type = raw.get("pm_type", "ipmi")
     if pm_type not in IPMI_DRIVERS:
         node.fail("pm_type", "%s is not supported; Stackwright enrolls nodes over IPMI only (pm_type %s)"
                   % (_q(pm_type), ", ".join(IPMI_DRIVERS)))
-    bmc = _bmc(node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"), raw.get("pm_password"),
+    bmc = ns.bmc_endpoint(node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"), raw.get("pm_password"),
                dict(address="pm_addr", port="pm_port", username="pm_user", password="pm_password"), lenient=True)
 
     if raw.get("mac") is not None and raw.get("ports") is not None:
         node.fail("mac", "give the node's MACs either as mac or as ports, not both")
     if raw.get("ports") is not None:
-        macs = _macs(node, "ports", raw.get("ports"), key="address")
+        macs = ns.macs(node, "ports", raw.get("ports"), key="address")
     else:
-        macs = _macs(node, "mac", raw.get("mac"))
+        macs = ns.macs(node, "mac", raw.get("mac"))
 
     caps = _capabilities(node, raw.get("capabilities"))
     profile = caps.get("profile")
     if profile:
         if not isinstance(profile, str):
             node.fail("capabilities", "profile: expected a string, got %s" % _kind_of(profile))
-        role = _role(node, "capabilities", profile_role(profile, loader.roles), "profile %s" % _q(profile))
+        role = ns.role(node, "capabilities", profile_role(profile, loader.roles), loader.roles, "profile %s" % _q(profile))
     else:
-        role = _role(node, "capabilities", DEFAULT_ROLE, "")
+        role = ns.role(node, "capabilities", DEFAULT_ROLE, loader.roles, "")
 
-    root_device = _root_device(node, "root_device", raw.get("root_device"))
-    properties = _properties(_count(node, "cpu", raw.get("cpu"), "CPUs", lenient=True),
-                             _count(node, "memory", raw.get("memory"), "MiB", lenient=True),
-                             _count(node, "disk", raw.get("disk"), "GiB", lenient=True))
-    return _normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, None, properties)
+    root_device = ns.root_device(node, "root_device", raw.get("root_device"))
+    properties = dict(cpus=ns.count(node, "cpu", raw.get("cpu"), "CPUs", lenient=True),
+                      memory_mb=ns.count(node, "memory", raw.get("memory"), "MiB", lenient=True),
+                      local_gb=ns.count(node, "disk", raw.get("disk"), "GiB", lenient=True))
+    return ns.normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, None, properties)
 
 
 def _netmask_prefix(node, path, value):
-    if _is_int(value) or (isinstance(value, str) and _DIGITS_RE.match(value)):
+    if ns.is_int(value) or (isinstance(value, str) and ns.DIGITS_RE.match(value)):
         prefix = int(value)
         if 0 <= prefix <= 32:
             return prefix
@@ -636,7 +261,7 @@ def _bifrost_node(loader, index, key, raw):
     if raw.get("name") is not None and raw.get("name") != key:
         node.fail("name", "%s differs from the key %s the node is listed under; make them the same"
                   % (_q(raw.get("name")), _q(key)))
-    name = _name(node, "name", key)
+    name = ns.name(node, "name", key)
 
     driver = raw.get("driver", "ipmi")
     if driver not in IPMI_DRIVERS:
@@ -645,41 +270,42 @@ def _bifrost_node(loader, index, key, raw):
     info = raw.get("driver_info")
     if info is None:
         node.fail("driver_info", "missing; give the BMC as driver_info: {ipmi_address, ipmi_username, ipmi_password}")
-    _mapping(node, "driver_info", info)
+    ns.mapping(node, "driver_info", info)
     base = "driver_info"
     if "ipmi_address" not in info and isinstance(info.get("power"), dict):  # older bifrost: driver_info.power
         info, base = info["power"], "driver_info.power"
-    bmc = _bmc(node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"),
+    bmc = ns.bmc_endpoint(node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"),
                info.get("ipmi_password"),
                dict(address=base + ".ipmi_address", port=base + ".ipmi_port", username=base + ".ipmi_username",
                     password=base + ".ipmi_password"), lenient=True)
 
-    macs = _macs(node, "nics", raw.get("nics"), key="mac")
+    macs = ns.macs(node, "nics", raw.get("nics"), key="mac")
 
     groups = raw.get("host_groups")
     role_path, profile = "host_groups", None
     if groups is not None:
         if isinstance(groups, str):
             groups = [groups]
-        _list(node, "host_groups", groups, "a list of group names")
+        ns.a_list(node, "host_groups", groups, "a list of group names")
         for i, group in enumerate(groups):
-            _text(node, "host_groups[%d]" % i, group, "a group name")
+            ns.text(node, "host_groups[%d]" % i, group, "a group name")
             if group.strip() != "baremetal":
                 role_path, profile = "host_groups[%d]" % i, group
                 break
     if profile is None:
-        role = _role(node, role_path, DEFAULT_ROLE, "")
+        role = ns.role(node, role_path, DEFAULT_ROLE, loader.roles, "")
     else:
-        role = _role(node, role_path, profile_role(profile, loader.roles), "host group %s" % _q(profile))
+        role = ns.role(node, role_path, profile_role(profile, loader.roles), loader.roles, "host group %s" % _q(profile))
 
     props = raw.get("properties")
     if props is None:
         props = {}
-    _mapping(node, "properties", props)
-    root_device = _root_device(node, "properties.root_device", props.get("root_device"))
-    properties = _properties(_count(node, "properties.cpus", props.get("cpus"), "CPUs", lenient=True),
-                             _count(node, "properties.ram", props.get("ram"), "MiB", lenient=True),
-                             _count(node, "properties.disk_size", props.get("disk_size"), "GiB", lenient=True))
+    ns.mapping(node, "properties", props)
+    root_device = ns.root_device(node, "properties.root_device", props.get("root_device"))
+    properties = dict(cpus=ns.count(node, "properties.cpus", props.get("cpus"), "CPUs", lenient=True),
+                      memory_mb=ns.count(node, "properties.ram", props.get("ram"), "MiB", lenient=True),
+                      local_gb=ns.count(node, "properties.disk_size", props.get("disk_size"), "GiB",
+                                        lenient=True))
 
     network = None
     address = raw.get("ipv4_address")
@@ -688,7 +314,7 @@ def _bifrost_node(loader, index, key, raw):
             if raw.get(extra) is not None:
                 node.fail(extra, "given without ipv4_address; add the node's address or remove it")
     else:
-        _text(node, "ipv4_address", address, "an IPv4 address")
+        ns.text(node, "ipv4_address", address, "an IPv4 address")
         try:
             ipaddress.IPv4Address(address.strip())
         except ValueError:
@@ -697,11 +323,11 @@ def _bifrost_node(loader, index, key, raw):
             node.fail("ipv4_subnet_mask", "missing; needed with ipv4_address to know the node's network "
                                           "(for example '255.255.255.0')")
         prefix = _netmask_prefix(node, "ipv4_subnet_mask", raw.get("ipv4_subnet_mask"))
-        network = _network(node, "%s/%d" % (address.strip(), prefix), raw.get("ipv4_gateway"),
+        network = ns.network(node, "%s/%d" % (address.strip(), prefix), raw.get("ipv4_gateway"),
                            raw.get("ipv4_nameserver"), raw.get("ipv4_interface_mac"),
                            dict(address="ipv4_address", gateway="ipv4_gateway", dns="ipv4_nameserver",
                                 interface_mac="ipv4_interface_mac"), dns_may_be_text=True)
-    return _normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, network, properties)
+    return ns.normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, network, properties)
 
 
 # --- entry points ---------------------------------------------------------------

@@ -23,10 +23,14 @@ description:
     digest (C(bmc.credentials)).
   - A node without O(bmc) is pre-provisioned (a deployed server, for example a container); it needs
     O(network.address) and is adopted by setting O(provision_state=active) straight from C(enrolled).
+  - The agent checks the node's fields as the nodes file's are checked (M(stackwright.cloud.baremetal_nodes_file),
+    one node schema) and names the field at fault.
   - This module never drives the BMC; use M(stackwright.cloud.ipmi_power) and M(stackwright.cloud.ipmi_boot).
 options:
   name:
-    description: Node name, unique in the registry.
+    description:
+      - Node name, unique in the registry. It becomes the node's host name - 1 to 63 lowercase letters, digits and
+        hyphens, starting and ending with a letter or digit.
     type: str
     required: true
   state:
@@ -38,8 +42,9 @@ options:
     description: The node's role, for example V(Controller), V(Compute) or V(BlockStorage).
     type: str
   kind:
-    description: What the node is, for example V(baremetal), V(vm) or V(container).
+    description: What the node is. A V(container) node is always pre-provisioned (no O(bmc)).
     type: str
+    choices: [baremetal, container, vm]
   bmc:
     description:
       - The node's BMC. Required to enroll a node unless it is pre-provisioned (then give O(network.address)).
@@ -76,7 +81,8 @@ options:
     description:
       - Root-device hints choosing the disk the image is written to, Ironic's names -
         C(by_path), C(hctl), C(model), C(name), C(rotational) (a bool), C(serial), C(size) (whole GiB, a number or
-        with an operator, C('>= 100')), C(vendor), C(wwn). All given hints must match.
+        with an operator, C('>= 100')), C(vendor), C(wwn), C(wwn_with_extension), C(wwn_vendor_extension). All
+        given hints must match.
       - V({}) clears them (the smallest disk of at least 4 GiB is chosen).
     type: dict
   network:
@@ -307,7 +313,7 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client imp
 from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import (
     ACTION_OPTIONS,
     BMC_OPTIONS,
-    NETWORK_OPTIONS,
+    NODE_OPTIONS,
     PROVISION_STATES,
     WAIT_STATES,
     answer_result,
@@ -321,25 +327,20 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import HAS_
 
 
 def main():
+    # the node's fields (name, role, kind, bmc, macs, root_device, network, properties) as the
+    # node schema declares them; the agent checks their values with it
     argument_spec = dict(
         AGENT_ARGUMENT_SPEC,
         action=dict(type="dict", options=ACTION_OPTIONS),
-        bmc=dict(type="dict", options=BMC_OPTIONS),
-        kind=dict(type="str"),
         last_error=dict(type="str"),
-        macs=dict(type="list", elements="str"),
-        name=dict(type="str", required=True),
-        network=dict(type="dict", options=NETWORK_OPTIONS),
         power_state=dict(type="str", choices=["on", "off", "unknown"]),
-        properties=dict(type="dict"),
         provision_state=dict(type="str", choices=list(PROVISION_STATES)),
-        role=dict(type="str"),
-        root_device=dict(type="dict"),
         state=dict(type="str", default="present", choices=["absent", "present"]),
         wait_for=dict(type="list", elements="str", choices=list(WAIT_STATES)),
         wait_timeout=dict(type="int", default=900),
         pxe_timeout=dict(type="int", default=0),
         power_watch=dict(type="dict", options=BMC_OPTIONS),
+        **NODE_OPTIONS
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from ansible_collections.stackwright.cloud.plugins.module_utils import nodes_file
 from conftest import agent_client, http, token_of
 from stackwright_agent import provisioning
 from stackwright_agent.config import Config
@@ -123,6 +124,95 @@ def test_absent_removes_the_node(agent):
     assert gone["changed"] and gone["resource"] is None
     assert agent.find("nodes", "n1") is None
     assert not agent.put("nodes", "n1", {"state": "absent"})["changed"]
+
+
+# -------------------------------------------------------- one node schema
+
+# (field, a bad value) the nodes file and the API refuse alike
+BAD_VALUES = [
+    ("name", "Compute_0"),
+    ("kind", "metal"),
+    ("bmc", {"address": "300.1.1.1", "username": "admin", "password": PASSWORD}),
+    ("bmc", {"address": "192.0.2.11", "username": "admin", "password": PASSWORD, "adress": "x"}),
+    ("bmc", {"address": "192.0.2.11", "username": "admin", "password": 987654}),
+    ("macs", ["01:00:5e:00:00:01"]),
+    ("macs", ["52:54:00:aa:00:01", "52-54-00-AA-00-01"]),
+    ("root_device", {"sizee": 10}),
+    ("root_device", {"size": "10GB"}),
+    ("root_device", {"rotational": "false"}),
+    ("root_device", {"serial": 12345}),
+    ("network", {"address": "192.0.2.50/24", "gateway": "198.51.100.1"}),
+    ("network", {"address": "192.0.2.0/24"}),
+    ("network", {"address": "192.0.2.50"}),
+    ("network", {"address": "192.0.2.50/24", "dns": ["one.one.one.one"]}),
+    ("properties", {"cpus": 0}),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD_VALUES)
+def test_the_api_and_the_nodes_file_refuse_alike(agent, field, value):
+    """One node schema: the same field at fault, the same reason, the password never shown."""
+    body = node_body()
+    raw = {"name": "n1", "bmc": body["bmc"], "macs": body["macs"]}
+    name = "n1"
+    if field == "name":
+        name = value
+    else:
+        body[field] = raw[field] = value
+    raw["name"] = name
+    with pytest.raises(nodes_file.NodesFileError) as info:
+        nodes_file.load_nodes([raw])
+    in_file = info.value
+    err = put_error(agent, name, body)
+    assert err.status == 400 and err.field == in_file.field, (err.message, str(in_file))
+    reason = err.message[len(err.field) + 2:]
+    assert str(in_file).endswith(reason), (err.message, str(in_file))
+    assert PASSWORD not in err.message and "987654" not in err.message
+    assert agent.find("nodes", name) is None
+
+
+def test_the_api_keeps_a_node_as_the_nodes_file_returns_it(agent):
+    """Values are normalized once, the same way: what the nodes file returns, enrolled,
+    reads back the same, and the enrollment is idempotent."""
+    raw = {"name": "n1", "role": "Compute", "kind": "vm",
+           "bmc": {"address": "BMC-1.Example.com", "port": 6231, "username": "admin", "password": PASSWORD},
+           "macs": ["52-54-00-AA-00-01"], "root_device": {"size": ">=10", "serial": "S1"},
+           "network": {"address": "192.0.2.50/24", "gateway": "192.0.2.1", "dns": ["2001:DB8::53"]},
+           "properties": {"cpus": 2, "memory_mb": 2048, "local_gb": None}}
+    checked = nodes_file.load_nodes([raw])[0]
+    body = dict((k, v) for k, v in checked.items() if k != "name")
+    got = agent.put("nodes", "n1", body)["resource"]
+    for key in ("role", "kind", "macs", "root_device", "network"):
+        assert got[key] == checked[key], key
+    assert got["bmc"]["address"] == "bmc-1.example.com" and got["root_device"]["size"] == ">= 10"
+    assert got["network"]["dns"] == ["2001:db8::53"]
+    # the raw spellings are the same node: nothing changes
+    raw_body = dict((k, v) for k, v in raw.items() if k != "name")
+    assert not agent.put("nodes", "n1", raw_body)["changed"]
+
+
+def test_what_a_kind_needs_holds_for_every_change(agent):
+    """A container node is pre-provisioned: no BMC, an address; the schema's rule, at
+    enrollment and when a change would break it."""
+    err = put_error(agent, "c1", {"kind": "container", "bmc": node_body()["bmc"], "macs": ["52:54:00:aa:00:09"],
+                                  "network": {"address": "192.0.2.60/24"}})
+    assert err.field == "bmc" and "a container node is pre-provisioned and has no BMC" in err.message
+    err = put_error(agent, "c1", {"kind": "container", "network": {}})
+    assert err.field == "network.address" and "pre-provisioned" in err.message
+    agent.put("nodes", "n1", node_body())
+    err = put_error(agent, "n1", {"kind": "container"})
+    assert err.field == "bmc", "a node with a BMC cannot become a container"
+    err = put_error(agent, "n2", node_body("n2", mac=None, macs=None, address="192.0.2.12"))
+    assert err.field == "macs" and "PXE" in err.message
+    assert agent.find("nodes", "n1")["kind"] == "baremetal"
+
+
+def test_properties_keep_other_keys_and_check_the_counts(agent):
+    keys = ["ssh-ed25519 AAAAtest t@sw"]
+    got = agent.put("nodes", "n1", node_body(properties={"cpus": 4, "ssh_authorized_keys": keys}))["resource"]
+    assert got["properties"] == {"cpus": 4, "ssh_authorized_keys": keys}
+    err = put_error(agent, "n1", {"properties": {"memory_mb": "16G"}})
+    assert err.field == "properties.memory_mb" and "expected a whole number of MiB" in err.message
 
 
 # ------------------------------------------------------------------ listener

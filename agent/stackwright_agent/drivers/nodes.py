@@ -26,8 +26,11 @@ operational fields they drive:
     so a wait left behind by a killed run cannot fail the attempt of the run that
     took over.
 
-A node without ``bmc`` is pre-provisioned (a "deployed server"): it needs
-``network.address`` and is adopted, ``enrolled`` -> ``active``, with no PXE.
+The node's own fields (name, role, kind, bmc, macs, root_device, network,
+properties) are checked as the node schema (``node_schema.py``) says, as the nodes
+file is: the same rules and messages. A node without ``bmc`` is pre-provisioned (a
+"deployed server"): it needs ``network.address`` and is adopted, ``enrolled`` ->
+``active``, with no PXE; a ``container`` node is always one.
 
 ``address`` (read-only) is the node's provisioning address: the static
 ``network.address`` when given, else the lowest free address of the agent's
@@ -48,16 +51,16 @@ inspection data and the last 20 history rows.
 import ipaddress
 import logging
 import os
-import re
 import secrets
 import threading
 import time
 
+from .. import node_schema as ns
 from .. import schema as s
 from ..errors import Conflict, InvalidField
 from ..registry import Registry, new_token
 from . import Driver
-from .bmcs import Secret, credentials_digest
+from .bmcs import credentials_digest
 
 # wanted state -> states it may be reached from (a state may always be "reached"
 # from itself: no change). "failed" may be reached from anywhere.
@@ -73,19 +76,7 @@ TRANSITIONS = {
     "failed": ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning"),
 }
 ACTIONS = ("inspect", "clean", "deploy")
-HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn",
-         "wwn_with_extension", "wwn_vendor_extension")
 LOG = logging.getLogger("stackwright-agent.nodes")
-SIZE_RE = re.compile(r"\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*")
-
-
-class AnyObj(s.Field):
-    """A JSON object kept as given (properties, root device hints)."""
-
-    def check(self, value, path):
-        if not isinstance(value, dict):
-            raise InvalidField(path, "expected an object, got %s" % type(value).__name__)
-        return value
 
 
 class Number(s.Field):
@@ -97,74 +88,43 @@ class Number(s.Field):
         return value
 
 
-class RootDevice(AnyObj):
+def _schema(check, *args, **kwargs):
+    """check(node, *args) of the node schema, its Invalid an InvalidField."""
+    try:
+        return check(ns.Checker(), *args, **kwargs)
+    except ns.Invalid as exc:
+        raise InvalidField(exc.field, exc.detail)
+
+
+class NodeField(s.Field):
+    """A field of a node, checked (and normalized) as the node schema says: the same
+    checks as the nodes file's."""
+
+    def __init__(self, check, **kw):
+        super().__init__(**kw)
+        self._check = check
+
     def check(self, value, path):
-        value = super().check(value, path)
-        for key, hint in value.items():
-            where = "%s.%s" % (path, key)
-            if key not in HINTS:
-                raise InvalidField(where, "unknown root device hint; allowed: %s" % ", ".join(HINTS))
-            if key == "rotational":
-                if not isinstance(hint, bool):
-                    raise InvalidField(where, "expected true or false")
-            elif key == "size":
-                if isinstance(hint, bool) or not (isinstance(hint, int) and hint > 0 or
-                                                  isinstance(hint, str) and SIZE_RE.fullmatch(hint)):
-                    raise InvalidField(where, "give whole GiB as a number (100) or with an operator ('>= 100')")
-            elif not isinstance(hint, str):
-                raise InvalidField(where, "expected a string")
-        return value
+        return _schema(self._check, path, value)
 
 
-class Network(s.Obj):
-    def check(self, value, path):
-        out = super().check(value, path)
-        if out["address"] is None:
-            raise InvalidField(path + ".address", "is required for static addressing (use {} for DHCP)")
-        net = ipaddress.ip_interface(out["address"]).network
-        if out["gateway"] is not None:
-            try:
-                gw = ipaddress.ip_address(out["gateway"])
-            except ValueError:
-                raise InvalidField(path + ".gateway", "%r is not an IP address" % out["gateway"])
-            if gw not in net:
-                raise InvalidField(path + ".gateway", "%s is not inside %s" % (gw, net))
-            out["gateway"] = str(gw)
-        for i, dns in enumerate(out["dns"] or []):
-            try:
-                out["dns"][i] = str(ipaddress.ip_address(dns))
-            except ValueError:
-                raise InvalidField("%s.dns[%d]" % (path, i), "%r is not an IP address" % dns)
-        out["dns"] = out["dns"] or []
-        return out
+def _network(node, path, value):
+    # {} is DHCP (stored as null)
+    return {} if value == {} else ns.static_network(node, path, value)
 
 
-NETWORK = Network({"address": s.Cidr(), "gateway": s.Str(), "dns": s.List(s.Str()), "interface_mac": s.Mac()})
-
-
-class NetworkField(s.Field):
-    def check(self, value, path):
-        if value == {}:
-            return {}  # stored as null: DHCP
-        return NETWORK.check(value, path)
-
-
+# the node's own fields are the node schema's; the rest drive provisioning
 SCHEMA = s.Obj({
-    "name": s.NAME,
+    "name": NodeField(ns.name, required=True),
     "state": s.Enum("present", "absent", default="present"),
-    "role": s.Str(max_len=64),
-    "kind": s.Str(max_len=64),
-    "bmc": s.Obj({
-        "driver": s.Enum("ipmi", default="ipmi"),
-        "address": s.Str(required=True, max_len=253),
-        "port": s.Int(minimum=1, maximum=65535, default=623),
-        "username": s.Str(required=True, max_len=64),
-        "password": Secret(required=True, max_len=128, hint="a string"),
-    }),
-    "macs": s.List(s.Mac(), min_items=1, unique=True),
-    "root_device": RootDevice(),
-    "network": NetworkField(),
-    "properties": AnyObj(),
+    "role": NodeField(ns.role),
+    "kind": NodeField(ns.kind),
+    "bmc": NodeField(ns.bmc),
+    "macs": NodeField(ns.macs),
+    "root_device": NodeField(ns.root_device),
+    "network": NodeField(_network),
+    # other keys are kept as given (ssh_authorized_keys)
+    "properties": NodeField(lambda node, path, value: ns.properties(node, path, value, others=True)),
     "provision_state": s.Enum(*[st for st in TRANSITIONS]),
     "power_state": s.Enum("on", "off", "unknown"),
     "last_error": s.Str(max_len=4096),
@@ -258,12 +218,9 @@ class NodeDriver(Driver):
             raise Conflict("if_armed_at: the action of node %r was armed at %s, not at %s: it was armed again "
                            "(or disarmed) since; nothing changed"
                            % (spec["name"], (row or {}).get("armed_at"), spec["if_armed_at"]), field="if_armed_at")
+        if row is None or any(spec[key] is not None for key in DESCRIPTIVE + ("bmc",)):
+            _presence(spec, row)
         if row is None:
-            if spec["bmc"] is not None and spec["macs"] is None:
-                raise InvalidField("macs", "is required to enroll a node with a BMC (its PXE NICs)")
-            if spec["bmc"] is None and not (spec["network"] or {}).get("address"):
-                raise InvalidField("bmc", "is required to enroll a node, unless it is pre-provisioned: "
-                                          "then give network.address")
             if spec["provision_state"] not in (None, "enrolled"):
                 raise Conflict("provision_state: a new node starts enrolled, not %s" % spec["provision_state"],
                                field="provision_state")
@@ -370,6 +327,19 @@ class NodeDriver(Driver):
         return [{"name": r["name"], "role": r["role"], "kind": r["kind"], "address": r["address"],
                  "provision_state": r["provision_state"], "power_state": r["power_state"],
                  "last_error": r["last_error"]} for r in self.registry.all()]
+
+
+def _presence(spec, row):
+    """The node as it would be after this request has what its kind needs (node schema):
+    a BMC and PXE MACs, or, pre-provisioned, its address."""
+    row = row or {}
+
+    def after(key):
+        return spec[key] if spec[key] is not None else row.get(key)
+    network = after("network")
+    has_bmc = bool(spec["bmc"] or row.get("bmc_address"))
+    _schema(ns.presence, after("kind") or ns.DEFAULT_KIND, has_bmc, None if network == {} else network)
+    _schema(ns.macs, "macs", after("macs"), required=has_bmc)
 
 
 def sync_dhcp_hosts(registry, directory):

@@ -1,0 +1,589 @@
+# -*- coding: utf-8 -*-
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A bare-metal node, declared once: its fields and how each is checked, and how
+root-device hints choose a disk.
+
+Three readers share this file: the nodes file (``plugins/module_utils/nodes_file.py``:
+the native format is this shape, instackenv.json and bifrost inventories are
+translated into it), the undercloud agent's API (``drivers/nodes.py``) and the
+``baremetal_node`` module's options (``plugins/module_utils/baremetal.py``). It is one
+file: ``plugins/module_utils/node_schema.py`` is a link to this one, so the agent
+package carries it as it is and the collection imports it as a module_util. Only the
+standard library is used.
+
+A node::
+
+    name         DNS label (it becomes the host name)
+    role         a server role (the caller may restrict them: the nodes file does)
+    kind         baremetal | vm | container
+    bmc          {driver: ipmi, address, port (623), username, password}; none: pre-provisioned
+    macs         PXE NICs; required with a BMC
+    root_device  Ironic's root-device hints (ROOT_DEVICE_HINTS)
+    network      {address (CIDR), gateway, dns, interface_mac}: static addressing
+    properties   {cpus, memory_mb, local_gb}
+
+The checks take a *node* that reports: ``node.fail(field, detail, at=None)`` raises
+(``field`` is the path inside the node, ``bmc.address``; ``at`` what the message shows
+when it differs) and ``node.claim(...)`` records what the node holds (a MAC, a BMC
+endpoint, an address) so that two holders are caught. ``Checker`` is such a node for
+one node alone (it raises ``Invalid``); the nodes file's claims span the whole file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import ipaddress
+import re
+
+KINDS = ("baremetal", "container", "vm")
+DEFAULT_KIND = "baremetal"
+DEFAULT_IPMI_PORT = 623
+BMC_DRIVERS = ("ipmi",)
+
+# the fields of a node and of its parts, as the native nodes file and the agent's API spell them
+NODE_FIELDS = ("bmc", "kind", "macs", "name", "network", "properties", "role", "root_device")
+BMC_FIELDS = ("address", "driver", "password", "port", "username")
+NETWORK_FIELDS = ("address", "dns", "gateway", "interface_mac")
+PROPERTY_FIELDS = ("cpus", "local_gb", "memory_mb")
+# longest values the registry keeps
+MAX_ROLE = 64
+MAX_USERNAME = 64
+MAX_PASSWORD = 128
+
+# Ironic's names. Each matches the disk field of the same name in an inspection's
+# inventory (the ramdisk's and node_facts' "disks"), size against size_bytes in whole GiB.
+ROOT_DEVICE_HINTS = ("by_path", "hctl", "model", "name", "rotational", "serial", "size", "vendor", "wwn",
+                     "wwn_vendor_extension", "wwn_with_extension")
+SIZE_OPERATORS = ("==", "!=", ">=", "<=", ">", "<", "=")
+GiB = 1 << 30
+
+# The same fields as options (an Ansible argument spec: the baremetal_node module's).
+# None of them defaults at the top level: an option left out keeps the node's value.
+BMC_OPTIONS = dict(
+    driver=dict(type="str", default="ipmi", choices=list(BMC_DRIVERS)),
+    address=dict(type="str", required=True),
+    port=dict(type="int", default=DEFAULT_IPMI_PORT),
+    username=dict(type="str", required=True),
+    password=dict(type="str", required=True, no_log=True),
+)
+NETWORK_OPTIONS = dict(
+    address=dict(type="str"),
+    gateway=dict(type="str"),
+    dns=dict(type="list", elements="str"),
+    interface_mac=dict(type="str"),
+)
+NODE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    role=dict(type="str"),
+    kind=dict(type="str", choices=list(KINDS)),
+    bmc=dict(type="dict", options=BMC_OPTIONS),
+    macs=dict(type="list", elements="str"),
+    root_device=dict(type="dict"),
+    network=dict(type="dict", options=NETWORK_OPTIONS),
+    properties=dict(type="dict"),
+)
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+_HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_DOTTED_NUMBERS_RE = re.compile(r"^[0-9.]+$")
+# a size hint: whole GiB, with or without an operator
+SIZE_RE = re.compile(r"^\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*$")
+DIGITS_RE = re.compile(r"^\s*[0-9]+\s*$")
+
+
+class Invalid(Exception):
+    """A field of a node is wrong: ``field`` its path, ``detail`` what is wrong,
+    ``at`` the path the message shows (None: ``field``)."""
+
+    def __init__(self, field, detail, at=None):
+        super(Invalid, self).__init__("%s: %s" % (field if at is None else at, detail))
+        self.field = field
+        self.detail = detail
+        self.at = at
+
+
+class Checker:
+    """The node of the checks below for a node on its own: errors raise Invalid; a
+    MAC (or anything else claimed) listed twice on it is an error."""
+
+    def __init__(self):
+        self.claims = {}
+
+    def fail(self, field, detail, at=None):
+        raise Invalid(field, detail, at)
+
+    def claim(self, kind, key, field, what, advice, same_node_ok=False):
+        where = self.claims.setdefault((kind, key), field)
+        if where != field and not same_node_ok:
+            self.fail(field, "%s is listed twice on this node (also at %s)" % (what, where))
+
+
+# --- how values read in messages ---------------------------------------------------
+
+
+def q(value):
+    """A value as messages show it: strings in single quotes, the rest as they read."""
+    if isinstance(value, str):
+        return "'%s'" % value
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+def kind_of(value):
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a %s" % type(value).__name__
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def suggest(word, choices):
+    """'; did you mean X?' for a near miss (case-insensitive first), '' otherwise."""
+    word, choices = str(word), sorted(choices)
+    for choice in choices:
+        if choice.lower() == word.lower():
+            return "; did you mean '%s'?" % choice
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+        close = [c for c in choices if close and c.lower() == close[0]]
+    return "; did you mean '%s'?" % close[0] if close else ""
+
+
+def join(path, key):
+    return "%s.%s" % (path, key) if path else str(key)
+
+
+# --- values ------------------------------------------------------------------------
+
+
+def check_fields(node, value, allowed, path, what="field"):
+    for key in value:
+        if key not in allowed:
+            node.fail(join(path, key), "unknown %s %s%s" % (what, q(key), suggest(key, allowed) or
+                                                            "; allowed: %s" % ", ".join(sorted(allowed))),
+                      at=path)
+
+
+def mapping(node, path, value):
+    if not isinstance(value, dict):
+        node.fail(path, "expected a mapping, got %s" % kind_of(value))
+    return value
+
+
+def a_list(node, path, value, what="a list"):
+    if not isinstance(value, list):
+        node.fail(path, "expected %s, got %s" % (what, kind_of(value)))
+    return value
+
+
+def text(node, path, value, what="a string", secret=False, max_len=None):
+    """A non-empty string. Numbers are refused with a hint to quote them: YAML read them as numbers."""
+    if is_int(value) or isinstance(value, float):
+        shown = "" if secret else " (%s)" % value
+        node.fail(path, "is a number%s, not text; quote it in the file so YAML reads it as a string" % shown)
+    if value is True or value is False:
+        node.fail(path, "is a boolean%s, not text: YAML reads unquoted yes, no, on, off, true and false as booleans; "
+                        "quote it" % ("" if secret else " (%s)" % q(value)))
+    if not isinstance(value, str):
+        node.fail(path, "expected %s, got %s" % (what, kind_of(value)))
+    if not value.strip():
+        node.fail(path, "is empty")
+    if max_len is not None and len(value) > max_len:
+        node.fail(path, "is %d characters long; at most %d are allowed" % (len(value), max_len))
+    return value
+
+
+def name(node, path, value):
+    if value is None:
+        node.fail(path, "missing; every node needs a name (for example 'compute-0')")
+    text(node, path, value, "a node name")
+    if not _NAME_RE.match(value):
+        fix = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63].strip("-")
+        node.fail(path, "%s is not a valid node name: node names become host names, so use 1 to 63 lowercase "
+                        "letters, digits and hyphens, starting and ending with a letter or digit%s"
+                  % (q(value), "; try '%s'" % fix if fix and _NAME_RE.match(fix) else ""))
+    node.claim("name", value, path, "the name %s" % q(value), "node names must be unique")
+    return value
+
+
+def role(node, path, value, roles=None, origin=None):
+    """A role name; with ``roles``, one of them. ``origin`` says where a role derived from
+    another name came from (None: given as is, "": the default)."""
+    if roles is None:
+        return text(node, path, value, "a role name", max_len=MAX_ROLE)
+    if value in roles:
+        return value
+    listing = ", ".join(sorted(roles)) or "(none)"
+    if origin == "":
+        node.fail(path, "missing, and the default role %s is not allowed; give one of the allowed roles: %s"
+                  % (q(value), listing))
+    if origin:
+        node.fail(path, "%s means role %s, which is not allowed; allowed roles: %s" % (origin, q(value), listing))
+    node.fail(path, "%s is not an allowed role (allowed: %s)%s" % (q(value), listing, suggest(value, roles)))
+
+
+def kind(node, path, value):
+    if value not in KINDS:
+        hint = suggest(value, KINDS) if isinstance(value, str) else ""
+        node.fail(path, "%s is not a node kind (%s)%s" % (q(value), ", ".join(KINDS), hint))
+    return value
+
+
+def mac(node, path, value):
+    if is_int(value):
+        node.fail(path, "is the number %d, not a MAC address: YAML reads an unquoted MAC made only of digits and colons "
+                        "as a base-60 number; quote it ('52:54:00:12:34:56')" % value)
+    if not isinstance(value, str):
+        node.fail(path, "expected a MAC address, got %s" % kind_of(value))
+    if not _MAC_RE.match(value.strip()):
+        node.fail(path, "%s is not a MAC address; write six pairs of hex digits separated by colons, "
+                        "like '52:54:00:12:34:56'" % q(value))
+    address = value.strip().lower().replace("-", ":")
+    if address == "00:00:00:00:00:00":
+        node.fail(path, "%s is the null MAC address; give the NIC's real address" % q(value))
+    if int(address[:2], 16) & 1:
+        node.fail(path, "%s is a multicast address, which no NIC has; check the first byte" % q(value))
+    return address
+
+
+def macs(node, path, value, key="", required=True):
+    """A list of MACs (``key``: the name of the address inside each item, for lists of ports)."""
+    if value is None or value == []:
+        if required:
+            node.fail(path, "missing; list the MAC address of the node's provisioning (PXE) NIC at least")
+        return []
+    a_list(node, path, value, "a list of MAC addresses" if not key else "a list of ports")
+    found = []
+    for i, item in enumerate(value):
+        where = "%s[%d]" % (path, i)
+        if key:
+            mapping(node, where, item)
+            where = join(where, key)
+            item = item.get(key)
+            if item is None:
+                node.fail(where, "missing; each port needs its MAC address")
+        address = mac(node, where, item)
+        node.claim("mac", address, where, "MAC %s" % address, "a MAC address belongs to one NIC on one node")
+        found.append(address)
+    return found
+
+
+def host(node, path, value):
+    """An IPv4/IPv6 address (normalized) or a host name (lowercased)."""
+    text(node, path, value, "an IP address or host name")
+    stripped = value.strip()
+    bad = "%s is not an IP address or host name" % q(value)
+    try:
+        return str(ipaddress.ip_address(stripped))
+    except ValueError:
+        pass
+    if ":" in stripped:
+        node.fail(path, bad + " (not a valid IPv6 address; write it without brackets or port)")
+    if _DOTTED_NUMBERS_RE.match(stripped):
+        node.fail(path, bad)
+    host_name = stripped[:-1] if stripped.endswith(".") else stripped
+    labels = host_name.split(".")
+    if len(host_name) > 253 or not all(_HOST_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
+        node.fail(path, bad)
+    return host_name.lower()
+
+
+def port(node, path, value, lenient=False):
+    if value is None:
+        return DEFAULT_IPMI_PORT
+    if lenient and isinstance(value, str) and DIGITS_RE.match(value):
+        value = int(value)
+    if not is_int(value):
+        node.fail(path, "expected a port number, got %s" % kind_of(value))
+    if not 1 <= value <= 65535:
+        node.fail(path, "%d is not a port number (1 to 65535; IPMI's is 623)" % value)
+    return value
+
+
+def bmc_endpoint(node, address, port_number, username, password, paths, lenient=False):
+    """The BMC; ``paths`` names the address, port, username and password fields."""
+    if address is None:
+        node.fail(paths["address"], "missing; give the address of the node's BMC")
+    bmc = dict(driver="ipmi", address=host(node, paths["address"], address),
+               port=port(node, paths["port"], port_number, lenient))
+    node.claim("bmc", (bmc["address"], bmc["port"]), paths["address"],
+               "BMC %s port %d" % (bmc["address"], bmc["port"]),
+               "each node needs a BMC endpoint of its own (virtual BMCs on one host: give each node its own port)")
+    if username is None:
+        node.fail(paths["username"], "missing; give the user name for the node's BMC")
+    bmc["username"] = text(node, paths["username"], username, "a user name", max_len=MAX_USERNAME)
+    if password is None:
+        node.fail(paths["password"], "missing; give the password for the node's BMC")
+    bmc["password"] = text(node, paths["password"], password, "a password", secret=True)
+    if len(password) > MAX_PASSWORD:
+        node.fail(paths["password"], "is longer than %d characters" % MAX_PASSWORD)
+    return bmc
+
+
+def bmc(node, path, value):
+    """The native ``bmc`` mapping."""
+    mapping(node, path, value)
+    check_fields(node, value, BMC_FIELDS, path)
+    driver = value.get("driver")
+    if driver is not None and driver not in BMC_DRIVERS:
+        node.fail(join(path, "driver"), "%s is not supported; Stackwright drives BMCs over IPMI only ('ipmi')"
+                  % q(driver))
+    return bmc_endpoint(node, value.get("address"), value.get("port"), value.get("username"), value.get("password"),
+                        dict((k, join(path, k)) for k in ("address", "port", "username", "password")))
+
+
+def size_hint(node, path, value):
+    """A size hint, normalized: whole GiB (100) or an operator and whole GiB ('>= 100')."""
+    if is_int(value):
+        if value <= 0:
+            node.fail(path, "must be a positive number of GiB, got %d" % value)
+        return value
+    if isinstance(value, str):
+        match = SIZE_RE.match(value)
+        if match and match.group(1):
+            return "%s %d" % (match.group(1), int(match.group(2)))
+        if match and int(match.group(2)) > 0:
+            return int(match.group(2))
+    node.fail(path, "%s is not a disk size: give whole GiB as a number (100) or with an operator ('>= 100')" % q(value))
+
+
+def root_device(node, path, value):
+    """Root-device hints, normalized; {} for none."""
+    if value is None:
+        return {}
+    mapping(node, path, value)
+    hints = {}
+    for key in value:
+        if key not in ROOT_DEVICE_HINTS:
+            node.fail(join(path, key), "unknown root device hint %s%s" % (
+                q(key), suggest(key, ROOT_DEVICE_HINTS) or "; allowed: %s" % ", ".join(ROOT_DEVICE_HINTS)), at=path)
+        hint = value[key]
+        where = join(path, key)
+        if key == "size":
+            hints[key] = size_hint(node, where, hint)
+        elif key == "rotational":
+            if hint is not True and hint is not False:
+                node.fail(where, "expected true or false (unquoted), got %s" % q(hint))
+            hints[key] = hint
+        else:
+            hints[key] = text(node, where, hint)
+    return hints
+
+
+def count(node, path, value, what, lenient=False):
+    """A positive integer property (CPUs, MiB, GiB), or None when absent."""
+    if value is None:
+        return None
+    if lenient and isinstance(value, str) and DIGITS_RE.match(value):
+        value = int(value)
+    if not is_int(value):
+        got = q(value) if isinstance(value, str) else kind_of(value)
+        node.fail(path, "expected a whole number of %s, got %s" % (what, got))
+    if value <= 0:
+        node.fail(path, "must be a positive number of %s, got %d" % (what, value))
+    return value
+
+
+PROPERTY_UNITS = (("cpus", "CPUs"), ("memory_mb", "MiB"), ("local_gb", "GiB"))
+
+
+def properties(node, path, value, others=False):
+    """The native ``properties`` mapping: every field, None when not given. With
+    ``others`` (the agent's API), keys besides PROPERTY_FIELDS are kept as given
+    (ssh_authorized_keys) and only the given ones are returned."""
+    if value is None:
+        value = {}
+    mapping(node, path, value)
+    if not others:
+        check_fields(node, value, PROPERTY_FIELDS, path)
+        return dict((k, count(node, join(path, k), value.get(k), unit)) for k, unit in PROPERTY_UNITS)
+    out = dict(value)
+    for key, unit in PROPERTY_UNITS:
+        if value.get(key) is not None:
+            out[key] = count(node, join(path, key), value[key], unit)
+    return out
+
+
+def network(node, address, gateway, dns, interface_mac, paths, dns_may_be_text=False):
+    """Static addressing; ``paths`` names the address, gateway, dns and interface_mac fields."""
+    if address is None:
+        node.fail(paths["address"], "missing; give the node's address with its prefix length, like '192.0.2.10/24'")
+    text(node, paths["address"], address, "an address with a prefix length")
+    if "/" not in address:
+        node.fail(paths["address"], "%s has no prefix length; write it as a CIDR, like '%s/24'" % (q(address), address))
+    try:
+        iface = ipaddress.ip_interface(address.strip())
+    except ValueError:
+        node.fail(paths["address"], "%s is not an address with a prefix length (CIDR), like '192.0.2.10/24'"
+                  % q(address))
+    net = iface.network
+    if net.num_addresses > 2 and iface.ip == net.network_address:
+        node.fail(paths["address"], "%s is the address of the network itself, not of a host in it; give the node's "
+                                    "own address, like '%s/%d'" % (q(address), net.network_address + 1, net.prefixlen))
+    if iface.version == 4 and net.num_addresses > 2 and iface.ip == net.broadcast_address:
+        node.fail(paths["address"], "%s is the broadcast address of %s, not a host address" % (q(address), net))
+    gw = None
+    if gateway is not None:
+        text(node, paths["gateway"], gateway, "an IP address")
+        try:
+            gw_ip = ipaddress.ip_address(gateway.strip())
+        except ValueError:
+            node.fail(paths["gateway"], "%s is not an IP address" % q(gateway))
+        if gw_ip.version != iface.version or gw_ip not in net:
+            node.fail(paths["gateway"], "%s is not inside the node's network %s; the gateway must be reachable "
+                                        "on that network" % (q(gateway), net))
+        if gw_ip == iface.ip:
+            node.fail(paths["gateway"], "%s is the node's own address" % q(gateway))
+        if net.num_addresses > 2 and (gw_ip == net.network_address or
+                                      (iface.version == 4 and gw_ip == net.broadcast_address)):
+            node.fail(paths["gateway"], "%s is not a host address of %s" % (q(gateway), net))
+        gw = str(gw_ip)
+    servers = []
+    if dns is not None:
+        if dns_may_be_text and isinstance(dns, str):
+            dns = [dns]
+        a_list(node, paths["dns"], dns, "a list of DNS server addresses")
+        for i, server in enumerate(dns):
+            where = "%s[%d]" % (paths["dns"], i)
+            text(node, where, server, "an IP address")
+            try:
+                servers.append(str(ipaddress.ip_address(server.strip())))
+            except ValueError:
+                node.fail(where, "%s is not an IP address (DNS servers are given by address)" % q(server))
+    nic = None
+    if interface_mac is not None:
+        nic = mac(node, paths["interface_mac"], interface_mac)
+        node.claim("mac", nic, paths["interface_mac"], "MAC %s" % nic, "a MAC address belongs to one NIC on one node",
+                   same_node_ok=True)
+    node.claim("ip", iface.ip, paths["address"], "the address %s" % iface.ip, "each node needs an address of its own")
+    return dict(address=str(iface), gateway=gw, dns=servers, interface_mac=nic)
+
+
+def static_network(node, path, value):
+    """The native ``network`` mapping."""
+    mapping(node, path, value)
+    check_fields(node, value, NETWORK_FIELDS, path)
+    return network(node, value.get("address"), value.get("gateway"), value.get("dns"), value.get("interface_mac"),
+                   dict((k, join(path, k)) for k in NETWORK_FIELDS))
+
+
+# --- a whole node ------------------------------------------------------------------
+
+
+def presence(node, node_kind, has_bmc, node_network):
+    """What a node of ``node_kind`` must have: a BMC unless pre-provisioned (then its
+    ``network.address``); a container node is always pre-provisioned."""
+    has_address = isinstance(node_network, dict) and node_network.get("address") is not None
+    if node_kind == "container":
+        if has_bmc:
+            node.fail("bmc", "a container node is pre-provisioned and has no BMC; remove bmc, or set kind to "
+                             "baremetal or vm")
+        if node_network is None:
+            node.fail("network.address", "missing; a container node is pre-provisioned: give the address the "
+                                         "undercloud reaches it at, with its prefix length, like '192.0.2.10/24'")
+    elif not has_bmc and not has_address:
+        node.fail("bmc", "missing; a %s node is powered on and off through its BMC (address, username, "
+                         "password): bmc is required unless the node is pre-provisioned (give network.address)"
+                  % node_kind)
+
+
+def normalized(node_name, node_role, node_kind, node_bmc, node_macs, hints, node_network, node_properties):
+    return dict(name=node_name, role=node_role, kind=node_kind, bmc=node_bmc, macs=node_macs, root_device=hints,
+                network=node_network, properties=node_properties)
+
+
+def node(checker, raw, roles=None, default_role=None):
+    """A whole native node, every field checked in order, normalized. ``roles``: the
+    allowed roles (None: any); ``default_role``: the role of a node that gives none."""
+    check_fields(checker, raw, NODE_FIELDS, "")
+    node_name = name(checker, "name", raw.get("name"))
+    if raw.get("role") is None:
+        node_role = None if default_role is None else role(checker, "role", default_role, roles, "")
+    else:
+        node_role = role(checker, "role", text(checker, "role", raw["role"], "a role name"), roles)
+    node_kind = DEFAULT_KIND if raw.get("kind") is None else kind(checker, "kind", raw["kind"])
+
+    # A node without a BMC is pre-provisioned (a deployed server): the undercloud neither powers nor PXE-boots
+    # it, it reaches it at its static address.
+    node_bmc, node_network = raw.get("bmc"), raw.get("network")
+    presence(checker, node_kind, node_bmc is not None, node_network)
+    if node_bmc is not None:
+        node_bmc = bmc(checker, "bmc", node_bmc)
+    # PXE needs the MACs; a pre-provisioned node may list them (they name its NICs)
+    node_macs = macs(checker, "macs", raw.get("macs"), required=node_bmc is not None)
+    hints = root_device(checker, "root_device", raw.get("root_device"))
+    if node_network is not None:
+        node_network = static_network(checker, "network", node_network)
+    node_properties = properties(checker, "properties", raw.get("properties"))
+    return normalized(node_name, node_role, node_kind, node_bmc, node_macs, hints, node_network, node_properties)
+
+
+# --- root-device hints choose a disk -------------------------------------------------
+
+
+def size_matches(hint, size_bytes):
+    if size_bytes is None:
+        return False
+    gib = size_bytes // GiB
+    if is_int(hint):
+        return gib == hint
+    op, num = SIZE_RE.match(hint).groups()
+    num = int(num)
+    return {None: gib == num, "=": gib == num, "==": gib == num, "!=": gib != num, ">=": gib >= num,
+            "<=": gib <= num, ">": gib > num, "<": gib < num}[op]
+
+
+def disk_value(disk, key):
+    """The disk's value for hint ``key``: a disk whose inventory has no vendor extension
+    (the ramdisk reports none) has its WWN with the extension equal to its WWN."""
+    if key == "wwn_with_extension" and disk.get(key) is None:
+        return disk.get("wwn")
+    return disk.get(key)
+
+
+def hint_matches(key, hint, disk):
+    if key == "size":
+        return size_matches(hint, disk.get("size_bytes"))
+    if key == "rotational":
+        return disk.get("rotational") is hint
+    value = disk_value(disk, key)
+    if value is None:
+        return False
+    if key == "name":
+        # "sda" and "/dev/sda" name the same disk
+        return value.rsplit("/", 1)[-1] == hint.rsplit("/", 1)[-1]
+    return value.strip().lower() == hint.strip().lower()
+
+
+def pick_root_disk(disks, hints):
+    """The disk (a dict of an inventory's ``disks``) the hints choose, or None: all given
+    hints must match; of several matches the smallest (then by name). No hints: the
+    smallest disk of at least 4 GiB, else the smallest disk at all (lab VMs have tiny disks)."""
+    def order(d):
+        return (d.get("size_bytes") or 0, d.get("name") or "")
+    if hints:
+        matching = [d for d in disks if all(hint_matches(k, v, d) for k, v in hints.items())]
+        return min(matching, key=order) if matching else None
+    big = [d for d in disks if (d.get("size_bytes") or 0) >= 4 * GiB]
+    return min(big or disks, key=order) if disks else None

@@ -1,0 +1,1 @@
+../../agent/stackwright_agent/node_schema.py
