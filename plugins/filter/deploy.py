@@ -14,6 +14,9 @@ import json
 import os
 
 from ansible.errors import AnsibleFilterError
+from ansible.inventory.manager import InventoryManager
+from ansible.plugins.loader import cache_loader
+from ansible.vars.manager import VariableManager
 
 # Variables of Ansible's own that say how it runs, not what to deploy.
 RUN_VARIABLES = frozenset((
@@ -42,19 +45,45 @@ def code_digest(root=ROOT):
     return h.hexdigest()
 
 
-def deploy_inputs(hostvars, hosts, ignore=()):
-    """A sha256 of the hosts' variables as written (before templating: secrets are
-    hashed, never returned) and of the collection's code. IGNORE: variables that
-    change how a run goes, not what it deploys."""
-    if not hasattr(hostvars, "raw_get"):
+def written_vars(hostvars, hosts):
+    """Each host's variables as a run sees them before its first task: its inventory
+    read again from the same sources (group and host vars, vars plugins) and the
+    extra vars. Not what earlier plays of the same run left on the host (gathered
+    facts, set_fact, register, include_vars, add_host's variables and groups): site.yml
+    runs provision.yml first, and its deploy must see what deploy.yml alone sees."""
+    try:
+        loader, sources = hostvars._loader, hostvars._inventory._sources
+    except AttributeError:
         raise AnsibleFilterError("deploy_inputs: give it hostvars (hostvars | stackwright.cloud.deploy_inputs(hosts))")
+    inventory = InventoryManager(loader=loader, sources=sources)
+    variables = VariableManager(loader=loader, inventory=inventory)
+    # no facts either, not even from a persistent fact cache
+    variables._fact_cache = cache_loader.get("ansible.builtin.memory")
+    out = {}
+    for name in hosts:
+        host = inventory.get_host(name)
+        if host is None:
+            raise AnsibleFilterError("deploy_inputs: host %r is not in the inventory (%s); a host added by add_host "
+                                     "cannot be deployed" % (name, ", ".join(map(str, sources))))
+        out[name] = variables.get_vars(host=host, include_hostvars=False)
+    return out
+
+
+def fingerprint(variables, ignore=()):
+    """A sha256 of {host: variables} (but for Ansible's own and IGNORE) and of the code."""
     skip = RUN_VARIABLES | set(ignore)
-    inputs = {}
-    for host in sorted(hosts):
-        raw = hostvars.raw_get(host)
-        inputs[host] = {k: raw[k] for k in raw if k not in skip}
+    inputs = {host: {k: v for k, v in raw.items() if k not in skip} for host, raw in variables.items()}
     data = json.dumps(inputs, sort_keys=True, default=repr)
     return hashlib.sha256((code_digest() + "\0" + data).encode()).hexdigest()
+
+
+def deploy_inputs(hostvars, hosts, ignore=()):
+    """A sha256 of the hosts' variables as written (inventory and extra vars, before
+    templating: secrets are hashed, never returned) and of the collection's code.
+    IGNORE: variables that change how a run goes, not what it deploys."""
+    if not hasattr(hostvars, "raw_get"):
+        raise AnsibleFilterError("deploy_inputs: give it hostvars (hostvars | stackwright.cloud.deploy_inputs(hosts))")
+    return fingerprint(written_vars(hostvars, hosts), ignore)
 
 
 class FilterModule(object):
