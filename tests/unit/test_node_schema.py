@@ -10,11 +10,12 @@ import sys
 import tarfile
 
 import pytest
+import yaml
 
 from conftest import ROOT, _load
 from stackwright_agent import node_schema as agent_schema
 from stackwright_agent.drivers import nodes as nodes_driver
-from ansible_collections.stackwright.cloud.plugins.module_utils import baremetal, node_schema
+from ansible_collections.stackwright.cloud.plugins.module_utils import baremetal, node_schema, nodes_file
 
 GiB = 1 << 30
 MODULE_UTIL = os.path.join(ROOT, "plugins", "module_utils", "node_schema.py")
@@ -64,6 +65,17 @@ def test_the_option_declarations_are_the_fields():
     assert sorted(baremetal.DESCRIPTIVE + ("name",)) == sorted(node_schema.NODE_FIELDS)
     # the agent's API takes the same fields (and the ones that drive provisioning)
     assert set(node_schema.NODE_FIELDS) <= set(nodes_driver.SCHEMA.fields)
+
+
+@pytest.mark.parametrize("sample", ["instackenv.json", "bifrost.json", "nodes.yml", "lab-nodes.yml"])
+def test_every_format_becomes_a_schema_node(sample):
+    """instackenv and bifrost nodes are translated into the schema's node: checked again
+    as native nodes, they come out as they went in."""
+    with open(os.path.join(ROOT, "tests", "unit", "data", sample), encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    for loaded in nodes_file.load_nodes(data):
+        again = node_schema.node(node_schema.Checker(), json.loads(json.dumps(loaded)), nodes_file.DEFAULT_ROLES)
+        assert again == loaded
 
 
 # --- root-device hints: the checks, the matching and the ramdisk agree --------------------
