@@ -29,7 +29,7 @@ options:
     choices: [check, present, absent]
     default: check
   fingerprint:
-    description: The deploy's inputs (M(stackwright.cloud.deploy_inputs)); needed with O(state=check) and
+    description: The deploy's inputs (P(stackwright.cloud.deploy_inputs#filter)); needed with O(state=check) and
       O(state=present).
     type: str
 author:
