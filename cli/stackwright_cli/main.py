@@ -431,7 +431,7 @@ VERBS = [
     Verb("deploy", "everything: lab, undercloud, provision, deploy, validate", phases(
         phase("lab", "lab"), phase("undercloud", "undercloud"),
         phase("provision", "provision", nodes_file_vars), phase("deploy", "deploy"),
-        phase("validate", "validate"))),
+        phase("validate", "validate")), after=show_validation),
     Verb("runs list", "the runs, newest last",
          arguments=[(("-n",), dict(type=int, default=30, help="how many (default 30)"))],
          run=lambda ctx, args, display: runs_list(ctx, display, args.n)),
