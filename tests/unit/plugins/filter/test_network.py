@@ -13,11 +13,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from conftest import ROOT, _load
-
-network = _load("network_filters", "plugins/filter/network.py")
-network_problems = network.network_problems
-network_plan = network.network_plan
+from ansible_collections.stackwright.cloud.plugins.filter.network import network_plan, network_problems
+from conftest import ROOT
 
 # TripleO's sample network_data, in this collection's spelling (cidr, gateway)
 NETWORKS_YAML = """
