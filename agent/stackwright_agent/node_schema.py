@@ -491,6 +491,29 @@ def static_network(node, path, value):
 # --- a whole node ------------------------------------------------------------------
 
 
+def _network_or_dhcp(node, path, value):
+    return {} if value == {} else static_network(node, path, value)
+
+
+def _properties_and_others(node, path, value):
+    return properties(node, path, value, others=True)
+
+
+# Each field checked on its own, as a request that may leave the others out gives it (the
+# agent's API): ``network: {}`` is DHCP (no static address), properties keep other keys
+# (ssh_authorized_keys). ``presence`` then checks the node as it would be.
+FIELD_CHECKS = dict(
+    name=name,
+    role=role,
+    kind=kind,
+    bmc=bmc,
+    macs=macs,
+    root_device=root_device,
+    network=_network_or_dhcp,
+    properties=_properties_and_others,
+)
+
+
 def presence(node, node_kind, has_bmc, node_network):
     """What a node of ``node_kind`` must have: a BMC unless pre-provisioned (then its
     ``network.address``); a container node is always pre-provisioned."""

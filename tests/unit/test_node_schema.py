@@ -40,11 +40,13 @@ def test_the_agent_archive_carries_it():
 def test_the_built_collection_carries_it(tmp_path):
     """ansible-galaxy keeps a link inside the collection as a link; installed, it reads as the file."""
     galaxy = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
-    subprocess.run([galaxy, "collection", "build", "--force", "--output-path", str(tmp_path), ROOT],
-                   check=True, capture_output=True, timeout=300)
+    def run(*args):
+        proc = subprocess.run([galaxy, "collection"] + list(args), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    run("build", "--force", "--output-path", str(tmp_path), ROOT)
     tarball = next(p for p in os.listdir(tmp_path) if p.endswith(".tar.gz"))
-    subprocess.run([galaxy, "collection", "install", "--force", "-p", str(tmp_path / "installed"),
-                    str(tmp_path / tarball)], check=True, capture_output=True, timeout=300)
+    run("install", "--force", "-p", str(tmp_path / "installed"), str(tmp_path / tarball))
     with tarfile.open(str(tmp_path / tarball)) as tar:
         member = tar.getmember("plugins/module_utils/node_schema.py")
         assert member.issym() or member.isfile()
@@ -63,8 +65,10 @@ def test_the_option_declarations_are_the_fields():
     assert node_schema.NODE_OPTIONS["kind"]["choices"] == list(node_schema.KINDS)
     assert baremetal.NODE_OPTIONS is node_schema.NODE_OPTIONS
     assert sorted(baremetal.DESCRIPTIVE + ("name",)) == sorted(node_schema.NODE_FIELDS)
-    # the agent's API takes the same fields (and the ones that drive provisioning)
-    assert set(node_schema.NODE_FIELDS) <= set(nodes_driver.SCHEMA.fields)
+    # the agent's API checks the same fields with the schema (and others that drive provisioning)
+    assert sorted(node_schema.FIELD_CHECKS) == sorted(node_schema.NODE_FIELDS)
+    assert sorted(nodes_driver.NODE_FIELDS) == sorted(node_schema.NODE_FIELDS)
+    assert set(nodes_driver.NODE_FIELDS) <= set(nodes_driver.SCHEMA.fields)
 
 
 @pytest.mark.parametrize("sample", ["instackenv.json", "bifrost.json", "nodes.yml", "lab-nodes.yml"])

@@ -108,23 +108,11 @@ class NodeField(s.Field):
         return _schema(self._check, path, value)
 
 
-def _network(node, path, value):
-    # {} is DHCP (stored as null)
-    return {} if value == {} else ns.static_network(node, path, value)
-
-
-# the node's own fields are the node schema's; the rest drive provisioning
-SCHEMA = s.Obj({
-    "name": NodeField(ns.name, required=True),
+# the node's own fields are the node schema's (network {} is DHCP, stored as null)
+NODE_FIELDS = dict((field, NodeField(check, required=field == "name")) for field, check in ns.FIELD_CHECKS.items())
+# ...and these drive provisioning
+SCHEMA = s.Obj(dict(NODE_FIELDS, **{
     "state": s.Enum("present", "absent", default="present"),
-    "role": NodeField(ns.role),
-    "kind": NodeField(ns.kind),
-    "bmc": NodeField(ns.bmc),
-    "macs": NodeField(ns.macs),
-    "root_device": NodeField(ns.root_device),
-    "network": NodeField(_network),
-    # other keys are kept as given (ssh_authorized_keys)
-    "properties": NodeField(lambda node, path, value: ns.properties(node, path, value, others=True)),
     "provision_state": s.Enum(*[st for st in TRANSITIONS]),
     "power_state": s.Enum("on", "off", "unknown"),
     "last_error": s.Str(max_len=4096),
@@ -135,9 +123,10 @@ SCHEMA = s.Obj({
         "config_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
     }),
     "if_armed_at": Number(),
-})
+}))
 
-DESCRIPTIVE = ("role", "kind", "macs", "root_device", "network", "properties")
+# stored as given (the BMC goes into columns of its own)
+DESCRIPTIVE = tuple(f for f in ns.NODE_FIELDS if f not in ("name", "bmc"))
 
 
 class NodeDriver(Driver):
