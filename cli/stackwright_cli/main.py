@@ -209,6 +209,12 @@ def record_nodes_file(ctx, args, code, run, records, display):
     return code
 
 
+def say_if_already_down(ctx, args, code, run, records, display):
+    if code == EXIT_OK and records and not any(r["changed"] for r in records):
+        display.line("nothing to remove: the undercloud and the lab were already down", always=True)
+    return code
+
+
 def show_nodes(ctx, args, code, run, records, display):
     if code != EXIT_OK:
         print_failures(display, records)
@@ -398,7 +404,7 @@ VERBS = [
     Verb("lab up", "build the lab (networks, bare-metal VMs with BMCs, container nodes)", phases(phase("lab", "lab"))),
     Verb("lab down", "remove the undercloud and the lab, and nothing else", phases(
         phase("undercloud", "undercloud", {"undercloud_state": "absent"}, key="absent"),
-        phase("lab", "lab", {"lab_state": "absent"}, key="absent"))),
+        phase("lab", "lab", {"lab_state": "absent"}, key="absent")), after=say_if_already_down),
     Verb("undercloud install", "dnsmasq, the node registry, the image store, the images",
          phases(phase("undercloud", "undercloud"))),
     Verb("node import", "validate a nodes file and enroll its nodes", phases(
@@ -461,8 +467,8 @@ def version_text():
 
 class VersionAction(argparse.Action):
     def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, help="print the versions and where the collection is, "
-                                                              "then exit")
+        super().__init__(option_strings, dest, nargs=0,
+                         help="print the versions and where the collection is, then exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
         text, code = version_text()
@@ -500,8 +506,8 @@ def build_parser():
             sub = top.add_parser(words[0], parents=[] if verb.run else [ansible], help=verb.help)
         else:
             if words[0] not in groups:
-                inner = top.add_parser(words[0], help=GROUPS[words[0]]).add_subparsers(dest="action",
-                                                                                        metavar="ACTION")
+                parent = top.add_parser(words[0], help=GROUPS[words[0]])
+                inner = parent.add_subparsers(dest="action", metavar="ACTION")
                 inner.required = True
                 groups[words[0]] = inner
             sub = groups[words[0]].add_parser(words[1], parents=[] if verb.run else [ansible], help=verb.help)
