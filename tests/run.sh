@@ -39,7 +39,7 @@ stage() {
 # short summary and assertion lines, Molecule's errors.
 why() {
   sed 's/\x1b\[[0-9;]*m//g; s/^[ \t│]*//' "$logs/${1%% *}.log" |
-    grep -E -B3 '^(fatal:|failed:|FAILED |ERROR |E  )|^CRITICAL|Ansible return code' |
+    grep -E -B3 '^(fatal:|failed:|FAILED |ERROR |E  |build: )|^CRITICAL|Ansible return code' |
     grep -v -E '^(--|\*+|)$' | cut -c1-400 | tail -n 60
 }
 
