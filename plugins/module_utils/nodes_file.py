@@ -214,8 +214,9 @@ def _instackenv_node(loader, index, raw):
     if pm_type not in IPMI_DRIVERS:
         node.fail("pm_type", "%s is not supported; Stackwright enrolls nodes over IPMI only (pm_type %s)"
                   % (_q(pm_type), ", ".join(IPMI_DRIVERS)))
-    bmc = ns.bmc_endpoint(node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"), raw.get("pm_password"),
-               dict(address="pm_addr", port="pm_port", username="pm_user", password="pm_password"), lenient=True)
+    bmc = ns.bmc_endpoint(
+        node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"), raw.get("pm_password"),
+        dict(address="pm_addr", port="pm_port", username="pm_user", password="pm_password"), lenient=True)
 
     if raw.get("mac") is not None and raw.get("ports") is not None:
         node.fail("mac", "give the node's MACs either as mac or as ports, not both")
@@ -274,10 +275,10 @@ def _bifrost_node(loader, index, key, raw):
     base = "driver_info"
     if "ipmi_address" not in info and isinstance(info.get("power"), dict):  # older bifrost: driver_info.power
         info, base = info["power"], "driver_info.power"
-    bmc = ns.bmc_endpoint(node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"),
-               info.get("ipmi_password"),
-               dict(address=base + ".ipmi_address", port=base + ".ipmi_port", username=base + ".ipmi_username",
-                    password=base + ".ipmi_password"), lenient=True)
+    bmc = ns.bmc_endpoint(
+        node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"), info.get("ipmi_password"),
+        dict(address=base + ".ipmi_address", port=base + ".ipmi_port", username=base + ".ipmi_username",
+             password=base + ".ipmi_password"), lenient=True)
 
     macs = ns.macs(node, "nics", raw.get("nics"), key="mac")
 
@@ -323,10 +324,11 @@ def _bifrost_node(loader, index, key, raw):
             node.fail("ipv4_subnet_mask", "missing; needed with ipv4_address to know the node's network "
                                           "(for example '255.255.255.0')")
         prefix = _netmask_prefix(node, "ipv4_subnet_mask", raw.get("ipv4_subnet_mask"))
-        network = ns.network(node, "%s/%d" % (address.strip(), prefix), raw.get("ipv4_gateway"),
-                           raw.get("ipv4_nameserver"), raw.get("ipv4_interface_mac"),
-                           dict(address="ipv4_address", gateway="ipv4_gateway", dns="ipv4_nameserver",
-                                interface_mac="ipv4_interface_mac"), dns_may_be_text=True)
+        network = ns.network(
+            node, "%s/%d" % (address.strip(), prefix), raw.get("ipv4_gateway"), raw.get("ipv4_nameserver"),
+            raw.get("ipv4_interface_mac"),
+            dict(address="ipv4_address", gateway="ipv4_gateway", dns="ipv4_nameserver",
+                 interface_mac="ipv4_interface_mac"), dns_may_be_text=True)
     return ns.normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, network, properties)
 
 

@@ -40,6 +40,7 @@ def test_the_agent_archive_carries_it():
 def test_the_built_collection_carries_it(tmp_path):
     """ansible-galaxy keeps a link inside the collection as a link; installed, it reads as the file."""
     galaxy = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
+
     def run(*args):
         proc = subprocess.run([galaxy, "collection"] + list(args), capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -124,8 +124,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body()
         with self.cloud.lock:
             self.cloud.calls.append((method, path))
-            if not (path == "/" or path in ("/v3", "/v3/auth/tokens") or re.match(r"^/(compute|placement|network)"
-                                                                                   r"(/v2\.1|/v2\.0)?$", path)):
+            public = r"^/(compute|placement|network)(/v2\.1|/v2\.0)?$"
+            if not (path == "/" or path in ("/v3", "/v3/auth/tokens") or re.match(public, path)):
                 if self.headers.get("X-Auth-Token") not in self.cloud.tokens:
                     return self.send(401, {"error": {"code": 401, "message": "The request you have made requires "
                                                      "authentication."}})
