@@ -76,7 +76,7 @@ def test_the_option_declarations_are_the_fields():
 def test_every_format_becomes_a_schema_node(sample):
     """instackenv and bifrost nodes are translated into the schema's node: checked again
     as native nodes, they come out as they went in."""
-    with open(os.path.join(ROOT, "tests", "unit", "data", sample), encoding="utf-8") as fh:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", sample), encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     for loaded in nodes_file.load_nodes(data):
         again = node_schema.node(node_schema.Checker(), json.loads(json.dumps(loaded)), nodes_file.DEFAULT_ROLES)
