@@ -6,6 +6,7 @@ import atexit
 import importlib.util
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -206,3 +207,12 @@ def libvirt_netns():
         except (OSError, ValueError):
             pass
     sh("ip", "netns", "del", name, check=False)
+
+
+@pytest.fixture
+def silent_bmc():
+    """A UDP port that reads and drops everything: a BMC that never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()

@@ -7,7 +7,6 @@ BMC password shows up nowhere."""
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,15 +21,6 @@ STACKWRIGHT = os.path.join(BIN, "stackwright")
 PASSWORD = "bmc-" + uuid.uuid4().hex[:12]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(STACKWRIGHT), reason="the stackwright CLI is not installed")
-
-
-@pytest.fixture
-def silent_bmc():
-    """A UDP port that reads and drops everything: a BMC that never answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 reads and drops every packet stands in for a dead BMC (bounded retries, a message
 that says what is wrong)."""
 
-import socket
 import time
 
 import pytest
@@ -10,14 +9,6 @@ import pytest
 from conftest import _load
 
 ipmi = _load("ipmi_client", "plugins/module_utils/ipmi.py")
-
-
-@pytest.fixture
-def silent_bmc():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 def test_a_silent_bmc_is_retried_and_named(silent_bmc):
