@@ -58,7 +58,7 @@ sanity() { tests/sanity.sh; }
 
 build() { tests/build.sh; }
 
-unit() { (cd tests && python -m pytest -q -p no:cacheprovider --durations=15); }
+unit() { python -m pytest -q --durations=15; }
 
 molecule_all() {
   local s

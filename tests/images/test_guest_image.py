@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from fixtures import ROOT
 # reused, not copied: helpers and the ramdisk builder's cache (its debs)
 import test_ramdisk as ramdisk_tests
 from test_ramdisk import MiB, run, stop

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from conftest import link_collection
+from fixtures import link_collection
 
 CACHE = os.environ.get("STACKWRIGHT_IMAGE_CACHE") or "/var/tmp/stackwright-cache"
 ANSIBLE_PLAYBOOK = (shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))

@@ -41,7 +41,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, link_collection
+from fixtures import ROOT, link_collection
 
 BUILD = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "build-image.sh")
 PRESET = os.path.join(ROOT, "roles", "image_build", "files", "overcloud", "rootfs", "etc", "systemd",

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import agent_client
+from fixtures import agent_client
 # reused, not copied: the build, the lab and its helpers
 import test_ramdisk as base
 from test_ramdisk import API, MiB, PORT, UC, Lab, debugfs, disk, mac, read, run, stop

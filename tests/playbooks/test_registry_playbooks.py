@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, RunningAgent
+from fixtures import ROOT, RunningAgent
 from stackwright_agent.config import Config
 
 BIN = os.path.dirname(sys.executable)

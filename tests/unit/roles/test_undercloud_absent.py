@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from conftest import ROOT, link_collection
+from fixtures import ROOT, link_collection
 
 
 def remove_undercloud(tmp_path, interpreter):

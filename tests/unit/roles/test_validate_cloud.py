@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import _load
+from fixtures import _load
 
 vc = _load("validate_cloud", "roles/validate/files/validate_cloud.py")
 

@@ -14,7 +14,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.stackwright.cloud.plugins.filter.network import network_plan, network_problems
-from conftest import ROOT
+from fixtures import ROOT
 
 # TripleO's sample network_data, in this collection's spelling (cidr, gateway)
 NETWORKS_YAML = """

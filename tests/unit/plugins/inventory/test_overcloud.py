@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import http, token_of
+from fixtures import http, token_of
 
 BIN = os.path.dirname(sys.executable)
 GiB = 1 << 30

@@ -400,7 +400,7 @@ def run_module(path, args, check=False, diff=False):
 def standin_fixture():
     """A pytest fixture: a Cloud served by a StandIn, and module runs that find the collection."""
     import pytest
-    from conftest import COLLECTIONS
+    from fixtures import COLLECTIONS
 
     @pytest.fixture
     def standin(monkeypatch):

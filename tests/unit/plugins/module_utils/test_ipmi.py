@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import _load
+from fixtures import _load
 
 ipmi = _load("ipmi_client", "plugins/module_utils/ipmi.py")
 

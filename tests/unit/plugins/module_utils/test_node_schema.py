@@ -12,7 +12,7 @@ import tarfile
 import pytest
 import yaml
 
-from conftest import ROOT, _load
+from fixtures import ROOT, _load
 from stackwright_agent import node_schema as agent_schema
 from stackwright_agent.drivers import nodes as nodes_driver
 from ansible_collections.stackwright.cloud.plugins.module_utils import baremetal, node_schema, nodes_file

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, _load
+from fixtures import ROOT, _load
 
 nodes_file = _load("nodes_file", "plugins/module_utils/nodes_file.py")
 load_nodes = nodes_file.load_nodes

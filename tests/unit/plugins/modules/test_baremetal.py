@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import http
+from fixtures import http
 
 BIN = os.path.dirname(sys.executable)
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]

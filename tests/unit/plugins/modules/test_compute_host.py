@@ -5,7 +5,7 @@ Molecule overcloud scenario's scale-in runs it against the real services)."""
 
 import os
 
-from conftest import ROOT
+from fixtures import ROOT
 from unit.plugins.module_utils.openstack_standin import run_module, standin_fixture
 
 MODULE = os.path.join(ROOT, "plugins", "modules", "compute_host.py")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, _load
+from fixtures import ROOT, _load
 
 MODULE = os.path.join(ROOT, "plugins", "modules", "config_files.py")
 pytestmark = pytest.mark.usefixtures("node_state_dir")

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, _load
+from fixtures import ROOT, _load
 
 MODULES = os.path.join(ROOT, "plugins", "modules")
 deploy_filter = _load("deploy_filter", "plugins/filter/deploy.py")

@@ -4,7 +4,7 @@ there is no Keystone in the unit tests; the Molecule overcloud scenario has a re
 
 import os
 
-from conftest import ROOT
+from fixtures import ROOT
 from unit.plugins.module_utils.openstack_standin import run_module, standin_fixture
 
 MODULE = os.path.join(ROOT, "plugins", "modules", "keystone_service.py")

@@ -5,7 +5,7 @@ of cases a wrong answer would turn into a unit started, stopped or masked wrongl
 
 import pytest
 
-from conftest import _load
+from fixtures import _load
 
 units = _load("systemd_units", "plugins/modules/systemd_units.py")
 

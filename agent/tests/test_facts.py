@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import RunningAgent
+from fixtures import RunningAgent
 from stackwright_agent.config import Config
 
 HINT_KEYS = {"name", "path", "size_bytes", "rotational", "model", "vendor", "serial", "wwn", "by_path", "hctl"}

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import agent_client
+from fixtures import agent_client
 
 
 def links(netns):

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from ansible_collections.stackwright.cloud.plugins.module_utils import nodes_file
-from conftest import agent_client, http, token_of
+from fixtures import agent_client, http, token_of
 from stackwright_agent import provisioning
 from stackwright_agent.config import Config
 
@@ -359,7 +359,7 @@ def test_inspection_without_a_matching_disk_fails_the_node(agent, listener):
 
 @pytest.fixture
 def pool_agent(tmp_path):
-    from conftest import RunningAgent
+    from fixtures import RunningAgent
     config = Config(socket=str(tmp_path / "a.sock"), state_dir=str(tmp_path / "state"),
                     provisioning_pool="192.168.24.100-192.168.24.101", dhcp_hosts_dir=str(tmp_path / "dhcp"))
     running = RunningAgent(config)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, RunningAgent, agent_client
+from fixtures import ROOT, RunningAgent, agent_client
 from stackwright_agent.config import Config
 from stackwright_agent.errors import AgentError
 

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import agent_client
+from fixtures import agent_client
 
 ADDRESS = "192.0.2.50"
 PORT = 6230

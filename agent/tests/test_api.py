@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, agent_client
+from fixtures import ROOT, agent_client
 from test_bridges import links
 from stackwright_agent.journal import Journal
 

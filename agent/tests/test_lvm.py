@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import agent_client
+from fixtures import agent_client
 from stackwright_agent.drivers.lvm import device_mapper_available
 
 MIB = 1024 * 1024

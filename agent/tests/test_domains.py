@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import RunningAgent, agent_client
+from fixtures import RunningAgent, agent_client
 from stackwright_agent.config import Config
 from stackwright_agent.drivers import domains
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import http
+from fixtures import http
 from test_nodes import node_body
 
 
