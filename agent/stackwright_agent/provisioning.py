@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
+from .hostkeys import KEY_FILE, node_host_key
 from .node_schema import pick_root_disk
 from .registry import Registry
 
@@ -70,6 +71,9 @@ def config_tarball(node, state_dir):
         lines += ["DNS=%s" % d for d in net.get("dns") or []]
     else:
         lines.append("DHCP=yes")
+    # The node's SSH host key, made here so that known_hosts has it before the node boots
+    # (the image's first-boot key generation skips when the key is there).
+    host_private, host_public = node_host_key(node, state_dir)
     buf = io.BytesIO()
     mtime = int(time.time())
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
@@ -92,6 +96,9 @@ def config_tarball(node, state_dir):
         add("root", mode=0o700)
         add("root/.ssh", mode=0o700)
         add("root/.ssh/authorized_keys", keys.encode(), 0o600)
+        add("etc/ssh", mode=0o755)
+        add("etc/ssh/" + KEY_FILE, host_private, 0o600)
+        add("etc/ssh/%s.pub" % KEY_FILE, host_public, 0o644)
     return buf.getvalue()
 
 
