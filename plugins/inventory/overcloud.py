@@ -49,6 +49,15 @@ options:
   ssh_private_key_file:
     description: The SSH private key to log in with (C(ansible_ssh_private_key_file)); unset means SSH's default.
     type: path
+  known_hosts_file:
+    description:
+      - The undercloud's C(known_hosts) (C(<state_dir>/known_hosts) of its agent; the undercloud writes each node's
+        line when it makes the node's first-boot config, host key included).
+      - When set, every host gets C(ansible_ssh_common_args) that make SSH check the node's host key against this
+        file alone, strictly (C(StrictHostKeyChecking=yes)); a host the file does not list gets a warning, and SSH
+        to it is refused until its key is added (for a pre-provisioned node, its key checked out of band).
+      - Unset, SSH uses its own C(known_hosts) files, with the collection's C(host_key_checking).
+    type: path
 extends_documentation_fragment:
   - constructed
 author:
@@ -60,6 +69,7 @@ EXAMPLES = r"""
 plugin: stackwright.cloud.overcloud
 agent_socket: /run/stackwright/undercloud.sock
 ssh_private_key_file: ~/.ssh/stackwright_lab
+known_hosts_file: /var/lib/stackwright-undercloud/agent/known_hosts
 
 # Also the nodes being deployed, and a group per node kind (kind_baremetal, kind_vm, kind_container)
 # plugin: stackwright.cloud.overcloud
@@ -75,6 +85,7 @@ ssh_private_key_file: ~/.ssh/stackwright_lab
 
 import os
 import re
+import shlex
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
@@ -105,6 +116,19 @@ def inspection_summary(inspection):
     nics = [dict(name=n.get("name"), mac=n.get("mac"), link=n.get("link"), speed_mbps=n.get("speed_mbps"))
             for n in inspection.get("nics") or [] if isinstance(n, dict)]
     return dict(cpus=inspection.get("cpus"), memory_mib=inspection.get("memory_mib"), disks=disks, nics=nics)
+
+
+def known_host_names(path):
+    """The host names and addresses a known_hosts file lists (none when it does not exist yet)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise AnsibleParserError("known_hosts_file: cannot read %s: %s" % (path, exc))
+    return {host for line in lines if line.strip() and not line.startswith("#")
+            for host in line.split(None, 1)[0].split(",")}
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -139,6 +163,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                     nodes.append(node)
         except AgentClientError as exc:
             raise AnsibleParserError("agent_socket: the agent on %s: %s" % (socket_path, exc.message))
+        self._known = None
+        known_hosts = self.get_option("known_hosts_file")
+        if known_hosts:
+            self._known = known_host_names(known_hosts)
+            self._ssh_args = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % shlex.quote(known_hosts)
         for node in nodes:
             self._add_node(node)
 
@@ -161,6 +190,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         key = self.get_option("ssh_private_key_file")
         if key:
             self.inventory.set_variable(name, "ansible_ssh_private_key_file", key)
+        if self._known is not None:
+            self.inventory.set_variable(name, "ansible_ssh_common_args", self._ssh_args)
+            if address not in self._known:
+                display.warning("stackwright.cloud.overcloud: node %s (%s) is not in known_hosts_file %s: SSH will "
+                                "refuse it until its host key is there" % (name, address,
+                                                                           self.get_option("known_hosts_file")))
         self.inventory.set_variable(name, "stackwright_baremetal", dict(
             name=name, role=node.get("role"), kind=node.get("kind"), macs=node.get("macs") or [], address=address,
             target_disk=node.get("target_disk"), provision_state=node["provision_state"],

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 
+import yaml
+
 from fixtures import http, token_of
 
 BIN = os.path.dirname(sys.executable)
@@ -59,6 +61,8 @@ def bare_metal(agent, listener, name, mac, bmc, role, network, until):
     agent.put("nodes", name, {"provision_state": "deploying", "action": {
         "action": "deploy", "image_url": "/images/overcloud.raw.gz", "image_sha256": SHA}})
     token = token_of(agent, name)
+    # the ramdisk fetches the first-boot config: the undercloud makes the host key then
+    assert http(listener, "/v1/ramdisk/%s/config.tar.gz?token=%s" % (name, token))[0] == 200
     assert http(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), json.dumps({"ok": True}).encode())[0] == 200
     node = agent.put("nodes", name, {"provision_state": "active", "power_state": "on"})["resource"]
     assert node["provision_state"] == "active"
@@ -113,6 +117,8 @@ def test_active_nodes_grouped_by_role(agent, listener, tmp_path, collections):
     ctl = hostvars["ctl-0"]
     assert ctl["ansible_host"] == "192.168.24.10" and ctl["stackwright_baremetal"]["inspection"] is None
     assert "secret-" not in run.stdout + run.stderr
+
+    assert "ansible_ssh_common_args" not in compute  # no known_hosts_file: SSH's own files
 
     # other states, another user, no key
     config = {"plugin": "stackwright.cloud.overcloud", "agent_socket": agent.config.socket,
@@ -169,3 +175,33 @@ def test_other_files_are_not_ours(tmp_path, collections):
     run = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(path), "--list"], cwd=str(tmp_path),
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "stackwright" in run.stderr
+
+
+def test_known_hosts_file_makes_ssh_strict(agent, listener, tmp_path, collections):
+    bare_metal(agent, listener, "compute-0", "52:54:00:aa:00:01", "192.0.2.11", "Compute",
+               {"address": "192.168.24.20/24"}, "active")
+    agent.put("nodes", "ctl-0", {"role": "Controller", "kind": "container", "network": {"address": "192.168.24.10/24"}})
+    agent.put("nodes", "ctl-0", {"provision_state": "active"})
+    known_hosts = os.path.join(agent.config.state_dir, "known_hosts")
+    with open(known_hosts) as fh:
+        assert fh.read().startswith("compute-0,192.168.24.20 ssh-ed25519 ")
+    config = {"plugin": "stackwright.cloud.overcloud", "agent_socket": agent.config.socket,
+              "known_hosts_file": known_hosts}
+    run = ansible_inventory(tmp_path, collections, config, "--list")
+    assert run.returncode == 0, run.stderr
+    hostvars = plain(json.loads(run.stdout))["_meta"]["hostvars"]
+    strict = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % known_hosts
+    assert hostvars["compute-0"]["ansible_ssh_common_args"] == strict
+    # adopted, so no key from the undercloud: still strict, and the operator is told
+    assert hostvars["ctl-0"]["ansible_ssh_common_args"] == strict
+    assert "ctl-0 (192.168.24.10) is not in known_hosts_file" in " ".join(run.stderr.split())
+    assert "compute-0 (" not in run.stderr
+
+    # the built-in lab's inventory relaxes it for its container nodes only
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "inventories", "lab",
+                           "overcloud.stackwright.yml")) as fh:
+        lab = yaml.safe_load(fh)
+    config["compose"] = {"ansible_ssh_common_args": lab["compose"]["ansible_ssh_common_args"]}
+    hostvars = plain(json.loads(ansible_inventory(tmp_path, collections, config, "--list").stdout))["_meta"]["hostvars"]
+    assert hostvars["compute-0"]["ansible_ssh_common_args"] == strict
+    assert "StrictHostKeyChecking=no" in hostvars["ctl-0"]["ansible_ssh_common_args"]
