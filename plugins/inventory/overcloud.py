@@ -192,10 +192,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             self.inventory.set_variable(name, "ansible_ssh_private_key_file", key)
         if self._known is not None:
             self.inventory.set_variable(name, "ansible_ssh_common_args", self._ssh_args)
-            if address not in self._known:
-                display.warning("stackwright.cloud.overcloud: node %s (%s) is not in known_hosts_file %s: SSH will "
-                                "refuse it until its host key is there" % (name, address,
-                                                                           self.get_option("known_hosts_file")))
         self.inventory.set_variable(name, "stackwright_baremetal", dict(
             name=name, role=node.get("role"), kind=node.get("kind"), macs=node.get("macs") or [], address=address,
             target_disk=node.get("target_disk"), provision_state=node["provision_state"],
@@ -207,3 +203,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         hostvars = self.inventory.get_host(name).get_vars()
         self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)
+        # after compose, which may set other SSH options for some hosts (the lab's containers)
+        if (self._known is not None and address not in self._known
+                and hostvars.get("ansible_ssh_common_args") == self._ssh_args):
+            display.warning("stackwright.cloud.overcloud: node %s (%s) is not in known_hosts_file %s: SSH will "
+                            "refuse it until its host key is there" % (name, address,
+                                                                       self.get_option("known_hosts_file")))
