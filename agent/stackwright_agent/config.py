@@ -30,9 +30,15 @@ DEFAULTS = {
     # undercloud only: a directory of dnsmasq dhcp-host files, one per node with MACs
     # and an address (dnsmasq --dhcp-hostsdir re-reads it by itself); None: none written
     "dhcp_hosts_dir": None,
+    # undercloud only: dnsmasq's dhcp-leasefile; the listener answers a node's script,
+    # token and instructions only to the address leased to its MACs. None: no check
+    "dhcp_lease_file": None,
+    # seconds a ramdisk action's token lives after arming, when the action does not
+    # say (its ramdisk gets the rest as sw.timeout)
+    "ramdisk_timeout": 3600,
 }
 
-CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir")
+CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir", "dhcp_lease_file")
 
 
 def parse_pool(text):

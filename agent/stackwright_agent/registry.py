@@ -12,14 +12,31 @@ connection, and writes go through one process-wide lock plus SQLite's own lockin
 
 Writes change only the columns they name (``update``), so an API converge and a
 concurrent ramdisk report touch disjoint fields instead of overwriting each other.
+
+Invariants (docs/design/provisioning.md, "Trust model"): one node per MAC, per BMC
+endpoint (address and port) and per provisioning address. They are checked inside
+the write lock (a Conflict naming the field) and held by the database itself
+(``node_macs``' primary key, unique indexes), so two enrollments at once cannot
+both pass. ``node_macs`` is also the index a MAC lookup reads: an unknown MAC
+costs one indexed query, not a decode of the whole registry.
+
+Text that came from outside (``last_error``, history details) is stored capped at
+``MAX_TEXT`` characters with control characters escaped: nothing stored can move
+a terminal's cursor when ``node list`` prints it.
 """
 
 import json
+import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
 import time
+
+from .errors import AgentError, Conflict
+
+LOG = logging.getLogger("stackwright-agent.registry")
 
 STATES = ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning", "failed", "deleted")
 
@@ -62,7 +79,35 @@ CREATE TABLE IF NOT EXISTS history (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS history_node ON history (node, id);
+CREATE TABLE IF NOT EXISTS node_macs (
+    mac TEXT PRIMARY KEY,
+    node TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS node_macs_node ON node_macs (node);
 """
+
+# made after the added columns exist; a registry that already breaks one (written
+# before these checks) is left without it, with a warning, until it is fixed
+UNIQUE_INDEXES = (
+    ("nodes_bmc_endpoint", "nodes (bmc_address, bmc_port)"),
+    ("nodes_address", "nodes (address)"),
+)
+
+MAX_TEXT = 2048
+# C0, DEL and C1 controls (ESC starts terminal escape sequences)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_text(text, limit=MAX_TEXT):
+    """``text`` as it may be stored: control characters escaped (\\xNN), at most
+    ``limit`` characters (the cut says how much was left out)."""
+    if text is None:
+        return None
+    text = _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), str(text))
+    if len(text) > limit:
+        cut = len(text) - (limit - 40)
+        text = text[:limit - 40] + " ... (%d more characters)" % cut
+    return text
 
 # armed_at: when the current ramdisk action was armed; booted_at: when a node then
 # asked for its iPXE script (it PXE booted), None until it does.
@@ -90,11 +135,26 @@ class Registry:
             for column, decl in ADDED_COLUMNS:
                 if column not in have:
                     db.execute("ALTER TABLE nodes ADD COLUMN %s %s" % (column, decl))
+            self._migrate(db)
+
+    def _migrate(self, db):
+        """The MAC index and the unique indexes for a registry made before them."""
+        if db.execute("SELECT 1 FROM node_macs LIMIT 1").fetchone() is None:
+            for name, macs in db.execute("SELECT name, macs FROM nodes").fetchall():
+                for mac in json.loads(macs or "[]"):
+                    cur = db.execute("INSERT OR IGNORE INTO node_macs (mac, node) VALUES (?, ?)", (mac.lower(), name))
+                    if not cur.rowcount:
+                        LOG.warning("MAC %s is enrolled twice (node %r and another): fix the registry", mac, name)
+        for index, on in UNIQUE_INDEXES:
+            try:
+                db.execute("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s" % (index, on))
+            except sqlite3.IntegrityError:
+                LOG.warning("the registry holds duplicates for %s: not enforced until they are fixed", on)
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
-        return _Conn(db)
+        return _Conn(db, self.path)
 
     # -- reads -------------------------------------------------------------------
     def get(self, name):
@@ -107,11 +167,10 @@ class Registry:
             return [_decode(r) for r in db.execute("SELECT * FROM nodes ORDER BY name")]
 
     def by_mac(self, mac):
-        mac = mac.lower()
-        for node in self.all():
-            if mac in node["macs"]:
-                return node
-        return None
+        with self._connect() as db:
+            row = db.execute("SELECT nodes.* FROM node_macs JOIN nodes ON nodes.name = node_macs.node "
+                             "WHERE node_macs.mac = ?", (mac.lower(),)).fetchone()
+        return _decode(row) if row else None
 
     def history(self, name, limit=20):
         with self._connect() as db:
@@ -125,6 +184,9 @@ class Registry:
         ``expect``: a function of the current row that returns False to abort (the row
         changed under us); the update then returns None. Returns the new row."""
         fields = dict(fields)
+        if fields.get("last_error") is not None:
+            fields["last_error"] = clean_text(fields["last_error"])
+        detail = clean_text(detail)
         for key in JSON_COLUMNS:
             if key in fields and fields[key] is not None:
                 fields[key] = json.dumps(fields[key], sort_keys=True)
@@ -139,10 +201,11 @@ class Registry:
                     db.execute("ROLLBACK")
                     return None
                 before = current["provision_state"] if current else None
+                if current is None and not create:
+                    db.execute("ROLLBACK")
+                    return None
+                _check_unique(db, name, fields, current)
                 if current is None:
-                    if not create:
-                        db.execute("ROLLBACK")
-                        return None
                     fields.setdefault("provision_state", "enrolled")
                     cols = ["name"] + list(fields)
                     db.execute("INSERT INTO nodes (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
@@ -150,13 +213,19 @@ class Registry:
                 else:
                     db.execute("UPDATE nodes SET %s WHERE name = ?" % ", ".join("%s = ?" % k for k in fields),
                                list(fields.values()) + [name])
+                if "macs" in fields:
+                    db.execute("DELETE FROM node_macs WHERE node = ?", (name,))
+                    db.executemany("INSERT INTO node_macs (mac, node) VALUES (?, ?)",
+                                   [(mac.lower(), name) for mac in json.loads(fields["macs"] or "[]")])
                 after = fields.get("provision_state", before)
                 if after != before or event:
                     db.execute("INSERT INTO history (node, ts, from_state, to_state, event, detail) "
                                "VALUES (?, ?, ?, ?, ?, ?)", (name, now, before, after, event or "update", detail))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk)
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         return self.get(name)
 
@@ -166,23 +235,62 @@ class Registry:
             row = db.execute("SELECT provision_state FROM nodes WHERE name = ?", (name,)).fetchone()
             if row:
                 db.execute("DELETE FROM nodes WHERE name = ?", (name,))
+                db.execute("DELETE FROM node_macs WHERE node = ?", (name,))
                 # the history outlives the node: who had this name, and when it went
                 db.execute("INSERT INTO history (node, ts, from_state, to_state, event, detail) "
                            "VALUES (?, ?, ?, 'deleted', 'delete', ?)", (name, time.time(), row[0], detail))
             db.execute("COMMIT")
 
 
-class _Conn:
-    """A connection closed (not merely committed) at the end of a with block."""
+def _check_unique(db, name, fields, current):
+    """The registry's invariants for this write, inside its transaction: a Conflict
+    naming the field instead of the database's constraint error."""
+    if fields.get("macs") is not None:
+        for i, mac in enumerate(json.loads(fields["macs"])):
+            row = db.execute("SELECT node FROM node_macs WHERE mac = ? AND node != ?", (mac.lower(), name)).fetchone()
+            if row:
+                raise Conflict("macs[%d]: MAC %s already belongs to node %r; a MAC address belongs to one NIC on "
+                               "one node" % (i, mac, row[0]), field="macs[%d]" % i)
+    after = dict(current or {}, **fields)
+    if after.get("bmc_address") and ("bmc_address" in fields or "bmc_port" in fields):
+        row = db.execute("SELECT name FROM nodes WHERE bmc_address = ? AND bmc_port IS ? AND name != ?",
+                         (after["bmc_address"], after.get("bmc_port"), name)).fetchone()
+        if row:
+            raise Conflict("bmc.address: BMC %s port %s is the BMC of node %r already"
+                           % (after["bmc_address"], after.get("bmc_port"), row[0]), field="bmc.address")
+    if fields.get("address"):
+        row = db.execute("SELECT name FROM nodes WHERE address = ? AND name != ?", (fields["address"], name)).fetchone()
+        if row:
+            raise Conflict("network.address: address %s is the provisioning address of node %r already"
+                           % (fields["address"], row[0]), field="network.address")
 
-    def __init__(self, db):
+
+class _Conn:
+    """A connection closed (not merely committed) at the end of a with block. A full
+    disk becomes an error that says so (SQLite's own words name neither the cause
+    nor the place)."""
+
+    def __init__(self, db, path):
         self.db = db
+        self.path = path
 
     def __enter__(self):
         return self.db
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, exc, tb):
         self.db.close()
+        if isinstance(exc, sqlite3.Error) and _disk_full(exc):
+            raise StateDirFull("the undercloud's state directory is full (%s): free space there; the registry "
+                               "was not changed" % os.path.dirname(self.path)) from exc
+
+
+class StateDirFull(AgentError):
+    status = 507
+    code = "state_dir_full"
+
+
+def _disk_full(exc):
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 def _decode(row):

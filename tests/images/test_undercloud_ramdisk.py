@@ -96,7 +96,7 @@ def test_inspect_through_the_agent(uclab, tmp_path):
     uclab.put(NODE, {"provision_state": "verified"})
     token = uclab.arm(NODE, {"action": {"action": "inspect"}})
     script = uclab.ipxe("/nodes/%s.ipxe" % NIC.replace(":", "-"))
-    assert ("kernel %s/images/ramdisk/vmlinuz console=ttyS0 sw.api=%s sw.node=%s sw.token=%s BOOTIF=%s\n"
+    assert ("kernel %s/images/ramdisk/vmlinuz console=ttyS0 sw.api=%s sw.node=%s sw.token=%s BOOTIF=%s sw.timeout="
             % (API, API, NODE, token, NIC)) in script, script
 
     small = disk(tmp_path / "small.raw", 40 * MiB)
