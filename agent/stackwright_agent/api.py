@@ -10,10 +10,16 @@
 
 PUT and DELETE take ``dry_run`` (body or query) and answer
 ``{"changed": bool, "diff": {"before": ..., "after": ...}, "resource": ...}``.
+
+Inputs are strict: a query key the endpoint does not know (``?dryrun=true``), a
+``dry_run`` other than true or false, or a body that is not a JSON object is a 400
+naming the problem; nothing is applied.
 """
 
+import difflib
+import json
 import threading
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import __version__, roles
 from .drivers.facts import gather_facts
@@ -47,16 +53,22 @@ class Api:
 
     def _route(self, method, target, body):
         url = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = _query(url.query)
         parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
         if not parts or parts[0] != "v1":
             raise NotFound("no such endpoint %r; the API lives under /v1" % url.path)
         parts = parts[1:]
+        if body is not None and not isinstance(body, dict):
+            # a string, array or number is never read as an object
+            raise InvalidField("body", "expected a JSON object ({...}), got %s" % _json_type(body))
         if method == "GET" and parts == ["health"]:
+            _known_keys(query, ())
             return {"status": "ok", "version": __version__}
         if method == "GET" and parts == ["facts"]:
+            _known_keys(query, ())
             return gather_facts(self.config)
         if method == "GET" and parts == ["journal"]:
+            _known_keys(query, ("kind", "limit", "resource"))
             limit = _int_query(query, "limit", 100)
             return {"entries": self.journal.entries(limit, query.get("kind"), query.get("resource"))}
         if not parts or parts[0] not in self.drivers:
@@ -65,6 +77,9 @@ class Api:
                               ", ".join(self.config.roles)))
         driver = self.drivers[parts[0]]
         ident = "/".join(parts[1:])
+        # the query keys a kind reads (bridges: netns; volumes: vg); PUT and DELETE add dry_run
+        keys = tuple(getattr(driver, "query_keys", ()))
+        _known_keys(query, keys + (("dry_run",) if method in ("PUT", "DELETE") else ()))
         if not ident:
             if method != "GET":
                 raise InvalidField("path", "%s needs a resource name: /v1/%s/<name>" % (method, driver.kind))
@@ -78,10 +93,20 @@ class Api:
         if method in ("PUT", "DELETE"):
             body = dict(body or {})
             dry_run = body.pop("dry_run", None)
-            if dry_run is None:
-                dry_run = query.get("dry_run", "false").lower() in ("1", "true", "yes")
-            if not isinstance(dry_run, bool):
-                raise InvalidField("dry_run", "expected true or false")
+            if dry_run is not None and not isinstance(dry_run, bool):
+                raise InvalidField("dry_run", "expected the JSON boolean true or false, got %s %s"
+                                   % (_json_type(dry_run), json.dumps(dry_run)[:40]))
+            if "dry_run" in query:
+                # only the words true and false: "on", "yes" or "1" are a typo's guess
+                if query["dry_run"] not in ("true", "false"):
+                    raise InvalidField("dry_run", "the query's dry_run must be true or false, not %r"
+                                       % query["dry_run"][:40])
+                asked = query["dry_run"] == "true"
+                if dry_run is not None and dry_run != asked:
+                    raise InvalidField("dry_run", "the body says %s but the query says %s"
+                                       % (json.dumps(dry_run), query["dry_run"]))
+                dry_run = asked
+            dry_run = bool(dry_run)
             if method == "DELETE":
                 body = dict(driver.spec_from_path(ident, query), state="absent")
             else:
@@ -136,6 +161,37 @@ def _masked(obj, secret, prefix=""):
             v = _masked(v, secret, path + ".")
         out[k] = v
     return out
+
+
+def _query(text):
+    """The query string as {key: value}; a key given twice is refused, not guessed at."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=32)
+    except ValueError as exc:
+        raise InvalidField("query", "cannot read the query string: %s" % exc)
+    query = {}
+    for key, value in pairs:
+        if key in query:
+            raise InvalidField(key, "is given twice in the query string")
+        query[key] = value
+    return query
+
+
+def _known_keys(query, known):
+    for key in sorted(query):
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise InvalidField(key, "unknown query parameter%s" % (
+                "; did you mean %r?" % close[0] if close else
+                "; this endpoint takes %s" % (", ".join(known) if known else "none")))
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
 
 
 def _int_query(query, name, default):

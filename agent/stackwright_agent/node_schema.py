@@ -51,8 +51,9 @@ NETWORK_FIELDS = ("address", "dns", "gateway", "interface_mac")
 PROPERTY_FIELDS = ("cpus", "local_gb", "memory_mb")
 # longest values the registry keeps
 MAX_ROLE = 64
-MAX_USERNAME = 64
-MAX_PASSWORD = 128
+# IPMI 2.0: a user name is at most 16 bytes, a password at most 20
+MAX_USERNAME = 16
+MAX_PASSWORD = 20
 
 # Ironic's names. Each matches the disk field of the same name in an inspection's
 # inventory (the ramdisk's and node_facts' "disks"), size against size_bytes in whole GiB.
@@ -87,13 +88,56 @@ NODE_OPTIONS = dict(
     properties=dict(type="dict"),
 )
 
-_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
-_HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_DOTTED_NUMBERS_RE = re.compile(r"^[0-9.]+$")
+# Every pattern ends in \Z, not $: '$' also matches before a final newline, so
+# "compute-0\n" would pass as a name
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}\Z")
+_HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_DOTTED_NUMBERS_RE = re.compile(r"^[0-9.]+\Z")
+# a role: what inventories and Ansible group names are made of
+_ROLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*\Z")
+# what IPMI carries: printable ASCII; a user name without spaces
+_IPMI_USER_RE = re.compile(r"^[!-~]+\Z")
+_IPMI_PASSWORD_RE = re.compile(r"^[ -~]+\Z")
+# control characters (C0, DEL, C1): a terminal obeys the escape codes when the value is printed
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# one OpenSSH public key line: type, base64 key, optional comment; no options
+# (command="..."), which would give the key holder something else than a shell
+_SSH_KEY_RE = re.compile(r"^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
+                         r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\Z")
 # a size hint: whole GiB, with or without an operator
-SIZE_RE = re.compile(r"^\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*$")
-DIGITS_RE = re.compile(r"^\s*[0-9]+\s*$")
+SIZE_RE = re.compile(r"^\s*(==|!=|>=|<=|>|<|=)?\s*([0-9]+)\s*\Z")
+DIGITS_RE = re.compile(r"^\s*[0-9]+\s*\Z")
+
+
+def address_problem(ip, loopback=False):
+    """Why the ipaddress ``ip`` cannot be a host's or a BMC's address (None: it can):
+    the unspecified address, multicast, IPv4 broadcast; loopback unless ``loopback``."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    if ip.is_unspecified:
+        return "%s is the unspecified address (it means any address, not one host); give the host's own" % ip
+    if ip.is_multicast:
+        return "%s is a multicast address, which no single host has; give a unicast address" % ip
+    if ip.version == 4 and int(ip) == 0xFFFFFFFF:
+        return "%s is the broadcast address; give a host's own address" % ip
+    if ip.is_loopback and not loopback:
+        return "%s is a loopback address, which only the machine itself reaches; give an address on the network" % ip
+    return None
+
+
+def network_problem(net):
+    """Why the ipaddress network ``net`` cannot be a network of the cloud (None: it can)."""
+    if net.prefixlen == 0:
+        return "%s covers every address; give the network's own prefix, like 192.0.2.0/24" % net
+    if net.network_address.is_unspecified or (net.version == 4 and net.subnet_of(ipaddress.ip_network("0.0.0.0/8"))):
+        return "%s is the unspecified range (0.0.0.0/8 means 'this host'); give the network's own range" % net
+    if net.is_loopback:
+        return "%s is the loopback range, which never leaves a machine; give a network the hosts share" % net
+    if net.is_multicast:
+        return "%s is a multicast range; give a unicast network, like 192.0.2.0/24" % net
+    return None
 
 
 class Invalid(Exception):
@@ -211,6 +255,9 @@ def text(node, path, value, what="a string", secret=False, max_len=None):
         node.fail(path, "is empty")
     if max_len is not None and len(value) > max_len:
         node.fail(path, "is %d characters long; at most %d are allowed" % (len(value), max_len))
+    if _CONTROL_RE.search(value):
+        node.fail(path, "holds a control character (a newline, tab or escape code)%s; remove it"
+                  % ("" if secret else " (%r)" % value[:80]))
     return value
 
 
@@ -231,7 +278,11 @@ def role(node, path, value, roles=None, origin=None):
     """A role name; with ``roles``, one of them. ``origin`` says where a role derived from
     another name came from (None: given as is, "": the default)."""
     if roles is None:
-        return text(node, path, value, "a role name", max_len=MAX_ROLE)
+        text(node, path, value, "a role name", max_len=MAX_ROLE)
+        if not _ROLE_RE.match(value):
+            node.fail(path, "%r is not a role name: start with a letter, then letters, digits, '-' or '_' "
+                            "(like Controller or compute)" % value)
+        return value
     if value in roles:
         return value
     listing = ", ".join(sorted(roles)) or "(none)"
@@ -295,10 +346,16 @@ def host(node, path, value):
     stripped = value.strip()
     bad = "%s is not an IP address or host name" % q(value)
     try:
-        return str(ipaddress.ip_address(stripped))
+        ip = ipaddress.ip_address(stripped) if "%" not in stripped else None
     except ValueError:
-        pass
-    if ":" in stripped:
+        ip = None
+    if ip is not None:
+        # loopback stays allowed: a BMC emulator on the undercloud host itself answers there
+        problem = address_problem(ip, loopback=True)
+        if problem:
+            node.fail(path, problem)
+        return str(ip)
+    if ":" in stripped or "%" in stripped:
         node.fail(path, bad + " (not a valid IPv6 address; write it without brackets or port)")
     if _DOTTED_NUMBERS_RE.match(stripped):
         node.fail(path, bad)
@@ -332,12 +389,17 @@ def bmc_endpoint(node, address, port_number, username, password, paths, lenient=
                "each node needs a BMC endpoint of its own (virtual BMCs on one host: give each node its own port)")
     if username is None:
         node.fail(paths["username"], "missing; give the user name for the node's BMC")
-    bmc["username"] = text(node, paths["username"], username, "a user name", max_len=MAX_USERNAME)
+    bmc["username"] = text(node, paths["username"], username, "a user name")
+    if not _IPMI_USER_RE.match(username) or len(username) > MAX_USERNAME:
+        node.fail(paths["username"], "%r is not an IPMI user name: at most %d printable ASCII characters, "
+                                     "no spaces (IPMI 2.0)" % (username[:40], MAX_USERNAME))
     if password is None:
         node.fail(paths["password"], "missing; give the password for the node's BMC")
     bmc["password"] = text(node, paths["password"], password, "a password", secret=True)
-    if len(password) > MAX_PASSWORD:
-        node.fail(paths["password"], "is longer than %d characters" % MAX_PASSWORD)
+    if not _IPMI_PASSWORD_RE.match(password) or len(password) > MAX_PASSWORD:
+        # the value is a secret: never in the message
+        node.fail(paths["password"], "is not an IPMI password: at most %d printable ASCII characters (IPMI 2.0)"
+                  % MAX_PASSWORD)
     return bmc
 
 
@@ -422,7 +484,25 @@ def properties(node, path, value, others=False):
     for key, unit in PROPERTY_UNITS:
         if value.get(key) is not None:
             out[key] = count(node, join(path, key), value[key], unit)
+    if value.get("ssh_authorized_keys") is not None:
+        out["ssh_authorized_keys"] = ssh_keys(node, join(path, "ssh_authorized_keys"), value["ssh_authorized_keys"])
     return out
+
+
+def ssh_keys(node, path, value):
+    """A list of OpenSSH public key lines (a final newline, as a .pub file has, is dropped)."""
+    a_list(node, path, value, "a list of SSH public keys")
+    keys = []
+    for i, key in enumerate(value):
+        where = "%s[%d]" % (path, i)
+        if not isinstance(key, str):
+            node.fail(where, "expected an SSH public key (a string), got %s" % kind_of(key))
+        line = key[:-1] if key.endswith("\n") else key
+        if not _SSH_KEY_RE.match(line):
+            node.fail(where, "%r is not one SSH public key line (type, key, comment, like 'ssh-ed25519 AAAA... "
+                             "me@host'; one key per item, no options)" % key[:60])
+        keys.append(line)
+    return keys
 
 
 def network(node, address, gateway, dns, interface_mac, paths, dns_may_be_text=False):
@@ -438,6 +518,9 @@ def network(node, address, gateway, dns, interface_mac, paths, dns_may_be_text=F
         node.fail(paths["address"], "%s is not an address with a prefix length (CIDR), like '192.0.2.10/24'"
                   % q(address))
     net = iface.network
+    problem = address_problem(iface.ip) or network_problem(net)
+    if problem:
+        node.fail(paths["address"], problem)
     if net.num_addresses > 2 and iface.ip == net.network_address:
         node.fail(paths["address"], "%s is the address of the network itself, not of a host in it; give the node's "
                                     "own address, like '%s/%d'" % (q(address), net.network_address + 1, net.prefixlen))
@@ -468,9 +551,15 @@ def network(node, address, gateway, dns, interface_mac, paths, dns_may_be_text=F
             where = "%s[%d]" % (paths["dns"], i)
             text(node, where, server, "an IP address")
             try:
-                servers.append(str(ipaddress.ip_address(server.strip())))
+                server_ip = ipaddress.ip_address(server.strip()) if "%" not in server else None
             except ValueError:
+                server_ip = None
+            if server_ip is None:
                 node.fail(where, "%s is not an IP address (DNS servers are given by address)" % q(server))
+            problem = address_problem(server_ip)
+            if problem:
+                node.fail(where, problem)
+            servers.append(str(server_ip))
     nic = None
     if interface_mac is not None:
         nic = mac(node, paths["interface_mac"], interface_mac)

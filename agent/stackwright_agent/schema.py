@@ -7,9 +7,16 @@ the first bad value, e.g. ``nics[1].mac``.
 
 import difflib
 import ipaddress
+import posixpath
 import re
 
 from .errors import InvalidField
+from .node_schema import address_problem, network_problem
+
+# control characters (C0, DEL, C1) but tab and newline: never in any string field (a
+# terminal obeys escape codes when the value is printed). A field with a pattern (every
+# name, address and path) is matched whole, so it refuses tab and newline too.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 _MISSING = object()
 
@@ -37,6 +44,9 @@ class Str(Field):
         if self.max_len is not None and len(value) > self.max_len:
             raise InvalidField(path, "%r is %d characters long; at most %d are allowed"
                                % (value, len(value), self.max_len))
+        if CONTROL.search(value):
+            raise InvalidField(path, "%r holds a control character (an escape code)%s"
+                               % (value, "; " + self.hint if self.hint else ""))
         if self.pattern and not self.pattern.fullmatch(value):
             raise InvalidField(path, "%r is not valid%s" % (value, "; " + self.hint if self.hint else ""))
         return value
@@ -88,7 +98,53 @@ class Cidr(Field):
             raise InvalidField(path, "%r is not an address with a prefix length, like 10.0.0.1/24" % (value,))
         if "/" not in value:
             raise InvalidField(path, "%r has no prefix length; write it like %s/24" % (value, value))
+        problem = address_problem(iface.ip) or network_problem(iface.network)
+        if problem:
+            raise InvalidField(path, "%r: %s" % (value, problem))
         return str(iface)
+
+
+class Ip(Field):
+    """One IP address, normalized. Never the unspecified address (0.0.0.0, ::), a
+    multicast or broadcast one, or one with a zone (fe80::1%eth0); loopback only
+    with ``loopback=True``."""
+
+    def __init__(self, loopback=False, **kw):
+        super().__init__(**kw)
+        self.loopback = loopback
+
+    def check(self, value, path):
+        if not isinstance(value, str):
+            raise InvalidField(path, "expected an IP address, got %s" % type(value).__name__)
+        try:
+            ip = ipaddress.ip_address(value) if "%" not in value else None
+        except ValueError:
+            ip = None
+        if ip is None:
+            raise InvalidField(path, "%r is not an IP address; write it like 192.0.2.10 or 2001:db8::10" % (value,))
+        problem = address_problem(ip, loopback=self.loopback)
+        if problem:
+            raise InvalidField(path, "%s: %s" % (value, problem))
+        return str(ip)
+
+
+class Path(Str):
+    """An absolute path, normalized (``/a//b/`` is ``/a/b``); no ``..`` component,
+    which the kernel resolves through symbolic links and a string check cannot."""
+
+    def __init__(self, max_len=4096, **kw):
+        kw.setdefault("hint", "give an absolute path like /var/lib/images/a.qcow2")
+        kw.setdefault("pattern", r"/[^\x00-\x1f\x7f-\x9f]*")
+        super().__init__(max_len=max_len, **kw)
+
+    def check(self, value, path):
+        value = super().check(value, path)
+        if not value.startswith("/"):
+            raise InvalidField(path, "%r is not an absolute path; %s" % (value, self.hint))
+        if ".." in value.split("/"):
+            raise InvalidField(path, "%r has a '..' component; give the path without it" % (value,))
+        normal = posixpath.normpath(value)
+        return "/" + normal.lstrip("/")  # normpath keeps a leading '//'
 
 
 class Mac(Str):
@@ -152,9 +208,14 @@ def _join(path, name):
     return "%s.%s" % (path, name) if path else name
 
 
-# Linux interface names: 1-15 bytes, no '/', ':' or whitespace.
-IFNAME = Str(required=True, max_len=15, pattern=r"[A-Za-z0-9_.\-@+]+",
-             hint="use letters, digits, '-', '_' or '.'")
-NETNS = Str(pattern=r"[A-Za-z0-9_.\-]+", max_len=64, hint="use a network namespace name as 'ip netns' lists it")
+# Linux interface names (the kernel's dev_valid_name): 1-15 bytes, no '/', ':' or
+# whitespace, not '.' or '..'. Patterns are matched whole (fullmatch): a trailing
+# newline is refused, as everything else outside the pattern.
+IFNAME = Str(required=True, max_len=15, pattern=r"(?!\.\.?\Z)[A-Za-z0-9_.\-@+]+",
+             hint="use 1-15 letters, digits, '-', '_' or '.' (not '.' or '..')")
+# a namespace is a file under /run/netns: no '/', not '.' or '..'
+NETNS = Str(pattern=r"(?!\.\.?\Z)[A-Za-z0-9_.\-]+", max_len=64,
+            hint="use a network namespace name as 'ip netns' lists it: letters, digits, '-', '_' or '.', "
+                 "not '.' or '..'")
 NAME = Str(required=True, max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.\-+]*",
            hint="start with a letter or digit; then letters, digits, '-', '_', '.', '+'")

@@ -3,6 +3,7 @@ foreground server (for systemd), or a daemon that supervises the server and
 restarts it if it dies (for hosts without systemd)."""
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import stat
 import sys
 import tempfile
 import time
@@ -17,6 +19,7 @@ from http.server import BaseHTTPRequestHandler
 
 from . import __version__, roles
 from .api import Api
+from .node_schema import address_problem
 from .config import Config
 from .errors import AgentError
 
@@ -76,6 +79,8 @@ class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             bound = os.path.join(private, "sock")
             self.socket.bind(bound)
             os.chmod(bound, 0o600)
+            st = os.lstat(bound)
+            self.bound = (st.st_dev, st.st_ino)
             os.rename(bound, path)
         finally:
             shutil.rmtree(private, ignore_errors=True)
@@ -84,8 +89,14 @@ class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def _claim_socket_path(path):
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    if not os.path.exists(path):
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return
+    if not stat.S_ISSOCK(mode):
+        # a typo'd --socket must not cost the operator a file: only a socket is replaced
+        raise AgentError("%s exists and is not a socket; give the agent's socket path (default "
+                         "/run/stackwright/agent.sock), or move that file away" % path, code="socket_not_a_socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
@@ -105,24 +116,34 @@ def serve(config):
         provisioning.start(config, api.drivers["nodes"].registry)
     if config.dhcp_hosts_dir:
         api.drivers["nodes"].after_converge()  # files written by an older agent, or removed by hand
-    signal.signal(signal.SIGTERM, lambda *_: _shutdown(server))
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown(server, config.socket))
     LOG.info("stackwright-agent %s (%s: %s) listening on %s", __version__, ", ".join(config.roles),
              ", ".join(sorted(api.drivers)), config.socket)
     try:
         server.serve_forever()
     finally:
         server.server_close()
-        try:
-            os.unlink(config.socket)
-        except FileNotFoundError:
-            pass
+        _remove_socket(config.socket, server.bound)
 
 
-def _shutdown(server):
+def _shutdown(server, path):
     # serve_forever must be stopped from another thread; exit is simpler and safe:
-    # every change is journaled before it starts.
+    # every change is journaled before it starts. The socket goes with the agent, so
+    # that a client finds no agent rather than a dead socket.
     server.server_close()
+    _remove_socket(path, server.bound)
     os._exit(0)
+
+
+def _remove_socket(path, bound):
+    """Unlink the socket at ``path`` if it is still the one this server bound (a newer
+    agent may have taken the path since)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == bound:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def supervise(config, pidfile, logfile):
@@ -176,6 +197,40 @@ def _configure_logging():
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _check_paths(args):
+    for option in ("socket", "state_dir", "image_store", "pidfile", "logfile"):
+        value = getattr(args, option)
+        flag = "--" + option.replace("_", "-")
+        if value is not None and (not value.startswith("/") or any(ord(c) < 32 for c in value)):
+            raise AgentError("%s %r: give an absolute path (like /run/stackwright/agent.sock)" % (flag, value),
+                             code="invalid_config")
+        if value is not None and ".." in value.split("/"):
+            raise AgentError("%s %r: give the path without '..'" % (flag, value), code="invalid_config")
+
+
+def _check_listen(value):
+    """provisioning_listen is IP:PORT (an IPv6 address as [IP]:PORT is not read by the
+    listener: give it unbracketed, ::1:8080 reads as ::1 port 8080)."""
+    if value is None:
+        return
+    fix = "give IP:PORT, like 192.168.24.1:8080"
+    host, sep, port = str(value).rpartition(":")
+    if not sep:
+        raise AgentError("provisioning_listen %r has no port; %s" % (value, fix), code="invalid_config")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise AgentError("provisioning_listen %r: %r is not an IP address; %s" % (value, host, fix),
+                         code="invalid_config")
+    if not (port.isdigit() and port.isascii() and 1 <= int(port) <= 65535):
+        raise AgentError("provisioning_listen %r: %r is not a port (1-65535); %s" % (value, port, fix),
+                         code="invalid_config")
+    # the unspecified address is a listener's "every address": allowed here
+    problem = None if ip.is_unspecified else address_problem(ip, loopback=True)
+    if problem:
+        raise AgentError("provisioning_listen %r: %s" % (value, problem), code="invalid_config")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="stackwright-agent", description=__doc__)
     parser.add_argument("--config", default="/etc/stackwright/agent.json",
@@ -197,9 +252,11 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     try:
+        _check_paths(args)
         config = Config.load(args.config, roles=args.roles, socket=args.socket, state_dir=args.state_dir,
                              libvirt_uri=args.libvirt_uri, domain_type=args.domain_type,
                              provisioning_listen=args.provisioning_listen, image_store=args.image_store)
+        _check_listen(config.provisioning_listen)
         if args.daemon:
             for path in (args.pidfile, args.logfile):
                 os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -15,6 +15,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.stackwright.cloud.plugins.module_utils.node_schema import address_problem, network_problem
 
 try:
     import netaddr
@@ -28,7 +29,7 @@ def address_problems(address, prefix, pool=None):
         iface = ipaddress.ip_interface("%s/%s" % (address, prefix))
     except ValueError as exc:
         return ["%s/%s is not an IP address with a prefix length: %s" % (address, prefix, exc)]
-    problems = []
+    problems = list(filter(None, [_special("%s/%s" % (address, prefix), iface)]))
     if pool:
         parts = str(pool).split("-")
         try:
@@ -53,15 +54,25 @@ def ip_network(cidr):
         iface = ipaddress.ip_interface(cidr)
     except ValueError as exc:
         raise AnsibleFilterError("ip_network: %s" % exc)
+    problem = _special(cidr, iface)
+    if problem:
+        raise AnsibleFilterError("ip_network: %s" % problem)
     net = iface.network
     return {"address": str(iface.ip), "prefix": net.prefixlen, "network": str(net.network_address),
             "netmask": str(net.netmask), "broadcast": str(net.broadcast_address)}
 
 
+def _special(given, iface):
+    """Why the interface address IFACE (as GIVEN) is no host's address on a real network:
+    loopback, multicast, unspecified or all-covering (None: it is fine)."""
+    problem = network_problem(iface.network) or address_problem(iface.ip)
+    return "%s: %s" % (given, problem) if problem else None
+
+
 # --- network planning ------------------------------------------------------------------
 
 _NETWORK_FIELDS = ("name", "cidr", "vlan", "mtu", "gateway", "allocation_pools", "external")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")  # \Z: '$' would let a final newline through
 # TripleO's own spelling of a field, so an existing network_data.yaml fails with the fix
 _TRIPLEO_FIELDS = {"ip_subnet": "cidr", "ipv6_subnet": "cidr", "gateway_ip": "gateway", "gateway_ipv6": "gateway",
                    "ipv6_allocation_pools": "allocation_pools", "name_lower": "name"}
@@ -149,6 +160,11 @@ def _check_networks(networks):
                                 % (label, net["cidr"]))
             elif cidr.ip != cidr.network:
                 problems.append("%s.cidr: %s has host bits set; use %s" % (label, net["cidr"], cidr.cidr))
+            if cidr is not None:
+                special = network_problem(ipaddress.ip_network(str(cidr.cidr)))
+                if special:
+                    problems.append("%s.cidr: %s" % (label, special))
+                    cidr = None
             if cidr is not None:
                 cidr = cidr.cidr  # with host bits set, the rest is still checked against the intended network
 

@@ -49,7 +49,8 @@ SCHEMA = s.Obj({
     "name": s.NAME,  # the libvirt domain the BMC controls
     "netns": s.NETNS,
     "state": s.Enum("present", "absent", default="present"),
-    "address": s.Str(doc="IP address the BMC listens on; it must be on an interface (in netns)"),
+    # loopback allowed: a BMC on 127.0.0.1 inside a lab namespace is reached from there
+    "address": s.Ip(loopback=True, doc="IP address the BMC listens on; it must be on an interface (in netns)"),
     "port": s.Int(minimum=1, maximum=65535, default=623),
     # IPMI 2.0 limits: user names up to 16 bytes, passwords up to 20
     "username": s.Str(max_len=16, pattern=r"[!-~]+", hint="use printable ASCII without spaces"),

@@ -60,6 +60,7 @@ def link(name, netns=None):
 class BridgeDriver(Driver):
     kind = "bridges"
     schema = SCHEMA
+    query_keys = ("netns",)  # a bridge in a namespace: /v1/bridges/<name>?netns=<ns>
 
     def identity(self, spec):
         return "%s/%s" % (spec["netns"] or "-", spec["name"])
@@ -67,7 +68,7 @@ class BridgeDriver(Driver):
     def spec_from_path(self, ident, query):
         spec = {"name": ident}
         if query.get("netns"):
-            spec["netns"] = query["netns"]
+            spec["netns"] = s.NETNS.check(query["netns"], "netns")
         return spec
 
     def validate(self, spec):
@@ -149,7 +150,7 @@ class BridgeDriver(Driver):
                 ip(["link", "set", "dev", extra, "nomaster"], netns=ns)
 
     def list(self, query):
-        ns = query.get("netns")
+        ns = s.NETNS.check(query["netns"], "netns") if query.get("netns") else None
         require_netns(ns)
         names = [r["ifname"] for r in ip_json(["-d", "link", "show", "type", "bridge"], netns=ns)]
         return [self.read({"name": n, "netns": ns}) for n in sorted(names)]

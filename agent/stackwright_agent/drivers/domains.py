@@ -33,10 +33,10 @@ from . import Driver, run
 LOG = logging.getLogger("stackwright-agent.domains")
 
 DISK = s.Obj({
-    "path": s.Str(required=True, doc="absolute path of the image file (or block device)"),
+    "path": s.Path(required=True, doc="absolute path of the image file (or block device)"),
     "format": s.Enum("qcow2", "raw", default="qcow2"),
     "size_gib": s.Int(minimum=1, maximum=65536, doc="create the image with this size when it is missing"),
-    "backing": s.Str(doc="create the image as a qcow2 overlay on this file when it is missing"),
+    "backing": s.Path(doc="create the image as a qcow2 overlay on this file when it is missing"),
     "bus": s.Enum("virtio", "sata", default="virtio"),
     "cache": s.Enum("default", "none", "writeback", "unsafe", default="default"),
 })

@@ -124,7 +124,7 @@ def _signature(device):
 
 VG_SCHEMA = s.Obj({
     "name": s.NAME,
-    "pvs": s.List(s.Str(max_len=4096, pattern=r"/.+", hint="give a device path like /dev/sdb"), unique=True,
+    "pvs": s.List(s.Path(hint="give a device path like /dev/sdb"), unique=True,
                   doc="devices to make PVs of and add; PVs not listed are left in the VG"),
     "state": s.Enum("present", "absent", default="present"),
     "force": s.Bool(default=False, doc="allow removing a VG that still holds logical volumes"),
@@ -241,6 +241,7 @@ def lvs(vg=None):
 class LogicalVolumeDriver(Driver):
     kind = "volumes"
     schema = LV_SCHEMA
+    query_keys = ("vg",)  # GET /v1/volumes?vg=<vg>
 
     def identity(self, spec):
         return "%s/%s" % (spec["vg"], spec["name"])

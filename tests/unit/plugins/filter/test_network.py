@@ -168,7 +168,8 @@ def test_two_cidrs_overlap():
 
 
 def test_ipv6_and_ipv4_do_not_overlap_and_ipv6_rules_apply():
-    assert network_problems([{"name": "a", "cidr": "0.0.0.0/0"}, {"name": "b", "cidr": "::/0"}]) == []
+    # the same integers (10.0.0.0/8 and ::a00:0/104), different families: no overlap
+    assert network_problems([{"name": "a", "cidr": "10.0.0.0/8"}, {"name": "b", "cidr": "::a00:0/104"}]) == []
     one_problem(with_net("storage_mgmt", cidr="fd00:fd00:fd00:4000::1/64"), "networks[storage_mgmt].cidr",
                 "use fd00:fd00:fd00:4000::/64")
     one_problem(with_net("storage_mgmt", gateway="fd00:fd00:fd00:4000::"), "networks[storage_mgmt].gateway",

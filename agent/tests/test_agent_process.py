@@ -1,0 +1,88 @@
+"""The agent as a process: its command-line options are checked before anything is
+touched, it never deletes a file that is not its socket, and SIGTERM takes the socket
+with it. Real `python -m stackwright_agent` processes; no root needed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fixtures import ROOT, agent_client
+
+ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "agent"))
+
+
+def agent_argv(tmp_path, *extra):
+    return [sys.executable, "-m", "stackwright_agent", "--config", str(tmp_path / "none.json"),
+            "--state-dir", str(tmp_path / "state")] + list(extra)
+
+
+def start(tmp_path, sock, *extra):
+    proc = subprocess.Popen(agent_argv(tmp_path, "--socket", sock, *extra), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    client = agent_client.AgentClient(sock, timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.get("/v1/health")
+            return proc
+        except agent_client.AgentClientError:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the agent did not start"
+            time.sleep(0.05)
+
+
+BAD_OPTIONS = [
+    (["--provisioning-listen", "nocolon"], "has no port"),
+    (["--provisioning-listen", "192.168.24.1:99999"], "is not a port"),
+    (["--provisioning-listen", "192.168.24.1:http"], "is not a port"),
+    (["--provisioning-listen", "192.168.24.1:"], "is not a port"),
+    (["--provisioning-listen", "undercloud:8080"], "is not an IP address"),
+    (["--provisioning-listen", "224.0.0.1:8080"], "multicast"),
+    (["--provisioning-listen", "192.168.24.1:8080\n"], "is not a port"),
+    (["--socket", "agent.sock"], "give an absolute path"),
+    (["--socket", "/run/../tmp/agent.sock"], "without '..'"),
+    (["--state-dir", "state"], "give an absolute path"),
+]
+
+
+@pytest.mark.parametrize("options, words", BAD_OPTIONS)
+def test_bad_options_are_a_clear_error_not_a_traceback(tmp_path, options, words):
+    sock = str(tmp_path / "agent.sock")
+    argv = agent_argv(tmp_path, *(["--socket", sock] if "--socket" not in options else [])) + options
+    if "--provisioning-listen" in options:
+        argv += ["--role", "conductor"]
+    proc = subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("stackwright-agent: ")
+    assert words in proc.stderr, proc.stderr
+    assert not os.path.exists(sock) and not os.path.exists(tmp_path / "state"), "nothing may be made"
+
+
+def test_a_regular_file_at_the_socket_path_is_refused_and_kept(tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me\n")
+    proc = subprocess.run(agent_argv(tmp_path, "--socket", str(precious)), env=ENV, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "exists and is not a socket" in proc.stderr
+    assert precious.read_text() == "keep me\n"
+
+
+def test_sigterm_removes_the_socket(tmp_path):
+    sock = str(tmp_path / "run" / "agent.sock")
+    proc = start(tmp_path, sock)
+    try:
+        assert os.path.exists(sock)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not os.path.exists(sock), "SIGTERM left the socket behind"
+        # and the next agent starts on the same path at once
+        proc = start(tmp_path, sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
