@@ -13,13 +13,16 @@ unreachable (and none failed); 130 interrupted.
 
 import argparse
 import os
+import re
 import sys
 import time
+
+import yaml
 
 from stackwright_cli import __version__
 from stackwright_cli import collection as collection_mod
 from stackwright_cli import runs as runs_mod
-from stackwright_cli.runner import Display, Phase, clock, one_line, run_phase
+from stackwright_cli.runner import Display, Phase, clock, escape, one_line, run_phase
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_WORDS = {EXIT_OK: "ok", EXIT_FAILED: "failed", EXIT_USAGE: "bad input", EXIT_UNREACHABLE: "unreachable",
@@ -37,6 +40,9 @@ class Context:
         self.verbosity = args.verbose
         self.check = bool(getattr(args, "check", False))
         self.ansible_args = ansible_args(args)
+        # -e in order: the operator's files (paths) and mappings (dicts), checked by check_arguments
+        self.extra_vars = getattr(args, "extra_sources", [])
+        self.secrets = getattr(args, "secrets", None) or runs_mod.Secrets()
 
     def envvars(self):
         bindir = os.path.dirname(sys.executable)
@@ -76,8 +82,6 @@ def ansible_args(args):
         out += ["--tags", args.tags]
     if getattr(args, "skip_tags", None):
         out += ["--skip-tags", args.skip_tags]
-    for extra in getattr(args, "extra_vars", None) or []:
-        out += ["-e", extra]
     return out
 
 
@@ -85,7 +89,7 @@ def ansible_args(args):
 
 def run_phases(ctx, verb, argv, phases, display):
     """Run the phases in order, stopping at the first that fails; print the summary."""
-    run = runs_mod.Run(ctx.runs_dir, verb, argv)
+    run = runs_mod.Run(ctx.runs_dir, verb, argv, ctx.secrets)
     records = []
     code = EXIT_OK
     started = time.time()
@@ -143,7 +147,7 @@ def table(rows):
 
 def nodes_file_vars(ctx, args):
     """-e provision_nodes_file=... when node import recorded one and -e does not say."""
-    if any(e.startswith("provision_nodes_file=") for e in (args.extra_vars or [])):
+    if "provision_nodes_file" in getattr(args, "extra_names", ()):
         return {}
     imported = ctx.imported_nodes_file()
     return {"provision_nodes_file": imported} if imported else {}
@@ -187,10 +191,117 @@ def names_or_all(ctx, args):
     return None
 
 
-def extra_vars_well_formed(ctx, args):
-    for extra in args.extra_vars or []:
-        if not extra.startswith("@") and "=" not in extra and not extra.lstrip().startswith("{"):
-            return "-e %s: give KEY=VALUE, a JSON or YAML mapping, or @FILE" % extra
+# --------------------------------------------------------------------- the arguments, checked before anything runs
+
+# a node name as the nodes file has it: a lowercase DNS label
+NODE_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+NODE_NAME_RULE = "a node name is 1-63 lowercase letters, digits and '-', not starting or ending with '-'"
+VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
+# --limit, --tags: one word each (Ansible's own pattern syntax within it)
+WORD_RE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,1024}")
+
+
+def shown(value, width=80):
+    """A value quoted for an error message: control characters escaped, cut at WIDTH."""
+    return "'%s%s'" % (escape(value[:width]), "…" if len(value) > width else "")
+
+
+def unfit_path(text):
+    return not text or escape(text) != text
+
+
+def check_arguments(args):
+    """What the command line says, checked before anything starts: a problem naming
+    the argument and the rule, or None. Sets args.extra_sources (the -e values in
+    order, a file's path or a mapping), args.extra_names and args.secrets."""
+    for name in getattr(args, "names", None) or []:
+        if not NODE_NAME_RE.fullmatch(name):
+            return "NAME %s: %s%s" % (shown(name), NODE_NAME_RULE, "; an empty name never means all nodes (--all does)"
+                                      if not name else "")
+    name = getattr(args, "name", None)
+    if name is not None and not NODE_NAME_RE.fullmatch(name):
+        return "NAME %s: %s" % (shown(name), NODE_NAME_RULE)
+    ident = getattr(args, "run", None)
+    if ident is not None and not RUN_ID_RE.fullmatch(ident):
+        return "RUN %s: a run id (stackwright runs list), a prefix of one, or 'last'" % shown(ident)
+    for option in ("limit", "tags", "skip_tags"):
+        value = getattr(args, option, None)
+        if value is not None and not WORD_RE.fullmatch(value):
+            return "--%s %s: one word of at most 1024 characters, no spaces or control characters" % (
+                option.replace("_", "-"), shown(value))
+    paths = [("--inventory", p) for p in args.inventory or []] + [("--runs-dir", args.runs_dir)]
+    if getattr(args, "file", None) is not None:
+        paths.append(("FILE", args.file))
+    for option, path in paths:
+        if unfit_path(path):
+            return "%s %s: a path, not empty and without control characters" % (option, shown(path))
+    return parse_extra_vars(args)
+
+
+class TaggedLoader(yaml.SafeLoader):
+    """An extra-vars file as Ansible reads it, its tags (!vault, !unsafe) read as plain
+    values: the file goes to Ansible as it is, this reads it only for its names and secrets."""
+
+
+TaggedLoader.add_multi_constructor("!", lambda loader, suffix, node: (
+    loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None))
+
+
+def parse_extra_vars(args):
+    """-e KEY=VALUE (Ansible's own key=value parsing), a JSON/YAML mapping or @FILE,
+    each read here into what goes to Ansible as JSON; the secrets they hold noted."""
+    from ansible.errors import AnsibleError
+    from ansible.parsing.splitter import parse_kv
+
+    args.extra_sources, args.extra_names, args.secrets = [], set(), runs_mod.Secrets()
+    args.secrets.add_env(os.environ)
+    for word in getattr(args, "extra_vars", None) or []:
+        label = "-e %s" % shown(runs_mod.mask_argv([word])[0], 60)
+        if word.startswith("@"):
+            path = os.path.abspath(word[1:])
+            if unfit_path(word[1:]) or not os.path.isfile(path):
+                return "%s: no such file" % label
+            with open(path, errors="replace") as fh:
+                text = fh.read()
+            if text.startswith("$ANSIBLE_VAULT"):
+                args.extra_sources.append(path)  # encrypted: Ansible reads it; nothing in it is kept
+                continue
+            try:
+                data = yaml.load(text, Loader=TaggedLoader)
+            except yaml.YAMLError as exc:
+                return "%s: not YAML or JSON (%s)" % (label, one_line(exc, 200))
+            data = {} if data is None else data
+            source = path
+        elif word.lstrip().startswith(("{", "[")):
+            try:
+                data = yaml.safe_load(word)
+            except yaml.YAMLError as exc:
+                return "%s: not a JSON or YAML mapping (%s); values with tags (!unsafe, !vault) go in -e @FILE" % (
+                    label, one_line(exc, 200))
+            source = data
+        else:
+            try:
+                data = parse_kv(word)
+            except AnsibleError:
+                return "%s: unbalanced quotes or Jinja2 braces" % label
+            if "_raw_params" in data or not data:
+                return ("%s: give KEY=VALUE (several separated by spaces), a JSON or YAML mapping, or @FILE; "
+                        "a value with spaces goes in a mapping: -e '{\"key\": \"a b\"}'" % label)
+            for key, value in data.items():
+                if escape(value) != value:
+                    return "%s: %s: a KEY=VALUE value has no control characters (give it in a mapping)" % (
+                        label, key)
+            source = data
+        if not isinstance(data, dict):
+            return "%s: not a mapping of variable names to values" % label
+        for key in data:
+            if not isinstance(key, str) or not VAR_NAME_RE.fullmatch(key):
+                return "%s: %s: a variable name is a letter or '_', then letters, digits and '_'" % (
+                    label, shown(str(key)))
+        args.secrets.add_vars(data)
+        args.extra_names.update(data)
+        args.extra_sources.append(source)
     return None
 
 
@@ -271,9 +382,11 @@ def print_failures(display, records):
 
 def print_nodes(display, nodes, nodes_file):
     rows = [("name", "role", "kind", "provision state", "power", "address", "last error")]
-    for n in sorted(nodes, key=lambda n: n.get("name", "")):
-        rows.append((n.get("name", ""), n.get("role") or "", n.get("kind") or "", n.get("provision_state") or "",
-                     n.get("power_state") or "", n.get("address") or "", one_line(n.get("last_error") or "", 160)))
+    for n in sorted(nodes, key=lambda n: str(n.get("name", ""))):
+        # the registry's text: cut, and its control characters escaped, one line each
+        rows.append(tuple(one_line(n.get(key) or "", 64) for key in
+                          ("name", "role", "kind", "provision_state", "power_state", "address"))
+                    + (one_line(n.get("last_error") or "", 160),))
     for line in table(rows):
         display.line(line, always=True)
     display.line("%d node(s)%s" % (len(nodes), (", nodes file %s" % nodes_file) if nodes_file else ""), always=True)
@@ -375,7 +488,7 @@ class Verb:
         self.run = run  # (ctx, args, display) -> exit code
 
     def check(self, ctx, args):
-        for check in tuple(self.checks) + (() if self.run else (extra_vars_well_formed, inventories_exist)):
+        for check in tuple(self.checks) + (() if self.run else (inventories_exist,)):
             problem = check(ctx, args)
             if problem:
                 return problem
@@ -525,6 +638,10 @@ def main(argv=None):
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     verb = next(v for v in VERBS if v.words == args.verb)
+    problem = check_arguments(args)
+    if problem:
+        print("stackwright: " + problem, file=sys.stderr)
+        return EXIT_USAGE
     display = Display(mode=args.progress)
     if verb.run:
         return verb.run(Context(args), args, display)

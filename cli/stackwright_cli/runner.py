@@ -4,10 +4,13 @@
 display (phase, play, task, hosts done and failed, elapsed time, a progress bar)
 and add up to the phase's record: time, counts per host, the failures."""
 
+import json
 import os
+import re
 import shlex
 import shutil
 import sys
+import tempfile
 import threading
 import time
 
@@ -26,8 +29,24 @@ def clock(seconds):
         else "%d:%02d" % (seconds // 60, seconds % 60)
 
 
+# C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi
+# overrides, zero-width): text from nodes and the registry must not drive the terminal
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def escape(text, keep=""):
+    """TEXT with every control character but those in KEEP written as an escape (\\x1b)."""
+    def repl(match):
+        char = match.group()
+        if char in keep:
+            return char
+        return "\\x%02x" % ord(char) if ord(char) < 0x100 else "\\u%04x" % ord(char)
+    return CONTROL_RE.sub(repl, str(text))
+
+
 def one_line(text, width):
-    text = " ".join(str(text).split())
+    """TEXT on one line of at most WIDTH characters, its control characters escaped."""
+    text = escape(" ".join(str(text)[:width * 8].split()))
     return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
@@ -62,7 +81,8 @@ class Display:
             if self._drawn:
                 self.stream.write("\r\033[K")
                 self._drawn = False
-            self.stream.write(text + "\n")
+            # only this line's own escapes reach the terminal; any in TEXT are shown, not obeyed
+            self.stream.write(escape(text, keep="\n\t") + "\n")
             self.stream.flush()
 
 
@@ -162,7 +182,16 @@ def run_phase(ctx, run, index, phase, display, total_phases):
             if phase.show:
                 display.status(bar())
 
+    secrets = run.secrets
+    command_file = os.path.join(run.dir, dir_name, "command")
+    scrubbed = []
+
     def on_event(event):
+        if not scrubbed:
+            # ansible-runner wrote the command line and the whole environment before the first event
+            secrets.scrub_command(command_file)
+            scrubbed.append(True)
+        secrets.scrub_event(event)
         what = phase.on_event(event)
         if not phase.show:
             return True
@@ -178,9 +207,10 @@ def run_phase(ctx, run, index, phase, display, total_phases):
             display.status(bar())
         return True  # keep every event in the run's artifacts
 
-    cmdline = list(ctx.ansible_args)
-    for key, value in phase.extravars.items():
-        cmdline += ["-e", "%s=%s" % (key, value)]
+    # the variables go as JSON files outside the runs directory: never split on
+    # spaces, never kept in ansible-runner's record of the command
+    vars_dir = tempfile.mkdtemp(prefix="stackwright-vars-")
+    cmdline = list(ctx.ansible_args) + extra_vars_options(vars_dir, list(ctx.extra_vars) + [phase.extravars])
     thread = threading.Thread(target=ticker, daemon=True)
     thread.start()
     try:
@@ -196,6 +226,8 @@ def run_phase(ctx, run, index, phase, display, total_phases):
         done.set()
         thread.join()
         phase.ended = time.time()
+        shutil.rmtree(vars_dir, ignore_errors=True)
+        secrets.scrub_tree(run.dir)
     record = phase.record(dir_name, ctx.check)
     run.add_phase(record)
     if phase.show:
@@ -204,6 +236,22 @@ def run_phase(ctx, run, index, phase, display, total_phases):
             label, mark, clock(record["seconds"]), record["changed"], len(record["hosts_failed"]),
             ("  (" + ", ".join(record["hosts_failed"]) + ")") if record["hosts_failed"] else ""))
     return record
+
+
+def extra_vars_options(folder, sources):
+    """-e @FILE for each source in order (later ones win, as in Ansible): an
+    operator's file as given, a mapping written to FOLDER as JSON."""
+    out = []
+    for n, source in enumerate(sources):
+        if isinstance(source, dict):
+            if not source:
+                continue
+            path = os.path.join(folder, "vars-%d.json" % n)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+                json.dump(source, fh)
+            source = path
+        out += ["-e", "@" + source]
+    return out
 
 
 def ledger_env(run_dir):

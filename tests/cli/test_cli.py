@@ -35,11 +35,12 @@ def env(tmp_path, agent):
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
     runs = tmp_path / "state" / "runs"
 
-    def cli(*args, progress="lines", timeout=300):
+    def cli(*args, progress="lines", timeout=300, environ=None):
         argv = [STACKWRIGHT, "-i", str(inventory), "--runs-dir", str(runs), "--progress", progress] + list(args)
         # bytes, decoded here: text mode would turn the status line's \r into \n
         proc = subprocess.run(argv, capture_output=True, timeout=timeout,
-                              env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")})
+                              env=dict({k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
+                                       **(environ or {})))
         return proc.returncode, (proc.stdout + proc.stderr).decode()
 
     return {"cli": cli, "runs": runs, "nodes_file": nodes_file, "inventory": inventory, "agent": agent,
@@ -109,7 +110,7 @@ def test_usage_errors_exit_2_and_run_nothing(env):
     code, out = cli("node", "import", str(env["tmp"] / "missing.yml"))
     assert code == 2 and "missing.yml is not a file" in out
     code, out = cli("overcloud", "deploy", "-e", "novalue")
-    assert code == 2 and "-e novalue: give KEY=VALUE" in out
+    assert code == 2 and "-e 'novalue': give KEY=VALUE" in out
     assert cli("frobnicate")[0] == 2
     code, out = cli("runs", "show", "nonesuch")
     assert code == 2 and "no run nonesuch" in out
@@ -211,3 +212,75 @@ def test_interrupted_run_exits_130_and_is_recorded(env, silent_bmc):
     assert run["exit_code"] == 130
     assert run["phases"][0]["status"] == "canceled"
     assert PASSWORD not in out and PASSWORD not in runs_text(env["runs"])
+
+
+def test_an_empty_or_unfit_node_name_is_refused_before_anything_runs(env):
+    # an empty name once meant "every node"; "a b=c" once became a second variable b=c
+    code, out = env["cli"]("node", "provision", "")
+    assert code == 2, out
+    assert "NAME '': a node name is 1-63 lowercase letters" in out and "never means all nodes" in out
+    code, out = env["cli"]("node", "remove", "a b=c")
+    assert code == 2, out
+    assert "NAME 'a b=c': a node name is" in out
+    assert not env["runs"].exists() or not os.listdir(env["runs"]), "nothing ran, nothing recorded"
+    assert registry(env["agent"]) == {}
+
+
+def test_a_value_with_spaces_and_equals_signs_arrives_whole(env):
+    # Ansible splits a key=value string on spaces; the CLI's variables go as JSON
+    folder = env["tmp"] / "my rack"
+    folder.mkdir()
+    path = write_nodes(folder / "nodes b=c.yml", [node("compute0", 623, 1)])
+    code, out = env["cli"]("node", "import", path)
+    assert code == 0, out
+    assert "nodes file %s recorded" % path in out
+    assert list(registry(env["agent"])) == ["compute0"]
+
+
+def test_the_runs_directory_holds_no_secret_given_any_way(env):
+    """Secrets as an operator passes them: the environment, -e key=value, -e JSON
+    (a token among them), -e --extra-vars=..., an extra-vars file with a nested
+    password. None is in any file of the runs directory, whose files are root's."""
+    secret = {way: "%s-%s" % (way, uuid.uuid4().hex) for way in
+              ("env", "kv", "json_token", "yaml", "joined", "file", "auth_token")}
+    vars_file = env["tmp"] / "secrets.yml"
+    vars_file.write_text(yaml.safe_dump({"bmc": {"password": secret["file"]}, "site_name": "rack-one"}))
+    code, out = env["cli"](
+        "node", "list", "-e", "keystone_admin_password=%s region=one" % secret["kv"],
+        "-e", json.dumps({"token": secret["json_token"], "debug_level": 2}),
+        "-e", "{ssh_key: %s}" % secret["yaml"], "--extra-vars=api_token=%s" % secret["joined"],
+        "-e", "@%s" % vars_file, environ={"OS_PASSWORD": secret["env"], "OS_AUTH_TOKEN": secret["auth_token"]})
+    assert code == 0, out
+    files = [os.path.join(folder, name) for folder, _, names in os.walk(env["runs"]) for name in names]
+    assert any(f.endswith("/command") for f in files) and any("/job_events/" in f for f in files)
+    for path in files:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        for way, value in secret.items():
+            assert value.encode() not in data, "%s secret in %s" % (way, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    for folder, _, _ in os.walk(env["runs"]):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    # what is no secret stays on record
+    run = json.loads(next(env["runs"].glob("*-node-list/run.json")).read_text())
+    assert "keystone_admin_password=*** region=one" in run["argv"]
+    assert json.loads(run["argv"][run["argv"].index("-e") + 3]) == {"token": "***", "debug_level": 2}
+
+
+def test_runs_show_prints_what_nodes_said_escaped(env):
+    """A run's output holds what nodes and the registry said (a failure's last
+    error); printing it back must not hand the terminal its escape codes."""
+    hostile = "\x1b]0;owned\x07\x1b[2J\x1b[31mboom\x9b"
+    run = env["runs"] / "20260101-000000-node-provision"
+    (run / "1-provision").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({
+        "id": run.name, "verb": "node provision", "argv": ["node", "provision", "--all"], "started": 1.0,
+        "ended": 2.0, "exit_code": 1, "phases": [{
+            "name": "provision", "playbook": "playbooks/provision.yml", "dir": "1-provision", "seconds": 1.0,
+            "tasks": 1, "ok": 0, "changed": 0, "failed": 1, "unreachable": 0, "status": "failed",
+            "failures": [{"host": "compute0", "task": "Deploy", "msg": "deploy: " + hostile}]}]}))
+    (run / "1-provision" / "stdout").write_text("fatal: [compute0]: FAILED! => %s\n" % hostile)
+    code, out = env["cli"]("runs", "show", "last", "--output")
+    assert code == 0, out
+    assert not any(c in out for c in "\x1b\x07\x9b"), "no control character reaches the terminal"
+    assert out.count("\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mboom\\x9b") == 2, "shown, escaped: failure and output"
