@@ -117,7 +117,7 @@ def address_problem(ip, loopback=False):
     if mapped is not None:
         ip = mapped
     if ip.is_unspecified:
-        return "%s is the unspecified address (it means any address, not one host); give the host's own" % ip
+        return "%s is the unspecified address (it means any address, not one host); give the host's own address" % ip
     if ip.is_multicast:
         return "%s is a multicast address, which no single host has; give a unicast address" % ip
     if ip.version == 4 and int(ip) == 0xFFFFFFFF:

@@ -148,7 +148,8 @@ class _Node:
     def __init__(self, loader, index, name, fallback):
         self.loader = loader
         self.index = index
-        if isinstance(name, str) and name.strip():
+        # a name with a newline or an escape code is shown by position, never printed
+        if isinstance(name, str) and name.strip() and not re.search(r"[\x00-\x1f\x7f-\x9f]", name):
             self.ident = name
             self.label = "node '%s'" % name
         else:
