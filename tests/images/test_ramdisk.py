@@ -97,10 +97,34 @@ def test_build_outputs_verify_and_are_cached(ramdisk, tmp_path):
     run("sha256sum", "--quiet", "-c", "ramdisk.sha256", cwd=ramdisk["dir"])
     with gzip.open(ramdisk["initrd"]) as f:
         assert f.read(6) == b"070701", "initrd is not a gzip'd newc cpio"
+    # the size budget (modules.list): every byte crosses the provisioning network per boot
     assert os.path.getsize(ramdisk["initrd"]) < 8 * MiB
+    # the drivers of current servers' disks and NICs are in the load list /init follows
+    with gzip.open(ramdisk["initrd"]) as f:
+        loads = [line.rsplit("/", 1)[-1] for line in _cpio_file(f.read(), "etc/sw-ramdisk/modules").split()]
+    for driver in ("nvme", "megaraid_sas", "mpt3sas", "smartpqi", "hpsa", "igb", "igc", "ixgbe", "i40e", "ice",
+                   "mlx5_core", "bnxt_en", "tg3"):
+        assert driver + ".ko" in loads, "%s is not in the ramdisk's modules" % driver
     again = run(BUILD, str(tmp_path), CACHE)
     assert "cache hit" in again.stdout
     assert (tmp_path / "ramdisk.sha256").read_text() == (ramdisk["dir"] / "ramdisk.sha256").read_text()
+
+
+def _cpio_file(data, name):
+    """The text of NAME in a newc cpio archive."""
+    offset = 0
+    while data[offset:offset + 6] == b"070701":
+        head = data[offset:offset + 110]
+        size, namesize = int(head[54:62], 16), int(head[94:102], 16)
+        start = offset + 110
+        entry = data[start:start + namesize - 1].decode()
+        body = (start + namesize + 3) & ~3
+        if entry == name:
+            return data[body:body + size].decode()
+        if entry == "TRAILER!!!":
+            break
+        offset = (body + size + 3) & ~3
+    raise AssertionError("%s is not in the initrd" % name)
 
 
 # ----------------------------------------------------------------------- lab
@@ -201,7 +225,7 @@ class Lab:
     def boot(self, node, nic_mac, disks, bootif=None, extra_nic=False, append=""):
         """Boot the ramdisk for NODE and wait for it to power off.
 
-        disks: dicts with file, bus (virtio | scsi | sata) and optional serial,
+        disks: dicts with file, bus (virtio | scsi | sata | nvme) and optional serial,
         wwn, rotation_rate, model.
         """
         self.boots += 1
@@ -234,7 +258,7 @@ class Lab:
             argv += ["-drive", "file=%s,format=raw,if=none,id=d%d,cache=unsafe" % (d["file"], i)]
             opts = "".join(",%s=%s" % (k, d[k]) for k in ("serial", "wwn", "rotation_rate", "model") if k in d)
             dev = {"virtio": "virtio-blk-pci", "scsi": "scsi-hd,bus=scsi0.0",
-                   "sata": "ide-hd,bus=ahci0.%d" % i}[d["bus"]]
+                   "sata": "ide-hd,bus=ahci0.%d" % i, "nvme": "nvme"}[d["bus"]]
             argv += ["-device", "%s,drive=d%d%s" % (dev, i, opts)]
         console = self.dir / ("console-%s.log" % node)
         argv += ["-serial", "file:%s" % console]
@@ -355,10 +379,12 @@ def test_inspect_reports_cpus_memory_disks_and_nics(lab, tmp_path):
     d1 = disk(tmp_path / "vda.raw", 40 * MiB)
     d2 = disk(tmp_path / "sda.raw", 48 * MiB)
     d3 = disk(tmp_path / "sata.raw", 36 * MiB)
+    d4 = disk(tmp_path / "nvme.raw", 44 * MiB)  # current servers' disks: the ramdisk carries nvme
     boot = lab.boot("n-inspect", mac(1), [
         {"file": d1, "bus": "virtio", "serial": "SWVIRTIO1"},
         {"file": d2, "bus": "scsi", "serial": "SWSCSI1", "wwn": "0x5000c500a1b2c3d4", "rotation_rate": 1},
         {"file": d3, "bus": "sata", "serial": "SWSATA1", "model": "SWMODEL"},
+        {"file": d4, "bus": "nvme", "serial": "SWNVME1"},
     ], extra_nic=True)
 
     # BOOTIF picked the virtio NIC although the e1000 came first
@@ -379,7 +405,7 @@ def test_inspect_reports_cpus_memory_disks_and_nics(lab, tmp_path):
         assert set(n) == {"name", "mac", "link", "speed_mbps"}
 
     disks = {d["serial"]: d for d in inv["disks"]}
-    assert set(disks) == {"SWVIRTIO1", "SWSCSI1", "SWSATA1"}, inv["disks"]
+    assert set(disks) == {"SWVIRTIO1", "SWSCSI1", "SWSATA1", "SWNVME1"}, inv["disks"]
     keys = {"name", "path", "size_bytes", "rotational", "model", "vendor", "serial", "wwn", "by_path", "hctl"}
     for d in inv["disks"]:
         assert set(d) == keys and d["path"] == "/dev/" + d["name"]
@@ -391,6 +417,8 @@ def test_inspect_reports_cpus_memory_disks_and_nics(lab, tmp_path):
     assert sda["hctl"] and len(sda["hctl"].split(":")) == 4
     assert sata["size_bytes"] == os.path.getsize(d3) and sata["rotational"] is True
     assert sata["model"] == "SWMODEL" and sata["vendor"] == "ATA"
+    nvme = disks["SWNVME1"]
+    assert nvme["name"] == "nvme0n1" and nvme["size_bytes"] == os.path.getsize(d4) and nvme["rotational"] is False
 
     result = lab.result(boot)
     assert set(result) == {"action", "ok", "error", "seconds"}
