@@ -192,6 +192,9 @@ def run_phase(ctx, run, index, phase, display, total_phases):
             secrets.scrub_command(command_file)
             scrubbed.append(True)
         secrets.scrub_event(event)
+        if event.get("event") == "playbook_on_start":
+            # ansible-playbook has read its -e files (once, at start): no secret waits on disk for the run
+            shutil.rmtree(vars_dir, ignore_errors=True)
         what = phase.on_event(event)
         if not phase.show:
             return True

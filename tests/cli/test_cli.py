@@ -251,6 +251,12 @@ def test_the_runs_directory_holds_no_secret_given_any_way(env):
         "-e", "{ssh_key: %s}" % secret["yaml"], "--extra-vars=api_token=%s" % secret["joined"],
         "-e", "@%s" % vars_file, environ={"OS_PASSWORD": secret["env"], "OS_AUTH_TOKEN": secret["auth_token"]})
     assert code == 0, out
+    run = json.loads(next(env["runs"].glob("*-node-list/run.json")).read_text())
+    command = json.loads(next(env["runs"].glob("*-node-list/1-nodes/command")).read_text())["command"]
+    vars_files = [word[1:] for word in command if word.startswith("@")]
+    assert len(vars_files) == 5, command
+    assert not any(os.path.exists(path) for path in vars_files if path != str(vars_file)), \
+        "the variables' JSON files are gone"
     files = [os.path.join(folder, name) for folder, _, names in os.walk(env["runs"]) for name in names]
     assert any(f.endswith("/command") for f in files) and any("/job_events/" in f for f in files)
     for path in files:
@@ -262,7 +268,6 @@ def test_the_runs_directory_holds_no_secret_given_any_way(env):
     for folder, _, _ in os.walk(env["runs"]):
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
     # what is no secret stays on record
-    run = json.loads(next(env["runs"].glob("*-node-list/run.json")).read_text())
     assert "keystone_admin_password=*** region=one" in run["argv"]
     assert json.loads(run["argv"][run["argv"].index("-e") + 3]) == {"token": "***", "debug_level": 2}
 
