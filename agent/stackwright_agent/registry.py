@@ -94,8 +94,9 @@ UNIQUE_INDEXES = (
 )
 
 MAX_TEXT = 2048
-# C0, DEL and C1 controls (ESC starts terminal escape sequences)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0, DEL and C1 controls (ESC starts terminal escape sequences), and the invisible
+# formatting ones that reorder or hide text (bidi overrides, zero widths)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def clean_text(text, limit=MAX_TEXT):
@@ -103,7 +104,7 @@ def clean_text(text, limit=MAX_TEXT):
     ``limit`` characters (the cut says how much was left out)."""
     if text is None:
         return None
-    text = _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), str(text))
+    text = _CONTROL.sub(lambda m: ("\\x%02x" if ord(m.group()) < 256 else "\\u%04x") % ord(m.group()), str(text))
     if len(text) > limit:
         cut = len(text) - (limit - 40)
         text = text[:limit - 40] + " ... (%d more characters)" % cut

@@ -290,14 +290,18 @@ def test_deploy_instructions_name_an_inventoried_disk_only(agent, listener):
 
 def test_stored_error_text_is_capped_and_printable(agent, listener):
     token = armed_for_inspection(agent)
-    error = "\x1b[31mdisk on fire\x1b[0m\r\n" + ("\x1b[2J\x07" + "x" * 1000) * 920
+    error = "\x1b[31mdisk on fire\x1b[0m\u202e\r\n" + ("\x1b[2J\x07" + "x" * 1000) * 920
     body = json.dumps({"action": "inspect", "ok": False, "error": error, "seconds": 1}).encode()
     assert http(listener, "/v1/ramdisk/n1/result?token=" + token, body)[0] == 200
     got = agent.find("nodes", "n1")
     text = got["last_error"]
     assert got["provision_state"] == "failed" and "disk on fire" in text
-    assert len(text) <= 2048 and text.isprintable() and "\\x1b[31m" in text
+    assert len(text) <= 2048 and text.isprintable() and "\\x1b[31m" in text and "\\u202e" in text
     assert all(len(h["detail"] or "") <= 2048 for h in got["history"])
+    # the API's last_error is capped alike
+    agent.put("nodes", "n1", {"provision_state": "failed", "last_error": "api " + "y" * 4000})
+    text = agent.find("nodes", "n1")["last_error"]
+    assert text.startswith("api yyy") and len(text) <= 2048
 
 
 # ----------------------------------------------------------------- disk full
