@@ -313,7 +313,10 @@ def test_a_full_state_directory_is_reported_as_such(tmp_path):
         pytest.skip("cannot mount a tmpfs here")
     try:
         registry = Registry(str(state))
-        registry.update("n1", {"macs": [MAC]}, create=True)
+        registry.update("n1", {"macs": [MAC], "action": {"action": "inspect"}, "token": "t" * 32,
+                               "armed_at": time.time()}, create=True)
+        server = provisioning.start(Config(state_dir=str(state), provisioning_listen="127.0.0.1:0",
+                                           image_store=str(tmp_path / "images")), registry)
         with open(state / "filler", "wb", buffering=0) as fh:
             try:
                 while True:
@@ -325,6 +328,12 @@ def test_a_full_state_directory_is_reported_as_such(tmp_path):
                 registry.update("n1", {"properties": {"blob": "x" * 65536, "i": i}})
         assert str(info.value).startswith("the undercloud's state directory is full (%s)" % state)
         assert "rollback" not in str(info.value) and getattr(info.value, "status", None) == 507
+        # a ramdisk's report then: a 503 (it retries), the node as it was
+        report = json.dumps({"action": "inspect", "ok": False, "error": "x" * 200000}).encode()
+        assert http(server, "/v1/ramdisk/n1/result?token=" + "t" * 32, report)[0] == 503
+        assert registry.get("n1")["token"] == "t" * 32
+        server.shutdown()
+        server.server_close()
         os.unlink(state / "filler")
         assert registry.get("n1")["macs"] == [MAC], "the registry survives"
     finally:
