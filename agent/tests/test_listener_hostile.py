@@ -380,3 +380,41 @@ post result $STATE/r.json; echo "rc=$? calls=$(cat $STATE/calls) at=$(now)"
     assert rc == "rc=1" and 570 <= int(at.split("=")[1]) <= 600
     # a 403 (the token is stale): one try
     assert run(1800, 10 ** 6, "server returned error: HTTP/1.1 403 Forbidden") == "rc=1 calls=1 at=0"
+
+
+def test_the_ramdisk_waits_for_its_instructions_until_its_deadline(tmp_path):
+    """ramdisk/init's instructions fetch: an undercloud restarting while a node boots is
+    waited for; a refusal (4xx) is tried 10 times, then the ramdisk gives up."""
+    with open(INIT) as fh:
+        text = fh.read()
+    start = text.index("set_step instructions")
+    fetch = text[start:text.index("\ndone\n", start) + 6]
+    script = r'''
+STATE=%s CLOCK=$STATE/clock
+echo 0 > $CLOCK
+log() { echo "log: $*"; }
+set_step() { :; }
+die_unreported() { echo "rc=1 calls=$(cat $STATE/calls) at=$(now)"; exit 1; }
+now() { cat $CLOCK; }
+sleep() { echo $(( $(cat $CLOCK) + $1 )) > $CLOCK; }
+timeout() { shift; "$@"; }
+wget() {
+	n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
+	if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
+	echo "wget: $FAILURE" >&2; return 1
+}
+T0=0 DEADLINE=$1 UP_AT=$2 FAILURE=$3 API=http://x NODE=n1 TOKEN=t
+rm -f $STATE/calls
+%s
+echo "rc=0 calls=$(cat $STATE/calls) at=$(now)"
+''' % (tmp_path, fetch)
+
+    def run(deadline, up_at, failure="can't connect to remote host: Connection refused"):
+        out = subprocess.run(["sh", "-c", script, "sh", str(deadline), str(up_at), failure],
+                             capture_output=True, text=True, timeout=20).stdout
+        return out.strip().splitlines()[-1]
+
+    assert run(3600, 120).startswith("rc=0 "), "back after 2 minutes"
+    rc, calls, at = run(600, 10 ** 6).split()
+    assert rc == "rc=1" and 590 <= int(at.split("=")[1]) <= 600
+    assert run(3600, 10 ** 6, "server returned error: HTTP/1.1 403 Forbidden").startswith("rc=1 calls=10 ")
