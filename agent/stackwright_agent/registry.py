@@ -173,6 +173,12 @@ class Registry:
                              "WHERE node_macs.mac = ?", (mac.lower(),)).fetchone()
         return _decode(row) if row else None
 
+    def check_unique(self, name, macs=None, bmc=None, address=None):
+        """A Conflict when node ``name`` would share a MAC, a BMC endpoint (address,
+        port) or an address with another node (before a write; the write checks again)."""
+        with self._connect() as db:
+            _unique(db, name, macs, bmc, address)
+
     def history(self, name, limit=20):
         with self._connect() as db:
             rows = db.execute("SELECT * FROM history WHERE node = ? ORDER BY id DESC LIMIT ?", (name, limit)).fetchall()
@@ -246,24 +252,33 @@ class Registry:
 def _check_unique(db, name, fields, current):
     """The registry's invariants for this write, inside its transaction: a Conflict
     naming the field instead of the database's constraint error."""
-    if fields.get("macs") is not None:
-        for i, mac in enumerate(json.loads(fields["macs"])):
-            row = db.execute("SELECT node FROM node_macs WHERE mac = ? AND node != ?", (mac.lower(), name)).fetchone()
-            if row:
-                raise Conflict("macs[%d]: MAC %s already belongs to node %r; a MAC address belongs to one NIC on "
-                               "one node" % (i, mac, row[0]), field="macs[%d]" % i)
     after = dict(current or {}, **fields)
+    bmc = None
     if after.get("bmc_address") and ("bmc_address" in fields or "bmc_port" in fields):
-        row = db.execute("SELECT name FROM nodes WHERE bmc_address = ? AND bmc_port IS ? AND name != ?",
-                         (after["bmc_address"], after.get("bmc_port"), name)).fetchone()
+        bmc = (after["bmc_address"], after.get("bmc_port"))
+    _unique(db, name, json.loads(fields["macs"]) if fields.get("macs") is not None else None, bmc,
+            fields.get("address"))
+
+
+def _unique(db, name, macs, bmc, address):
+    """Raise a Conflict naming the field when another node than ``name`` has one of
+    ``macs``, the BMC endpoint ``bmc`` (address, port) or the provisioning ``address``."""
+    for i, mac in enumerate(macs or ()):
+        row = db.execute("SELECT node FROM node_macs WHERE mac = ? AND node != ?", (mac.lower(), name)).fetchone()
         if row:
-            raise Conflict("bmc.address: BMC %s port %s is the BMC of node %r already"
-                           % (after["bmc_address"], after.get("bmc_port"), row[0]), field="bmc.address")
-    if fields.get("address"):
-        row = db.execute("SELECT name FROM nodes WHERE address = ? AND name != ?", (fields["address"], name)).fetchone()
+            raise Conflict("macs[%d]: MAC %s already belongs to node %r; a MAC address belongs to one NIC on "
+                           "one node" % (i, mac, row[0]), field="macs[%d]" % i)
+    if bmc:
+        row = db.execute("SELECT name FROM nodes WHERE bmc_address = ? AND bmc_port IS ? AND name != ?",
+                         (bmc[0], bmc[1], name)).fetchone()
+        if row:
+            raise Conflict("bmc.address: BMC %s port %s is the BMC of node %r already" % (bmc[0], bmc[1], row[0]),
+                           field="bmc.address")
+    if address:
+        row = db.execute("SELECT name FROM nodes WHERE address = ? AND name != ?", (address, name)).fetchone()
         if row:
             raise Conflict("network.address: address %s is the provisioning address of node %r already"
-                           % (fields["address"], row[0]), field="network.address")
+                           % (address, row[0]), field="network.address")
 
 
 class _Conn:

@@ -111,9 +111,9 @@ def test_illegal_transition_is_a_conflict(agent):
 def test_duplicate_mac_names_the_other_node(agent):
     agent.put("nodes", "n1", node_body())
     err = put_error(agent, "n2", node_body("n2", mac="52:54:00:AA:00:01", address="192.0.2.12"))
-    assert err.status == 400 and err.field == "macs[0]" and "'n1'" in str(err)
+    assert err.status == 409 and err.field == "macs[0]" and "'n1'" in str(err)
     err = put_error(agent, "n2", node_body("n2", mac="52:54:00:aa:00:02"))
-    assert err.status == 400 and err.field == "bmc.address" and "'n1'" in str(err)
+    assert err.status == 409 and err.field == "bmc.address" and "'n1'" in str(err)
     err = put_error(agent, "n2", node_body("n2", mac="52:54:00:aa:00:02", address="192.0.2.12",
                                            root_device={"colour": "red"}))
     assert err.field == "root_device.colour"

@@ -154,18 +154,12 @@ class NodeDriver(Driver):
     def validate(self, spec):
         if spec["state"] == "absent":
             return
-        for i, mac in enumerate(spec["macs"] or []):
-            other = self.registry.by_mac(mac)
-            if other and other["name"] != spec["name"]:
-                raise InvalidField("macs[%d]" % i, "MAC %s already belongs to node %r; a MAC address belongs to "
-                                                   "one NIC on one node" % (mac, other["name"]))
-        bmc = spec["bmc"]
-        if bmc:
-            for other in self.registry.all():
-                if (other["name"] != spec["name"] and other["bmc_address"] == bmc["address"]
-                        and other["bmc_port"] == bmc["port"]):
-                    raise InvalidField("bmc.address", "BMC %s port %d is the BMC of node %r already"
-                                       % (bmc["address"], bmc["port"], other["name"]))
+        # one node per MAC, BMC endpoint and static address (409); the registry checks
+        # again inside its write lock, for requests racing this one
+        bmc, network = spec["bmc"], spec["network"]
+        self.registry.check_unique(
+            spec["name"], macs=spec["macs"], bmc=(bmc["address"], bmc["port"]) if bmc else None,
+            address=str(ipaddress.ip_interface(network["address"]).ip) if network and network.get("address") else None)
         if spec["provision_state"] == "failed" and not spec["last_error"]:
             raise InvalidField("last_error", "is required when provision_state is failed")
         action = spec["action"]
