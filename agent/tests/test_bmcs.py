@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -362,3 +363,91 @@ def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_
     assert time.monotonic() - started < 60, "noticed long before the wait's 180 s"
     node = agent.find("nodes", "pw")
     assert node["provision_state"] == "failed" and node["last_error"] == result["error"]
+
+
+def _bmc_processes(spec_file):
+    """Pids of live processes running the BMC of ``spec_file``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if b"stackwright_agent.vbmc" in argv and spec_file.encode() in argv and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def test_an_orphan_of_a_killed_agent_is_adopted_on_the_next_converge(tmp_path, bmc_netns, domain):
+    """A real agent process, SIGKILLed while it starts a BMC, leaves the BMC process
+    without a pid file (the kill lands between the start and the file's write; the
+    test removes the file if the kill came a moment later). The next agent's converge
+    adopts the orphan instead of failing on "Address already in use"; a change of
+    credentials then ends it. Exactly one BMC answers on the port throughout."""
+    ns = bmc_netns
+    sock, state = str(tmp_path / "a.sock"), str(tmp_path / "state")
+    spec_file = os.path.join(state, "bmcs", domain + ".json")
+    argv = [sys.executable, "-m", "stackwright_agent", "--config", str(tmp_path / "none.json"), "--role", "lab_host",
+            "--socket", sock, "--state-dir", state,
+            "--libvirt-uri", os.environ.get("STACKWRIGHT_TEST_LIBVIRT_URI", "qemu:///system")]
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+    def start():
+        log = open(str(tmp_path / "agent.log"), "ab")
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+        client = agent_client.AgentClient(sock, timeout=120)
+        wait_for("the agent to answer", lambda: proc.poll() is None and _answers(client), timeout=30)
+        return proc, client
+
+    path = agent_client.resource_path("bmcs", domain)
+    proc, client = start()
+    try:
+        threading.Thread(target=_ignore_errors, args=(client.put, path, bmc_body(ns)), daemon=True).start()
+        orphan = wait_for("the BMC process to start", lambda: _bmc_processes(spec_file), timeout=60)[0]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        os.unlink(sock)  # a killed agent leaves its socket behind
+        pidfile = os.path.join(state, "bmcs", domain + ".pid")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        assert alive(orphan), "the BMC must outlive its agent"
+
+        proc, client = start()
+        answer = client.put(path, bmc_body(ns))
+        # it runs the wanted settings: nothing to change
+        assert answer["resource"]["running"] is True and answer["changed"] is False
+        assert _bmc_processes(spec_file) == [orphan], "the orphan is adopted, no second BMC started"
+        assert len(run(["ip", "netns", "exec", ns, "ss", "-Huln", "sport = :%d" % PORT]).stdout.splitlines()) == 1
+        assert ipmi_ok(ns, "power", "status").strip().startswith("Chassis Power is")
+        assert client.put(path, bmc_body(ns))["changed"] is False
+
+        # new credentials: the adopted BMC is ended, one new BMC takes the port
+        changed = client.put(path, bmc_body(ns, NEW_PASSWORD))
+        assert changed["changed"] and changed["resource"]["running"] is True
+        now = _bmc_processes(spec_file)
+        assert len(now) == 1 and now[0] != orphan and not alive(orphan)
+        client.request("DELETE", path)
+        assert _bmc_processes(spec_file) == []
+    finally:
+        for pid in _bmc_processes(spec_file):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _answers(client):
+    try:
+        return client.get("/v1/health")["status"] == "ok"
+    except agent_client.AgentClientError:
+        return False
+
+
+def _ignore_errors(call, *args):
+    try:
+        call(*args)
+    except Exception:  # the agent is killed under it
+        pass

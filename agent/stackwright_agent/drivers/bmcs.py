@@ -6,7 +6,10 @@ network namespace, listening on ``address``:``port`` (UDP). Its settings,
 credentials included, are in ``<state_dir>/bmcs/<name>.json`` (mode 0600) and
 never on its command line; its pid is in ``<name>.pid``, its log in
 ``<name>.log``. The process runs in a session of its own, so it outlives an
-agent restart; the agent finds it again through the pid file.
+agent restart; the agent finds it again through the pid file, or, when an agent
+was killed before it wrote that file, by its command line (the module and this
+spec file): such an orphan is adopted when it runs the wanted settings, else
+ended, so a retry never fails on a port the orphan holds.
 
 The password is never returned: ``credentials`` is a short digest of a per-BMC
 random salt, the username and the password, enough to see (and predict) that a
@@ -149,24 +152,55 @@ class BmcDriver(Driver):
         return self._new_salts.setdefault(name, secrets.token_hex(16))
 
     def _pid(self, name):
-        """The pid of this BMC's process when it runs, else None."""
+        """The pid of this BMC's process when it runs, else None: the pid file's, or
+        the oldest process running this BMC's spec file that the pid file does not
+        name (an agent killed between starting it and writing the file); converge
+        adopts that one."""
         try:
             with open(self._path(name, ".pid"), encoding="ascii") as fh:
                 pid = int(fh.read().strip())
         except (OSError, ValueError):
-            return None
-        _reap(pid)
-        if _proc_state(pid) in (None, "Z", "X"):
-            return None
+            pid = None
         # the pid may have been reused by another process since: check it is ours
+        if pid is not None:
+            _reap(pid)  # as before: a BMC this agent process started, exited, is no zombie
+            if self._runs_bmc(pid, name):
+                return pid
+        found = self._processes(name)
+        if not found:
+            return None
+        return found[0]  # the oldest holds the port
+
+    def _runs_bmc(self, pid, name):
+        # the command line first: only our BMCs are looked at further (never reaped here:
+        # the status of another child of this process is not ours to collect)
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as fh:
                 argv = fh.read().decode("utf-8", "replace").split("\0")
         except OSError:
-            return None
-        if MODULE in argv and self._path(name, ".json") in argv:
-            return pid
-        return None
+            return False
+        if MODULE not in argv or self._path(name, ".json") not in argv:
+            return False
+        return _proc_state(pid) not in (None, "Z", "X")
+
+    def _processes(self, name):
+        """Every live process running this BMC's spec file, oldest first."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid() and self._runs_bmc(int(entry), name):
+                try:
+                    with open("/proc/%s/stat" % entry, encoding="utf-8", errors="replace") as fh:
+                        started = int(fh.read().rsplit(")", 1)[1].split()[19])
+                except (OSError, IndexError, ValueError):
+                    continue
+                found.append((started, int(entry)))
+        return [pid for _, pid in sorted(found)]
+
+    def _write_pid(self, name, pid):
+        tmp = self._path(name, ".pid.tmp")
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write("%d\n" % pid)
+        os.replace(tmp, self._path(name, ".pid"))  # never an empty pid file, whenever the agent dies
 
     # -- Driver interface ------------------------------------------------------
     def validate(self, spec):
@@ -252,7 +286,7 @@ class BmcDriver(Driver):
         stored = _read_json(self._path(name, ".json"))
         want = self._file_content(spec, stored)
         pid = self._pid(name)
-        if want == stored and pid is not None:
+        if want == stored and pid is not None and self._adopt(name, pid, spec["port"]):
             return
         self._stop(name)  # a BMC reads its settings once, at start
         self._write_spec(name, want)
@@ -262,6 +296,38 @@ class BmcDriver(Driver):
         return [self.read({"name": stored["name"]}) for stored in self._stored_specs()]
 
     # -- process ---------------------------------------------------------------
+    def _adopt(self, name, pid, port):
+        """Keep the running BMC ``pid`` (it runs the wanted settings): its pid file
+        written, younger duplicates ended, its port listening. False when it does
+        not come to listen: it is then stopped and started again."""
+        if not self._runs_bmc(pid, name):
+            return False
+        for extra in self._processes(name):
+            if extra != pid:
+                LOG.warning("BMC for domain %s: ending duplicate pid %d (pid %d holds the port)", name, extra, pid)
+                self._stop_pid(name, extra)
+        try:
+            with open(self._path(name, ".pid"), encoding="ascii") as fh:
+                recorded = int(fh.read().strip())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != pid:
+            LOG.warning("BMC for domain %s runs as pid %d, which its pid file does not name (an agent was killed "
+                        "while starting it): adopting it", name, pid)
+            self._write_pid(name, pid)
+        return self._wait_listening(name, pid, port)
+
+    def _wait_listening(self, name, pid, port, proc=None):
+        """True once ``pid`` listens on ``port``; False when it exits first or takes
+        longer than START_TIMEOUT. A child just started (``proc``) is watched through
+        it: until it execs, its command line is still the agent's."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and (proc.poll() is None if proc else self._runs_bmc(pid, name)):
+            if port in _udp_ports_bound(pid):
+                return True
+            time.sleep(0.1)
+        return False
+
     def _write_spec(self, name, content):
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         path = self._path(name, ".json")
@@ -289,16 +355,10 @@ class BmcDriver(Driver):
                                     start_new_session=True, close_fds=True)
         finally:
             os.close(log)
-        with open(self._path(name, ".pid"), "w", encoding="ascii") as fh:
-            fh.write("%d\n" % proc.pid)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            if port in _udp_ports_bound(proc.pid):
-                LOG.info("BMC for domain %s runs as pid %d", name, proc.pid)
-                return
-            time.sleep(0.1)
+        self._write_pid(name, proc.pid)
+        if self._wait_listening(name, proc.pid, port, proc):
+            LOG.info("BMC for domain %s runs as pid %d", name, proc.pid)
+            return
         if proc.poll() is None:
             self._stop(name)
         raise CommandFailed("the BMC for domain %r did not start listening on port %d within %ds; its log says: %s"
@@ -312,15 +372,25 @@ class BmcDriver(Driver):
             return "(no log)"
 
     def _stop(self, name):
-        pid = self._pid(name)
-        if pid is None:
+        # the tracked process and any orphan beside it
+        for pid in [p for p in [self._pid(name)] if p is not None] + self._processes(name):
+            self._stop_pid(name, pid)
+
+    def _stop_pid(self, name, pid):
+        if not self._runs_bmc(pid, name):
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            os.kill(pid, sig)
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
             deadline = time.monotonic() + STOP_TIMEOUT
-            while self._pid(name) == pid and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                _reap(pid)  # ours: its command line said so
+                if not self._runs_bmc(pid, name):
+                    break
                 time.sleep(0.1)
-            if self._pid(name) != pid:
+            if not self._runs_bmc(pid, name):
                 LOG.info("BMC for domain %s (pid %d) stopped", name, pid)
                 return
             LOG.warning("BMC for domain %s (pid %d) outlived signal %d for %ds", name, pid, sig, STOP_TIMEOUT)
