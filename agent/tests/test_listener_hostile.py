@@ -81,7 +81,7 @@ def test_half_sent_requests_and_unknown_macs_keep_threads_and_memory_bounded(age
     deadline = time.monotonic() + 10
     for sock in held:
         sock.settimeout(max(0.1, deadline - time.monotonic()))
-        assert sock.recv(100) in (b"",) or True
+        assert sock.recv(100) == b"", "closed by the listener, unanswered"
         sock.close()
     time.sleep(0.5)
     assert threading.active_count() - threads_before <= 1, "half-sent requests still hold threads"
@@ -414,7 +414,7 @@ echo "rc=0 calls=$(cat $STATE/calls) at=$(now)"
                              capture_output=True, text=True, timeout=20).stdout
         return out.strip().splitlines()[-1]
 
-    assert run(3600, 120).startswith("rc=0 "), "back after 2 minutes"
-    rc, calls, at = run(600, 10 ** 6).split()
-    assert rc == "rc=1" and 590 <= int(at.split("=")[1]) <= 600
+    assert run(3600, 90).startswith("rc=0 "), "back after 90 s"
+    rc, calls, at = run(150, 10 ** 6).split()
+    assert rc == "rc=1" and 140 <= int(at.split("=")[1]) <= 150
     assert run(3600, 10 ** 6, "server returned error: HTTP/1.1 403 Forbidden").startswith("rc=1 calls=10 ")
