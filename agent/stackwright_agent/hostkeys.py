@@ -58,6 +58,16 @@ def node_host_key(node, state_dir):
     return private, public
 
 
+def forget(state_dir, name, address=None):
+    """A node leaves the registry: its key pair goes, and every known_hosts line naming
+    its name or address (a later machine of that name or address is another host)."""
+    if not isinstance(name, str) or not HOST_NAME.match(name):
+        return  # never had a key: config_tarball refuses such names
+    with _LOCK:
+        shutil.rmtree(os.path.join(state_dir, "host-keys", name), ignore_errors=True)
+        _rewrite(state_dir, lambda hosts: not ({name, address} & hosts))
+
+
 def _generate(key_dir, name):
     os.makedirs(os.path.dirname(key_dir), mode=0o700, exist_ok=True)
     # generated aside and renamed in, so a half-made pair is never used
@@ -80,16 +90,25 @@ def _generate(key_dir, name):
 def _record(state_dir, hosts, public_line):
     """Replace every known_hosts line naming this node's name or address with its key."""
     key = " ".join(public_line.split()[:2])  # type and key, without the comment
+    wanted = set(hosts)
+    _rewrite(state_dir, lambda names: not wanted & names, "%s %s" % (",".join(hosts), key))
+
+
+def _rewrite(state_dir, keep, add=None):
+    """known_hosts with the lines whose host names KEEP accepts, and ADD; written only
+    when that changes it."""
     path = known_hosts_path(state_dir)
     try:
         with open(path, encoding="ascii") as fh:
             old = fh.read().splitlines()
     except FileNotFoundError:
+        if add is None:
+            return
         old = []
-    wanted = set(hosts)
-    lines = [ln for ln in old if ln.strip() and not wanted & set(ln.split(None, 1)[0].split(","))]
-    lines.append("%s %s" % (",".join(hosts), key))
-    text = "\n".join(lines) + "\n"
+    lines = [ln for ln in old if ln.strip() and keep(set(ln.split(None, 1)[0].split(",")))]
+    if add is not None:
+        lines.append(add)
+    text = "\n".join(lines) + "\n" if lines else ""
     if sorted(lines) == sorted(ln for ln in old if ln.strip()):
         return  # unchanged: no rewrite
     fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=state_dir)

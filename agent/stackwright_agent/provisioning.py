@@ -53,7 +53,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
-from .hostkeys import KEY_FILE, node_host_key
+from .hostkeys import KEY_FILE, HostKeyError, node_host_key
 from .node_schema import pick_root_disk
 from .registry import Registry, StateDirFull
 
@@ -426,7 +426,15 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "config.tar.gz":
             if action["action"] != "deploy":
                 return self._reply(404, "no deploy armed\n")
-            return self._reply(200, config_tarball(node, self.server.config.state_dir), "application/gzip")
+            try:
+                tarball = config_tarball(node, self.server.config.state_dir)
+            except HostKeyError as exc:
+                # the ramdisk only sees its download fail: the reason goes on the node
+                message = "the undercloud cannot build the node's first-boot config: %s" % exc
+                LOG.error("%s: %s", node["name"], message)
+                self.server.registry.update(node["name"], {"last_error": message}, event="config", detail=message)
+                return self._reply(503, message + "\n")
+            return self._reply(200, tarball, "application/gzip")
         lines = ["action=%s" % action["action"]]
         if action["action"] == "deploy":
             config_url = self._absolute(action.get("config_url")) or "%s/v1/ramdisk/%s/config.tar.gz?token=%s" % (

@@ -102,3 +102,17 @@ def test_ssh_refuses_a_node_answering_with_another_key(tmp_path):
     with KexServer(impostor) as fake:
         out = ssh_to(fake.port, known_hosts_path(sd))
         assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in out and "Host key verification failed" in out, out
+
+
+def test_a_node_deleted_from_the_registry_takes_its_key_and_known_hosts_line(agent):
+    from test_nodes import node_body
+    sd = agent.config.state_dir
+    for name, mac, bmc in (("n1", "52:54:00:aa:00:01", "192.0.2.11"), ("n2", "52:54:00:aa:00:02", "192.0.2.12")):
+        agent.put("nodes", name, node_body(name, mac=mac, address=bmc))
+        node_host_key(agent.find("nodes", name), sd)
+    assert len(known_hosts(sd)) == 2
+    agent.put("nodes", "n1", {"state": "absent"})
+    # a later machine named n1 is another host: nothing of the old one is trusted
+    assert not os.path.exists(os.path.join(sd, "host-keys", "n1"))
+    assert [ln.split()[0] for ln in known_hosts(sd)] == ["n2"]
+    assert os.path.exists(os.path.join(sd, "host-keys", "n2"))

@@ -288,6 +288,22 @@ def test_deploy_instructions_name_an_inventoried_disk_only(agent, listener):
         assert status == 409 and not body.startswith(b"action=") and body.count(b"\n") == 1
 
 
+def test_a_config_the_undercloud_cannot_build_says_why_on_the_node(agent, listener, monkeypatch, tmp_path):
+    """No ssh-keygen on the undercloud (openssh-client missing, for real: an empty PATH):
+    the ramdisk's config download gets 503, and the reason is on the node."""
+    token = armed_for_inspection(agent)
+    http(listener, "/v1/ramdisk/n1/inspection?token=" + token,
+         json.dumps({"disks": [disk("sda", 20, serial="DISK-B")]}).encode())
+    http(listener, "/v1/ramdisk/n1/result?token=" + token, b'{"action": "inspect", "ok": true}')
+    agent.put("nodes", "n1", {"provision_state": "available"})
+    agent.put("nodes", "n1", {"provision_state": "deploying", "action": {
+        "action": "deploy", "image_url": "/images/o.raw.gz", "image_sha256": "ab" * 32}})
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status, body = http(listener, "/v1/ramdisk/n1/config.tar.gz?token=" + token_of(agent, "n1"))
+    assert status == 503 and b"ssh-keygen is not installed" in body
+    assert "ssh-keygen is not installed" in agent.find("nodes", "n1")["last_error"]
+
+
 def test_stored_error_text_is_capped_and_printable(agent, listener):
     token = armed_for_inspection(agent)
     error = "\x1b[31mdisk on fire\x1b[0m\u202e\r\n" + ("\x1b[2J\x07" + "x" * 1000) * 920

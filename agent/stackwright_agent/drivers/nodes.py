@@ -55,6 +55,7 @@ import secrets
 import threading
 import time
 
+from .. import hostkeys
 from .. import node_schema as ns
 from .. import schema as s
 from ..errors import Conflict, InvalidField
@@ -284,7 +285,10 @@ class NodeDriver(Driver):
     def converge(self, spec, current):
         name = spec["name"]
         if spec["state"] == "absent":
+            gone = self.registry.get(name)
             self.registry.delete(name, "PUT state=absent")
+            if gone:
+                hostkeys.forget(self.config.state_dir, name, gone.get("address"))
             self._new_salts.pop(name, None)
             self.after_converge()
             return
