@@ -134,7 +134,7 @@ class Path(Str):
 
     def __init__(self, max_len=4096, **kw):
         kw.setdefault("hint", "give an absolute path like /var/lib/images/a.qcow2")
-        kw.setdefault("pattern", r"/[^\x00-\x1f\x7f-\x9f]*")
+        kw.setdefault("pattern", r"[^\x00-\x1f\x7f-\x9f]+")  # no newline either; '/' first: below
         super().__init__(max_len=max_len, **kw)
 
     def check(self, value, path):
