@@ -69,7 +69,7 @@ class Api:
             return gather_facts(self.config)
         if method == "GET" and parts == ["journal"]:
             _known_keys(query, ("kind", "limit", "resource"))
-            limit = _int_query(query, "limit", 100)
+            limit = _int_query(query, "limit", 100, 1, 10000)
             return {"entries": self.journal.entries(limit, query.get("kind"), query.get("resource"))}
         if not parts or parts[0] not in self.drivers:
             raise NotFound("no such resource kind %r; known kinds: %s (this agent's roles: %s)"
@@ -194,8 +194,8 @@ def _json_type(value):
     return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
 
 
-def _int_query(query, name, default):
-    try:
-        return int(query.get(name, default))
-    except ValueError:
-        raise InvalidField(name, "expected an integer")
+def _int_query(query, name, default, minimum, maximum):
+    text = str(query.get(name, default))
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
+        raise InvalidField(name, "expected a whole number from %d to %d, not %r" % (minimum, maximum, text[:40]))
+    return int(text)

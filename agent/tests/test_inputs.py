@@ -9,11 +9,24 @@ import socket
 
 import pytest
 
+from fixtures import RunningAgent
 from stackwright_agent import schema as s
+from stackwright_agent.config import Config
 from stackwright_agent.drivers import bmcs, bridges, domains, lvm, nodes
 from stackwright_agent.errors import InvalidField
 
 BMC = {"netns": "swlab", "address": "192.0.2.50", "port": 6230, "username": "admin", "password": "s3cret"}
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    """One real agent for the module: none of these requests changes anything (a
+    fresh agent per test costs its server's half-second shutdown poll)."""
+    base = tmp_path_factory.mktemp("inputs")
+    running = RunningAgent(Config(socket=str(base / "run" / "agent.sock"), state_dir=str(base / "state"),
+                                  console_log_dir=str(base / "console"), roles=["lab_host", "conductor"]))
+    yield running
+    running.stop()
 
 
 def raw(sock_path, method, target, body=b""):
@@ -43,6 +56,9 @@ def nothing_applied(agent):
     ("PUT", "/v1/bmcs/d1?netns=swlab", "netns", "unknown query parameter"),
     ("GET", "/v1/health?verbose=1", "verbose", "takes none"),
     ("GET", "/v1/journal?limt=5", "limt", "did you mean 'limit'"),
+    ("GET", "/v1/journal?limit=-5", "limit", "from 1 to 10000"),
+    ("GET", "/v1/journal?limit=0", "limit", "from 1 to 10000"),
+    ("GET", "/v1/journal?limit=1e9", "limit", "from 1 to 10000"),
     ("GET", "/v1/bridges?net=x", "net", "did you mean 'netns'"),
     ("GET", "/v1/bridges?netns=..", "netns", "not '.' or '..'"),
     ("GET", "/v1/bmcs/d1?dry_run=true", "dry_run", "unknown query parameter"),
