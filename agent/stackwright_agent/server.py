@@ -197,10 +197,16 @@ def _configure_logging():
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _check_paths(args):
-    for option in ("socket", "state_dir", "image_store", "pidfile", "logfile"):
-        value = getattr(args, option)
-        flag = "--" + option.replace("_", "-")
+# paths the agent makes, writes or serves: the settings' (from --flags or the settings file)
+PATH_SETTINGS = ("socket", "state_dir", "image_store", "console_log_dir", "dhcp_hosts_dir")
+
+
+def _check_paths(values):
+    """``values``: {setting or --flag: path or None}, each absolute, without '..' or
+    control characters."""
+    for flag, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise AgentError("%s: expected a path, got %r" % (flag, value), code="invalid_config")
         if value is not None and (not value.startswith("/") or any(ord(c) < 32 for c in value)):
             raise AgentError("%s %r: give an absolute path (like /run/stackwright/agent.sock)" % (flag, value),
                              code="invalid_config")
@@ -252,10 +258,11 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     try:
-        _check_paths(args)
+        _check_paths({"--pidfile": args.pidfile, "--logfile": args.logfile})
         config = Config.load(args.config, roles=args.roles, socket=args.socket, state_dir=args.state_dir,
                              libvirt_uri=args.libvirt_uri, domain_type=args.domain_type,
                              provisioning_listen=args.provisioning_listen, image_store=args.image_store)
+        _check_paths({key: getattr(config, key) for key in PATH_SETTINGS})
         _check_listen(config.provisioning_listen)
         if args.daemon:
             for path in (args.pidfile, args.logfile):

@@ -62,6 +62,19 @@ def test_bad_options_are_a_clear_error_not_a_traceback(tmp_path, options, words)
     assert not os.path.exists(sock) and not os.path.exists(tmp_path / "state"), "nothing may be made"
 
 
+@pytest.mark.parametrize("settings, words", [
+    ('{"image_store": 5}', "image_store: expected a path"),
+    ('{"socket": "agent.sock"}', "socket 'agent.sock': give an absolute path"),
+    ('{"console_log_dir": "/var/log/../tmp"}', "without '..'"),
+    ('{"roles": ["conductor"], "provisioning_listen": "0.0.0.0"}', "has no port"),
+])
+def test_bad_settings_in_the_file_are_a_clear_error(tmp_path, settings, words):
+    (tmp_path / "none.json").write_text(settings)
+    proc = subprocess.run(agent_argv(tmp_path), env=ENV, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert words in proc.stderr, proc.stderr
+
+
 def test_a_regular_file_at_the_socket_path_is_refused_and_kept(tmp_path):
     precious = tmp_path / "notes.txt"
     precious.write_text("keep me\n")
