@@ -74,12 +74,12 @@ def test_active_nodes_grouped_by_role(agent, listener, tmp_path, collections):
     bare_metal(agent, listener, "spare-0", "52:54:00:aa:00:02", "192.0.2.12", "Compute",
                {"address": "192.168.24.21/24"}, "available")
     # DHCP and no provisioning pool: no address, so no way to reach it
-    bare_metal(agent, listener, "lost-0", "52:54:00:aa:00:03", "192.0.2.13", "Block Storage", {}, "active")
+    bare_metal(agent, listener, "lost-0", "52:54:00:aa:00:03", "192.0.2.13", "Block-Storage", {}, "active")
     # pre-provisioned, adopted
     agent.put("nodes", "ctl-0", {"role": "Controller", "kind": "container", "network": {"address": "192.168.24.10/24"}})
     agent.put("nodes", "ctl-0", {"provision_state": "active"})
     # a role that is no valid group name as it is
-    agent.put("nodes", "storage-0", {"role": "Block Storage", "kind": "container",
+    agent.put("nodes", "storage-0", {"role": "Block-Storage", "kind": "container",
                                      "network": {"address": "192.168.24.30/24"}})
     agent.put("nodes", "storage-0", {"provision_state": "active"})
 
