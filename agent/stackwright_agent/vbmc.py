@@ -43,6 +43,7 @@ import xml.etree.ElementTree as ET
 
 import pyghmi.ipmi.bmc as bmc
 import pyghmi.ipmi.command as ipmicommand
+import pyghmi.ipmi.private.constants as constants
 import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 
@@ -306,6 +307,17 @@ class _Sha1OnlySession(serversession.ServerSession):
             # table 13-17: tag, status, reserved, reserved, console session id
             return bytearray([request[0], 0x11, 0, 0]) + bytearray(request[4:8])
         return super().create_open_session_response(request)
+
+    def _got_rakp1(self, data):
+        # pyghmi's server ignores a RAKP1 for a user it does not know; real BMCs answer
+        # RAKP2 with status 0x0D (unauthorized name), and a client left without an
+        # answer retries the handshake for ever
+        name = bytes(data[28:]).decode("utf-8", "replace")
+        if len(data) > 28 and data[27] and self.authdata.get(name) is None:
+            self.send_payload(bytearray([data[0], 0x0D, 0, 0]) + self.clientsessionid,
+                              constants.payload_types["rakp2"], retry=False)
+            return
+        super()._got_rakp1(data)
 
 
 class VirtualBmc(bmc.Bmc):

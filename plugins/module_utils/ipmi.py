@@ -21,11 +21,12 @@ except ImportError:  # pragma: no cover - not a POSIX node
 
 try:
     from pyghmi.ipmi import command as ipmi_command
+    from pyghmi.ipmi.private import constants as ipmi_constants
     from pyghmi import exceptions as ipmi_exceptions
     HAS_PYGHMI = True
 except ImportError:
     HAS_PYGHMI = False
-    ipmi_command = ipmi_exceptions = None
+    ipmi_command = ipmi_constants = ipmi_exceptions = None
 
 BMC_ARGUMENT_SPEC = dict(
     bmc_address=dict(type="str", required=True),
@@ -37,8 +38,20 @@ BMC_ARGUMENT_SPEC = dict(
 )
 
 LOCK_DIR = "/run/stackwright/ipmi"
-# Completion codes worth a retry: node busy, timeout, out of space, not present (yet).
-RETRY_CODES = (0xC0, 0xC3, 0xC4, 0xCB, 0xD5)
+# Completion codes worth a retry: node busy, timeout, out of space, not present (yet),
+# and pyghmi's own "Timeout" (0xFFFF).
+RETRY_CODES = (0xC0, 0xC3, 0xC4, 0xCB, 0xD5, 0xFFFF)
+# The BMC's answers (RAKP2/RAKP4 status, as pyghmi words them) to a session for a
+# user it does not know or whose password is wrong: final at once, a retry only
+# repeats them and, after pyghmi drops the session, hides them behind "Session no
+# longer connected".
+AUTH_REFUSALS = (
+    ("Incorrect password provided", "wrong user name or password"),
+    ("Unauthorized name", "wrong user name or password"),
+    ("Unauthorized role or privilege level", "the user may not have the administrator or operator privilege"),
+    ("Invalid role", "the user may not have the administrator or operator privilege"),
+    ("Invalid RAKP4 integrity code", "wrong BMC key (Kg)"),
+)
 
 
 class IpmiError(Exception):
@@ -46,6 +59,30 @@ class IpmiError(Exception):
         super(IpmiError, self).__init__(message)
         self.message = message
         self.code = code
+
+
+class IpmiAuthError(IpmiError):
+    """The BMC refused the user name or password."""
+
+
+def completion_code(exc):
+    """The IPMI completion code of a pyghmi exception. Many pyghmi calls raise
+    only the code's text (ipmicode 0): read it back from that text."""
+    code = getattr(exc, "ipmicode", None)
+    if not code and HAS_PYGHMI:
+        for number, text in ipmi_constants.ipmi_completion_codes.items():
+            if number and str(exc) == text:
+                return number
+    return code
+
+
+def auth_refusal(exc):
+    """Why the BMC refused the session (None: it did not)."""
+    text = str(exc)
+    for words, meaning in AUTH_REFUSALS:
+        if words in text:
+            return meaning
+    return None
 
 
 class Bmc:
@@ -98,7 +135,12 @@ class Bmc:
                 return func(self._connect(), *args, **kwargs)
             except Exception as exc:  # pyghmi raises its own types and plain ones
                 last = exc
-                code = getattr(exc, "ipmicode", None)
+                refusal = auth_refusal(exc)
+                if refusal:
+                    self._session = None
+                    raise IpmiAuthError("%s refused user '%s': %s (%s)"
+                                        % (self.describe(), self.username, refusal, exc))
+                code = completion_code(exc)
                 if str(exc) in ("", "None") and not code:
                     silent = exc  # later attempts only say the session is gone
 
@@ -115,7 +157,7 @@ class Bmc:
                 delay = min(delay * 2, 16)
         reason = _text(silent or last)
         raise IpmiError("%s: %s failed after %d attempt(s): %s" % (self.describe(), what, attempt + 1, reason),
-                        code=getattr(last, "ipmicode", None))
+                        code=completion_code(last))
 
     def power_state(self):
         return self.call("get power state", lambda s: s.get_power())["powerstate"]

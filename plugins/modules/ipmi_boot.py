@@ -15,6 +15,9 @@ description:
   - Sets the boot device (network/PXE or local disk) through the server's BMC, for the next boot only or for
     every boot.
   - Idempotent - when the BMC already reports the wanted device and persistence, nothing is sent.
+  - Several vendors' BMCs accept a boot device and then read back no override (V(default)); that is a warning,
+    not a failure. Any other device read back after the change fails the task.
+  - A BMC that refuses the user name or password fails the task at once, without retries.
 options:
   device:
     description: V(pxe) boots from the network, V(disk) from the first local disk.
@@ -82,6 +85,8 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import (
 # IPMI's names (pyghmi's) for the devices the module offers
 IPMI_DEVICE = {"pxe": "network", "disk": "hd"}
 MODULE_DEVICE = dict((v, k) for k, v in IPMI_DEVICE.items())
+# What BMCs that keep a boot override without reporting it read back: not a mismatch.
+NO_OVERRIDE = ("default", "unknown", "none", "", None)
 
 
 def main():
@@ -103,7 +108,11 @@ def main():
             bmc.set_boot_device(IPMI_DEVICE[p["device"]], p["persistent"])
             raw = bmc.boot_device()
             after = dict(device=MODULE_DEVICE.get(raw["device"], raw["device"]), persistent=raw["persistent"])
-            if after["device"] != wanted["device"]:
+            if after["device"] in NO_OVERRIDE:
+                module.warn("%s accepted boot device %s but reads back no override (%r), as several vendors' "
+                            "BMCs do; going on: the node's boot (its PXE request in the provisioning listener's "
+                            "log) shows whether it took effect" % (bmc.describe(), wanted["device"], raw["device"]))
+            elif after["device"] != wanted["device"]:
                 raise IpmiError("%s accepted boot device %s but reports %s" % (bmc.describe(), wanted["device"],
                                                                                after["device"]))
     except IpmiError as exc:

@@ -1,14 +1,30 @@
-"""The IPMI client's handling of a BMC that never answers: a real UDP socket that
-reads and drops every packet stands in for a dead BMC (bounded retries, a message
-that says what is wrong)."""
+"""The IPMI client against real IPMI servers on 127.0.0.1: a UDP socket that reads
+and drops every packet stands in for a dead BMC (bounded retries, a message that
+says what is wrong); pyghmi's BMC server with the virtual BMC's handshake
+(ipmi_test_bmc.py) for a BMC that answers, refuses a user or refuses a command."""
 
 import time
+import uuid
 
 import pytest
 
 from fixtures import _load
 
 ipmi = _load("ipmi_client", "plugins/module_utils/ipmi.py")
+test_bmc = _load("ipmi_test_bmc", "tests/unit/plugins/module_utils/ipmi_test_bmc.py")
+
+PASSWORD = "pw-" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def bmc_port():
+    with test_bmc.running("admin", PASSWORD) as port:
+        yield port
+
+
+def client(port, user="admin", password=PASSWORD, pauses=None):
+    return ipmi.Bmc("127.0.0.1", port, user, password, retries=5, min_interval=0,
+                    sleep=(pauses if pauses is not None else []).append)
 
 
 def test_a_silent_bmc_is_retried_and_named(silent_bmc):
@@ -23,3 +39,45 @@ def test_a_silent_bmc_is_retried_and_named(silent_bmc):
     assert "secret-pw" not in message
     assert pauses == [1.0, 2.0], "backoff doubles between attempts"
     assert time.monotonic() - started < 60, "every attempt is bounded"
+    assert not isinstance(info.value, ipmi.IpmiAuthError)
+
+
+@pytest.mark.parametrize("user, password, answer", [
+    ("admin", "wrong-" + PASSWORD, "Incorrect password"),  # RAKP2's integrity check fails
+    ("nobody", PASSWORD, "Unauthorized name"),  # RAKP2 status 0x0D
+])
+def test_a_refused_user_fails_at_once_naming_user_and_bmc(bmc_port, user, password, answer):
+    pauses = []
+    started = time.monotonic()
+    with pytest.raises(ipmi.IpmiAuthError) as info:
+        client(bmc_port, user, password, pauses).power_state()
+    elapsed = time.monotonic() - started
+    message = info.value.message
+    assert message.startswith("BMC 127.0.0.1:%d refused user '%s': wrong user name or password" % (bmc_port, user)), \
+        message
+    assert answer in message, message
+    assert password not in message and PASSWORD not in message
+    assert pauses == [], "no retries"
+    assert elapsed < 5, "took %.1f s" % elapsed
+    # the right user and password still work
+    assert client(bmc_port).power_state() == "off"
+
+
+def test_a_refused_completion_code_is_not_retried(bmc_port):
+    pauses = []
+    with pytest.raises(ipmi.IpmiError) as info:
+        # the test BMC refuses a reset with 0xCC (invalid data field); pyghmi words
+        # it without the code
+        client(bmc_port, pauses=pauses).set_power("reset", wait=False)
+    assert "power reset failed after 1 attempt(s): Invalid data field in request" in info.value.message
+    assert info.value.code == 0xCC
+    assert pauses == []
+
+
+def test_a_busy_bmc_code_is_worth_a_retry():
+    class Busy(Exception):
+        ipmicode = 0xC0
+
+    assert ipmi.completion_code(Busy("Node Busy")) in ipmi.RETRY_CODES
+    assert ipmi.completion_code(Exception("Node Busy")) == 0xC0
+    assert ipmi.completion_code(Exception("Invalid data field in request")) not in ipmi.RETRY_CODES
