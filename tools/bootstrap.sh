@@ -25,8 +25,8 @@ missing() { # PACKAGE... -> those not installed
 apt_install() { # [APT-GET-OPTION...] PACKAGE...
   log "apt: installing ${*##-*}"
   export DEBIAN_FRONTEND=noninteractive
-  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
-  apt-get install -y -qq "$@" >/dev/null
+  [ -n "${apt_updated:-}" ] || { apt-get -o DPkg::Lock::Timeout=600 update -qq; apt_updated=1; }
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null  # waits for dpkg's lock, bounded
 }
 mapfile -t pkgs < <(missing $(grep -v '^\s*#' tools/apt-packages.txt))
 [ ${#pkgs[@]} -eq 0 ] || apt_install --no-install-recommends "${pkgs[@]}"

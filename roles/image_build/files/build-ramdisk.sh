@@ -61,7 +61,7 @@ START=$(date +%s)
 PATH=$PATH:/usr/sbin:/sbin
 install_deps() { # PACKAGE...
 	log "installing build dependencies: $*"
-	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1); then
+	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" 2>&1); then
 		echo "$out" >&2
 		die "apt-get install $* failed"
 	fi

@@ -336,7 +336,7 @@ fi
 install_deps() { # PACKAGE...
 	log "installing build dependencies: $*"
 	local out
-	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1); then
+	if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" 2>&1); then
 		echo "$out" >&2
 		return 1
 	fi
@@ -505,7 +505,7 @@ install -d -m 1777 "$R/run/lock"
 mkdir -p "$R/var/cache/apt/archives"
 mnt --bind "$DEBS" "$R/var/cache/apt/archives"
 
-quiet in_chroot apt-get -q update
+quiet in_chroot apt-get -o DPkg::Lock::Timeout=600 -q update
 # Every name must exist in the suite: say which ones do not.
 # (One apt-cache call: a virtual or unknown name has no candidate.)
 installable=$(in_chroot apt-cache policy "${BASE_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}" 2>/dev/null |
@@ -519,13 +519,13 @@ grep -v '^[[:space:]]*\(#\|$\)' "$SELECTIONS" | in_chroot debconf-set-selections
 log "installing ${#BASE_PACKAGES[@]} base + ${#EXTRA_PACKAGES[@]} listed packages"
 # --force-unsafe-io: no fsync per unpacked file; the staging directory is
 # only ever read back by mkfs.ext4 -d.
-CHROOT_INITRD=No quiet in_chroot apt-get -q -y --no-install-recommends \
+CHROOT_INITRD=No quiet in_chroot apt-get -o DPkg::Lock::Timeout=600 -q -y --no-install-recommends \
 	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
 	-o Dpkg::Options::=--force-unsafe-io -o Dpkg::Use-Pty=0 \
 	install "${BASE_PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
 stop_chroot_processes
 # Keep only the current versions in the .deb cache.
-quiet in_chroot apt-get -q autoclean
+quiet in_chroot apt-get -o DPkg::Lock::Timeout=600 -q autoclean
 log "packages: $(in_chroot dpkg-query -W -f '.\n' | wc -l) installed"
 
 # ---------------------------------------------------------------- configure
