@@ -36,9 +36,14 @@ DEFAULTS = {
     # seconds a ramdisk action's token lives after arming, when the action does not
     # say (its ramdisk gets the rest as sw.timeout)
     "ramdisk_timeout": 3600,
+    # undercloud only: the provisioning network as a deployed node keeps its pool address,
+    # statically, so a running cloud renews no lease from the undercloud:
+    # {"prefix": 24, "gateway": "192.168.24.254" or null, "dns": ["IP", ...]}. None: DHCP
+    "provisioning_network": None,
 }
 
-CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir", "dhcp_lease_file")
+CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir", "dhcp_lease_file",
+                      "provisioning_network")
 
 
 def parse_pool(text):
@@ -53,6 +58,31 @@ def parse_pool(text):
     if last < first:
         raise AgentError("provisioning_pool %r ends before it starts" % text, code="invalid_config")
     return first, last
+
+
+def parse_provisioning_network(value):
+    """{"prefix", "gateway", "dns"} checked: what deployed nodes' network files will say."""
+    def bad(why):
+        return AgentError("provisioning_network: %s (e.g. {\"prefix\": 24, \"gateway\": \"192.168.24.254\", "
+                          "\"dns\": [\"192.168.24.53\"]})" % why, code="invalid_config")
+    if not isinstance(value, dict) or set(value) - {"prefix", "gateway", "dns"}:
+        raise bad("must be a mapping of prefix, gateway and dns, not %r" % (value,))
+    prefix = value.get("prefix")
+    if isinstance(prefix, bool) or not isinstance(prefix, int) or not 8 <= prefix <= 30:
+        raise bad("prefix must be a whole number from 8 to 30, not %r" % (prefix,))
+    addresses = [("gateway", value["gateway"])] if value.get("gateway") else []
+    dns = value.get("dns") or []
+    if not isinstance(dns, list):
+        raise bad("dns must be a list of addresses, not %r" % (dns,))
+    addresses += [("dns[%d]" % i, d) for i, d in enumerate(dns)]
+    for field, text in addresses:
+        try:
+            ip = ipaddress.IPv4Address(text)
+        except (ValueError, TypeError):
+            raise bad("%s must be an IPv4 address, not %r" % (field, text))
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+            raise bad("%s %s is no address a node can reach" % (field, text))
+    return {"prefix": prefix, "gateway": value.get("gateway") or None, "dns": list(dns)}
 
 
 class Config:
@@ -77,6 +107,8 @@ class Config:
                                  code="invalid_config")
         if merged["provisioning_pool"] is not None:
             merged["provisioning_pool"] = parse_pool(merged["provisioning_pool"])
+        if merged["provisioning_network"] is not None:
+            merged["provisioning_network"] = parse_provisioning_network(merged["provisioning_network"])
         self.__dict__.update(merged)
 
     @property

@@ -78,8 +78,12 @@ PRINTABLE = re.compile(r"[ -~]{0,256}")
 
 # ---------------------------------------------------------------- config tarball
 
-def config_tarball(node, state_dir):
-    """The first-boot config (ramdisk/init's config_url format) for a node."""
+def config_tarball(node, state_dir, provisioning_network=None):
+    """The first-boot config (ramdisk/init's config_url format) for a node.
+
+    The node's network: its static one when it has one; else, with the conductor's
+    ``provisioning_network``, its pool address kept statically (a deployed node renews
+    no lease: the undercloud is no runtime dependency of the cloud); else DHCP."""
     keys = (node.get("properties") or {}).get("ssh_authorized_keys")
     if isinstance(keys, list):
         keys = "".join(k.strip() + "\n" for k in keys)
@@ -92,6 +96,8 @@ def config_tarball(node, state_dir):
     net = node.get("network")
     mac = (net or {}).get("interface_mac") or node["macs"][0]
     lines = ["[Match]", "MACAddress=%s" % mac, "", "[Network]"]
+    if not (net and net.get("address")) and provisioning_network and node.get("address"):
+        net = dict(provisioning_network, address="%s/%d" % (node["address"], provisioning_network["prefix"]))
     if net and net.get("address"):
         lines.append("Address=%s" % net["address"])
         if net.get("gateway"):
@@ -427,7 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
             if action["action"] != "deploy":
                 return self._reply(404, "no deploy armed\n")
             try:
-                tarball = config_tarball(node, self.server.config.state_dir)
+                tarball = config_tarball(node, self.server.config.state_dir,
+                                         self.server.config.provisioning_network)
             except HostKeyError as exc:
                 # the ramdisk only sees its download fail: the reason goes on the node
                 message = "the undercloud cannot build the node's first-boot config: %s" % exc

@@ -3,6 +3,7 @@ config, listed in known_hosts, and enforced by a real ssh client (no root needed
 
 import io
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -116,3 +117,38 @@ def test_a_node_deleted_from_the_registry_takes_its_key_and_known_hosts_line(age
     assert not os.path.exists(os.path.join(sd, "host-keys", "n1"))
     assert [ln.split()[0] for ln in known_hosts(sd)] == ["n2"]
     assert os.path.exists(os.path.join(sd, "host-keys", "n2"))
+
+
+def network_file(tarball):
+    return members(tarball)["etc/systemd/network/10-provisioning.network"][1].decode()
+
+
+def test_a_deployed_node_keeps_its_pool_address_statically(tmp_path):
+    """With the conductor's provisioning_network, a node without a static network keeps its
+    pool address with no DHCP: its lease from the undercloud is never renewed."""
+    from stackwright_agent.config import Config
+    plan = Config(provisioning_network={"prefix": 24, "gateway": "192.0.2.254", "dns": ["192.0.2.53"]},
+                  roles=["conductor"]).provisioning_network
+    net = network_file(provisioning.config_tarball(node(), str(tmp_path), plan))
+    assert "DHCP" not in net and "Address=192.0.2.11/24" in net
+    assert "Gateway=192.0.2.254" in net and "DNS=192.0.2.53" in net
+    # without the setting, or without an address, the node asks DHCP as before
+    assert "DHCP=yes" in network_file(provisioning.config_tarball(node(), str(tmp_path)))
+    assert "DHCP=yes" in network_file(provisioning.config_tarball(node(address=None), str(tmp_path), plan))
+
+
+@pytest.mark.parametrize("value, says", [
+    ({"prefix": 33}, "prefix"),
+    ({"prefix": "24"}, "prefix"),
+    ({"prefix": 24, "gateway": "0.0.0.0"}, "gateway"),
+    ({"prefix": 24, "gateway": "192.0.2.1\nDNS=evil"}, "gateway"),
+    ({"prefix": 24, "dns": "192.0.2.53"}, "dns"),
+    ({"prefix": 24, "dns": ["224.0.0.1"]}, "dns[0]"),
+    ({"prefix": 24, "mtu": 9000}, "mapping of prefix"),
+    ("24", "mapping of prefix"),
+])
+def test_a_bad_provisioning_network_setting_is_refused(value, says):
+    from stackwright_agent.config import Config
+    from stackwright_agent.errors import AgentError
+    with pytest.raises(AgentError, match="provisioning_network: .*%s" % re.escape(says)):
+        Config(provisioning_network=value, roles=["conductor"])
