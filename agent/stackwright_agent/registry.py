@@ -110,6 +110,7 @@ def clean_text(text, limit=MAX_TEXT):
         text = text[:limit - 40] + " ... (%d more characters)" % cut
     return text
 
+
 # armed_at: when the current ramdisk action was armed; booted_at: when a node then
 # asked for its iPXE script (it PXE booted), None until it does.
 ADDED_COLUMNS = (("address", "TEXT"), ("armed_at", "REAL"), ("booted_at", "REAL"))

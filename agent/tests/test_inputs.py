@@ -256,4 +256,3 @@ def test_ssh_keys_as_a_pub_file_reads_them():
     keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG8 me@host\n", "ecdsa-sha2-nistp256 AAAAE2VjZHNh= x"]
     got = nodes.SCHEMA.check(node_with("properties.ssh_authorized_keys", keys))
     assert got["properties"]["ssh_authorized_keys"] == [keys[0].strip(), keys[1]]
-

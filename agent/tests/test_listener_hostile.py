@@ -373,9 +373,9 @@ now() { cat $CLOCK; }
 sleep() { echo $(( $(cat $CLOCK) + $1 )) > $CLOCK; }
 timeout() { shift; "$@"; }
 wget() {
-	n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
-	if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
-	echo "wget: $FAILURE" >&2; return 1
+    n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
+    if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
+    echo "wget: $FAILURE" >&2; return 1
 }
 %s
 T0=0 DEADLINE=$1 UP_AT=$2 FAILURE=$3 API=http://x NODE=n1 TOKEN=t
@@ -415,9 +415,9 @@ now() { cat $CLOCK; }
 sleep() { echo $(( $(cat $CLOCK) + $1 )) > $CLOCK; }
 timeout() { shift; "$@"; }
 wget() {
-	n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
-	if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
-	echo "wget: $FAILURE" >&2; return 1
+    n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
+    if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
+    echo "wget: $FAILURE" >&2; return 1
 }
 T0=0 DEADLINE=$1 UP_AT=$2 FAILURE=$3 API=http://x NODE=n1 TOKEN=t
 rm -f $STATE/calls

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ansible_collections.stackwright.cloud.plugins.filter.site import site_problems
-from fixtures import ROOT, link_collection
+from fixtures import link_collection
 
 GOOD = {
     "site_ntp_servers": ["ntp1.example.com", "192.0.2.123", "2001:db8::123"],
