@@ -22,11 +22,12 @@ except ImportError:  # pragma: no cover - not a POSIX node
 try:
     from pyghmi.ipmi import command as ipmi_command
     from pyghmi.ipmi.private import constants as ipmi_constants
+    from pyghmi.ipmi.private import session as ipmi_session
     from pyghmi import exceptions as ipmi_exceptions
     HAS_PYGHMI = True
 except ImportError:
     HAS_PYGHMI = False
-    ipmi_command = ipmi_constants = ipmi_exceptions = None
+    ipmi_command = ipmi_constants = ipmi_session = ipmi_exceptions = None
 
 BMC_ARGUMENT_SPEC = dict(
     bmc_address=dict(type="str", required=True),
@@ -38,6 +39,8 @@ BMC_ARGUMENT_SPEC = dict(
 )
 
 LOCK_DIR = "/run/stackwright/ipmi"
+# The longest a login (RMCP+ handshake) may take; pyghmi retransmits within it.
+LOGIN_SECONDS = 20
 # Completion codes worth a retry: node busy, timeout, out of space, not present (yet),
 # and pyghmi's own "Timeout" (0xFFFF).
 RETRY_CODES = (0xC0, 0xC3, 0xC4, 0xCB, 0xD5, 0xFFFF)
@@ -88,7 +91,8 @@ def auth_refusal(exc):
 class Bmc:
     """One BMC endpoint; every method is one IPMI request with retries."""
 
-    def __init__(self, address, port, username, password, retries=5, min_interval=1.0, sleep=time.sleep):
+    def __init__(self, address, port, username, password, retries=5, min_interval=1.0, sleep=time.sleep,
+                 login_timeout=LOGIN_SECONDS):
         if not HAS_PYGHMI:
             raise IpmiError("the pyghmi Python library is missing on this host (Debian: python3-pyghmi)")
         self.address = address
@@ -98,6 +102,7 @@ class Bmc:
         self.retries = retries
         self.min_interval = min_interval
         self._sleep = sleep
+        self.login_timeout = login_timeout
         self._session = None
 
     def describe(self):
@@ -105,8 +110,32 @@ class Bmc:
 
     def _connect(self):
         if self._session is None:
-            self._session = ipmi_command.Command(bmc=self.address, userid=self.username,
-                                                 password=self.password, port=self.port)
+            # log in asynchronously to bound the wait: pyghmi alone restarts a handshake
+            # the BMC stopped answering for ever
+            answer = []
+            # pyghmi keeps a failed login here (filed under a key it then cannot find) and
+            # hands it, dead, to the next attempt: a retry would not ask the BMC again
+            ipmi_session.Session.initting_sessions.pop((self.address, self.username, self.password, self.port,
+                                                        None), None)
+            session = ipmi_command.Command(bmc=self.address, userid=self.username, password=self.password,
+                                           port=self.port, onlogon=lambda response, _cmd: answer.append(response))
+            deadline = time.monotonic() + self.login_timeout
+            while not answer and not session.ipmi_session.broken and time.monotonic() < deadline:
+                ipmi_session.Session.wait_for_rsp(timeout=0.2)
+            if not answer and session.ipmi_session.broken:  # pyghmi gave up (or reused a dead session)
+                raise ipmi_exceptions.IpmiException(getattr(session.ipmi_session, "errormsg", None) or "")
+            if not answer:
+                stage = getattr(session.ipmi_session, "sessioncontext", None)
+                session.ipmi_session._mark_broken()  # stops pyghmi's retries
+                if stage == "EXPECTINGRAKP2":
+                    # it answered the session request, then not the user's RAKP 1
+                    raise IpmiAuthError("%s did not answer the login of user '%s' within %d s, though it answered "
+                                        "the session request: a user name it does not know, on BMCs that stay "
+                                        "silent about it" % (self.describe(), self.username, self.login_timeout))
+                raise ipmi_exceptions.IpmiException("")  # no answer: retried, reported as such
+            if "error" in answer[0]:  # pyghmi's "timeout": no answer at all, said as such
+                raise ipmi_exceptions.IpmiException("" if answer[0]["error"] == "timeout" else answer[0]["error"])
+            self._session = session
         return self._session
 
     def _paced(self):
@@ -133,6 +162,8 @@ class Bmc:
             fd = self._paced()
             try:
                 return func(self._connect(), *args, **kwargs)
+            except IpmiAuthError:
+                raise
             except Exception as exc:  # pyghmi raises its own types and plain ones
                 last = exc
                 refusal = auth_refusal(exc)

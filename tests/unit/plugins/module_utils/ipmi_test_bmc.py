@@ -3,7 +3,7 @@ server with the virtual BMC's session handshake (agent/stackwright_agent/vbmc.py
 which keeps pyghmi's stock client working against it), power and boot device
 kept in memory.
 
-    python ipmi_test_bmc.py USER PASSWORD READBACK
+    python ipmi_test_bmc.py USER PASSWORD READBACK [--silent-to-unknown-users]
 
 It prints its UDP port on stdout, then serves until killed. READBACK is what
 Get System Boot Options reports after a boot device was set: ``kept`` (the
@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4, "agent"))
 
 import pyghmi.ipmi.bmc as bmc  # noqa: E402
+import pyghmi.ipmi.private.serversession as serversession  # noqa: E402
 import pyghmi.ipmi.private.session as ipmisession  # noqa: E402
 
 from stackwright_agent import vbmc  # noqa: E402
@@ -63,12 +64,15 @@ class MemoryBmc(vbmc.VirtualBmc):
     def power_reset(self):
         return 0xCC  # refused: invalid data field in request
 
+    def pulse_diag(self):
+        return 0xC0  # node busy, for ever
+
 
 @contextlib.contextmanager
-def running(user, password, readback="kept"):
+def running(user, password, readback="kept", *flags):
     """This server in a process of its own (pyghmi's client and server share
     module state, so not in the test's process); yields its port, stops it by PID."""
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), user, password, readback],
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), user, password, readback] + list(flags),
                             stdout=subprocess.PIPE, text=True)
     try:
         yield int(proc.stdout.readline())
@@ -79,6 +83,9 @@ def running(user, password, readback="kept"):
 
 
 def main():
+    if "--silent-to-unknown-users" in sys.argv:
+        # as pyghmi's own server and some BMCs do: no RAKP 2 for a user name it does not know
+        vbmc._Sha1OnlySession._got_rakp1 = serversession.ServerSession._got_rakp1
     server = MemoryBmc(*sys.argv[1:4])
     print(server.port, flush=True)
     while True:

@@ -29,16 +29,31 @@ def client(port, user="admin", password=PASSWORD, pauses=None):
 
 def test_a_silent_bmc_is_retried_and_named(silent_bmc):
     pauses = []
-    bmc = ipmi.Bmc("127.0.0.1", silent_bmc, "admin", "secret-pw", retries=2, min_interval=0, sleep=pauses.append)
+    bmc = ipmi.Bmc("127.0.0.1", silent_bmc, "admin", "secret-pw", retries=1, min_interval=0, sleep=pauses.append)
     started = time.monotonic()
     with pytest.raises(ipmi.IpmiError) as info:
         bmc.power_state()
     message = info.value.message
-    assert "failed after 3 attempt(s)" in message, message
+    assert "failed after 2 attempt(s)" in message, message
     assert "no answer from the BMC" in message, message
     assert "secret-pw" not in message
-    assert pauses == [1.0, 2.0], "backoff doubles between attempts"
-    assert time.monotonic() - started < 60, "every attempt is bounded"
+    assert pauses == [1.0]
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, "every attempt is bounded"
+    # pyghmi gives up a login after about 5 s; it hands the failed one, dead, to the
+    # next attempt unless told otherwise
+    assert elapsed > 8, "each attempt waits for the BMC again"
+
+
+def test_a_busy_bmc_is_retried_with_backoff(bmc_port):
+    pauses = []
+    with pytest.raises(ipmi.IpmiError) as info:
+        # the test BMC answers 0xC0 (node busy)
+        ipmi.Bmc("127.0.0.1", bmc_port, "admin", PASSWORD, retries=6, min_interval=0,
+                 sleep=pauses.append).set_power("diag", wait=False)
+    assert "power diag failed after 7 attempt(s): Node Busy" in info.value.message, info.value.message
+    assert info.value.code == 0xC0
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 16.0], "backoff doubles between attempts, up to 16 s"
     assert not isinstance(info.value, ipmi.IpmiAuthError)
 
 
@@ -61,6 +76,21 @@ def test_a_refused_user_fails_at_once_naming_user_and_bmc(bmc_port, user, passwo
     assert elapsed < 5, "took %.1f s" % elapsed
     # the right user and password still work
     assert client(bmc_port).power_state() == "off"
+
+
+def test_a_bmc_silent_to_an_unknown_user_fails_within_the_login_bound():
+    pauses = []
+    with test_bmc.running("admin", PASSWORD, "kept", "--silent-to-unknown-users") as port:
+        bmc = ipmi.Bmc("127.0.0.1", port, "nobody", PASSWORD, retries=5, min_interval=0, sleep=pauses.append,
+                       login_timeout=2)
+        started = time.monotonic()
+        with pytest.raises(ipmi.IpmiAuthError) as info:
+            bmc.power_state()  # pyghmi alone restarts the handshake for ever
+        elapsed = time.monotonic() - started
+        assert client(port).power_state() == "off"
+    assert info.value.message.startswith("BMC 127.0.0.1:%d did not answer the login of user 'nobody' within 2 s"
+                                         % port), info.value.message
+    assert pauses == [] and elapsed < 5, (pauses, elapsed)
 
 
 def test_a_refused_completion_code_is_not_retried(bmc_port):
