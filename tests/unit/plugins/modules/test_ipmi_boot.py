@@ -40,8 +40,8 @@ def test_a_boot_device_that_reads_back_as_set_gives_no_warning():
     with test_bmc.running("admin", PASSWORD) as port:
         first = run("ipmi_boot", port, device="pxe")
         again = run("ipmi_boot", port, device="pxe")
-    assert (first["changed"], first["boot"], first.get("warnings")) == (True, dict(device="pxe", persistent=False),
-                                                                         None), first
+    wanted = (True, dict(device="pxe", persistent=False), None)
+    assert (first["changed"], first["boot"], first.get("warnings")) == wanted, first
     assert not again["changed"], again
 
 
