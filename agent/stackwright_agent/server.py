@@ -63,6 +63,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver's default backlog of 5: a client with a timeout (non-blocking
+    # connect) got EAGAIN whenever more modules than that asked at once (forks=10)
+    request_queue_size = 128
 
     def __init__(self, path, api):
         self.api = api
