@@ -5,6 +5,9 @@ without reporting it: no BMC on this machine does that otherwise."""
 
 import json
 import os
+import shutil
+import socket
+import subprocess
 import time
 import uuid
 
@@ -63,3 +66,57 @@ def test_a_wrong_password_fails_the_module_at_once(module, args):
         result["msg"]
     assert PASSWORD not in result["msg"]
     assert elapsed < 5, "took %.1f s" % elapsed
+
+
+SIM_LAN_CONF = """name "swsim"
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 %(port)d
+    priv_limit admin
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "%(chassis)s 0x20"
+user 2 true "admin" "%(password)s" admin 10 none md2 md5 straight
+"""
+# ipmi_sim's chassis_control program: "MC get PARAM..." prints PARAM:VALUE lines,
+# "MC set PARAM VALUE..." applies them; the power is off, the boot device kept
+SIM_CHASSIS = """#!/bin/sh
+op=$2; shift 2
+boot=$(dirname "$0")/boot
+if [ "$op" = set ]; then
+  while [ $# -gt 1 ]; do [ "$1" = boot ] && echo "$2" > "$boot"; shift 2; done
+  exit 0
+fi
+for p; do case $p in power) echo power:0 ;; boot) echo "boot:$(cat "$boot" 2>/dev/null || echo default)" ;; esac; done
+"""
+SIM_EMU = "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
+
+
+@pytest.mark.skipif(not shutil.which("ipmi_sim"), reason="OpenIPMI's ipmi_sim is not installed (Debian: openipmi)")
+def test_openipmi_reads_back_a_boot_device_as_no_override(tmp_path):
+    """OpenIPMI's simulator, an independent BMC implementation, answers Get System
+    Boot Options with the boot flags' "valid" bit cleared after a boot device was set."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    chassis = tmp_path / "chassis.sh"
+    chassis.write_text(SIM_CHASSIS)
+    chassis.chmod(0o755)
+    (tmp_path / "lan.conf").write_text(SIM_LAN_CONF % dict(port=port, chassis=chassis, password=PASSWORD))
+    (tmp_path / "sim.emu").write_text(SIM_EMU)
+    (tmp_path / "state").mkdir()
+    sim = subprocess.Popen(["ipmi_sim", "-n", "-c", str(tmp_path / "lan.conf"), "-f", str(tmp_path / "sim.emu"),
+                            "-s", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)  # it binds its port at start
+        result = run("ipmi_boot", port, device="pxe")
+        refused = run("ipmi_power", port, state="status", bmc_password="wrong-" + PASSWORD)
+    finally:
+        sim.kill()
+        sim.wait()
+    assert (tmp_path / "boot").read_text().strip() == "pxe", "the simulator was told"
+    assert not result.get("failed") and "reads back no override ('default')" in json.dumps(result["warnings"]), result
+    assert refused["msg"].startswith("BMC 127.0.0.1:%d refused user 'admin': wrong user name or password" % port), \
+        refused
