@@ -22,10 +22,21 @@ missing() { # PACKAGE... -> those not installed
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null || echo "$p"
   done
 }
+# DPkg::Lock::Timeout does not cover the package lists' lock (apt 2.6): a fresh
+# machine's unattended-upgrades holds it for minutes, so try again, bounded.
+apt_update() {
+  local try
+  for try in $(seq 30); do
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && return 0
+    log "apt-get update failed (another apt holding its lock?): again in 10 s ($try/30)"
+    sleep 10
+  done
+  return 1
+}
 apt_install() { # [APT-GET-OPTION...] PACKAGE...
   log "apt: installing ${*##-*}"
   export DEBIAN_FRONTEND=noninteractive
-  [ -n "${apt_updated:-}" ] || { apt-get -o DPkg::Lock::Timeout=600 update -qq; apt_updated=1; }
+  [ -n "${apt_updated:-}" ] || { apt_update; apt_updated=1; }
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null  # waits for dpkg's lock, bounded
 }
 mapfile -t pkgs < <(missing $(grep -v '^\s*#' tools/apt-packages.txt))
