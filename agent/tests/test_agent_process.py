@@ -20,9 +20,14 @@ def agent_argv(tmp_path, *extra):
             "--state-dir", str(tmp_path / "state")] + list(extra)
 
 
-def start(tmp_path, sock, *extra):
+def start(tmp_path, sock, *extra, log=None):
+    """A running agent; its log in LOG (a path) when it logs much: nothing reads the pipe
+    once it runs, and a full pipe would stop its writes, and so the agent."""
+    err = open(log, "w") if log else subprocess.PIPE
     proc = subprocess.Popen(agent_argv(tmp_path, "--socket", sock, *extra), env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=err)
+    if log:
+        err.close()  # the agent has its own copy
     client = agent_client.AgentClient(sock, timeout=30)
     deadline = time.monotonic() + 30
     while True:
@@ -30,7 +35,7 @@ def start(tmp_path, sock, *extra):
             client.get("/v1/health")
             return proc
         except agent_client.AgentClientError:
-            assert proc.poll() is None, proc.stderr.read().decode()
+            assert proc.poll() is None, open(log).read() if log else proc.stderr.read().decode()
             assert time.monotonic() < deadline, "the agent did not start"
             time.sleep(0.05)
 
@@ -99,3 +104,49 @@ def test_sigterm_removes_the_socket(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def status_of(pid):
+    """(RSS in MiB, thread count) of a process, from /proc."""
+    with open("/proc/%d/status" % pid) as fh:
+        fields = dict(line.split(":", 1) for line in fh)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+
+
+def test_the_undercloud_service_stays_small_under_a_hostile_client(tmp_path):
+    """The undercloud's agent process itself (registry and provisioning listener) against
+    a hostile client: 300 half-sent requests, a 400 MiB Content-Length and 1,000 requests
+    for unknown MACs leave it under 100 MiB with its threads bounded, still answering."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sock = str(tmp_path / "run" / "undercloud.sock")
+    proc = start(tmp_path, sock, "--provisioning-listen", "127.0.0.1:%d" % port, log=str(tmp_path / "agent.log"))
+    try:
+        big = socket.create_connection(("127.0.0.1", port), timeout=10)
+        big.sendall(b"POST /v1/ramdisk/n1/inspection?token=x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                    % (400 << 20))
+        assert big.recv(100).split()[1] == b"413", "refused before a byte of the body"
+        big.close()
+        held = []
+        for _ in range(300):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(b"GET /boot.ipxe HTTP/1.1\r\nHost: x\r\n")  # never finished
+            held.append(conn)
+        peak_threads = status_of(proc.pid)[1]
+        for conn in held:  # closed by the service: at once beyond its bound, else at its read timeout
+            conn.settimeout(15)
+            assert conn.recv(100) == b""
+            conn.close()
+        for i in range(1000):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(b"GET /nodes/52-54-00-ff-%02x-%02x.ipxe HTTP/1.0\r\n\r\n" % (i // 256, i % 256))
+                assert conn.recv(100).split()[1] == b"404"
+        rss, threads = status_of(proc.pid)
+        print("undercloud service: RSS %.1f MiB, threads %d (peak %d)" % (rss, threads, peak_threads))
+        assert rss < 100 and peak_threads < 100 and threads < 10
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)

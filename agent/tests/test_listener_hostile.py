@@ -94,7 +94,9 @@ def test_half_sent_requests_and_unknown_macs_keep_threads_and_memory_bounded(age
     grown = rss_mib() - rss_before
     print("peak threads +%d; 1000 unknown MACs: %.2f ms each; RSS %.1f -> %.1f MiB"
           % (peak - threads_before, per_request * 1000, rss_before, rss_before + grown))
-    assert grown < 30 and rss_mib() < 100
+    # no memory per request (the service's own RSS, under 100 MiB, is measured on the real
+    # process: test_agent_process.py; this process also holds every earlier test's state)
+    assert grown < 30
     assert threading.active_count() - threads_before <= 1
 
 
