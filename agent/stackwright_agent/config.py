@@ -6,6 +6,7 @@ import os
 
 from . import roles
 from .errors import AgentError
+from .node_schema import address_problem
 
 DEFAULTS = {
     # what this agent is, and so which drivers it loads: node, conductor, lab_host
@@ -80,8 +81,9 @@ def parse_provisioning_network(value):
             ip = ipaddress.IPv4Address(text)
         except (ValueError, TypeError):
             raise bad("%s must be an IPv4 address, not %r" % (field, text))
-        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
-            raise bad("%s %s is no address a node can reach" % (field, text))
+        problem = address_problem(ip)
+        if problem:
+            raise bad("%s: %s" % (field, problem))
     return {"prefix": prefix, "gateway": value.get("gateway") or None, "dns": list(dns)}
 
 

@@ -14,6 +14,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.stackwright.cloud.plugins.module_utils.node_schema import address_problem
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(r"(?=[^\n]{1,253}\Z)%s(?:\.%s)*\.?\Z" % (_LABEL, _LABEL))
@@ -41,10 +42,9 @@ def _address_problem(field, value, names_allowed):
         return "%s: %r is not %s; give e.g. %s" % (
             field, value, "a host name or an IP address" if names_allowed else "an IP address",
             "ntp1.example.com or 192.0.2.10" if names_allowed else "192.0.2.53")
-    if ip.is_unspecified or ip.is_multicast:
-        return "%s: %s is %s, no server's address; give the server's own address" % (
-            field, value, "the unspecified address" if ip.is_unspecified else "a multicast address")
-    return None
+    # a resolver or time server on the node itself (127.0.0.1) is a fair choice
+    problem = address_problem(ip, loopback=True)
+    return "%s: %s" % (field, problem) if problem else None
 
 
 def _url_problem(field, value, what):
