@@ -356,54 +356,9 @@ def test_a_full_state_directory_is_reported_as_such(tmp_path):
 
 # ---------------------------------------------------------- ramdisk's report
 
-def test_the_ramdisk_retries_its_result_until_its_deadline(tmp_path):
-    """ramdisk/init's post: an undercloud away for minutes (a restart) loses no result;
-    a stale token (4xx) is not retried. Time is simulated: sleep advances the clock."""
-    with open(INIT) as fh:
-        text = fh.read()
-    start = text.index("post() {")
-    post = text[start:text.index("\n}\n", start) + 3]
-    script = r'''
-STATE=%s CLOCK=$STATE/clock
-echo 0 > $CLOCK
-log() { echo "log: $*"; }
-now() { cat $CLOCK; }
-sleep() { echo $(( $(cat $CLOCK) + $1 )) > $CLOCK; }
-timeout() { shift; "$@"; }
-wget() {
-    n=$(cat $STATE/calls 2>/dev/null || echo 0); echo $((n + 1)) > $STATE/calls
-    if [ "$(now)" -ge "$UP_AT" ]; then return 0; fi
-    echo "wget: $FAILURE" >&2; return 1
-}
-%s
-T0=0 DEADLINE=$1 UP_AT=$2 FAILURE=$3 API=http://x NODE=n1 TOKEN=t
-echo '{}' > $STATE/r.json
-rm -f $STATE/calls
-post result $STATE/r.json; echo "rc=$? calls=$(cat $STATE/calls) at=$(now)"
-''' % (tmp_path, post)
-
-    def run(deadline, up_at, failure="can't connect to remote host: Connection refused"):
-        out = subprocess.run(["sh", "-c", script, "sh", str(deadline), str(up_at), failure],
-                             capture_output=True, text=True, timeout=20).stdout
-        return out.strip().splitlines()[-1]
-
-    # the undercloud is back after 5 minutes: reported
-    assert run(1800, 300).startswith("rc=0 ")
-    # never back: given up at the deadline, not before
-    rc, calls, at = run(600, 10 ** 6).split()
-    assert rc == "rc=1" and 570 <= int(at.split("=")[1]) <= 600
-    # a 403 (the token is stale): one try
-    assert run(1800, 10 ** 6, "server returned error: HTTP/1.1 403 Forbidden") == "rc=1 calls=1 at=0"
-
-
-def test_the_ramdisk_waits_for_its_instructions_until_its_deadline(tmp_path):
-    """ramdisk/init's instructions fetch: an undercloud restarting while a node boots is
-    waited for; a refusal (4xx) is tried 10 times, then the ramdisk gives up."""
-    with open(INIT) as fh:
-        text = fh.read()
-    start = text.index("set_step instructions")
-    fetch = text[start:text.index("\ndone\n", start) + 6]
-    script = r'''
+# The stubs ramdisk/init's functions run against: simulated time (sleep advances the
+# clock), and a wget that fails with $FAILURE until the clock reaches $UP_AT.
+RAMDISK_STUBS = r'''
 STATE=%s CLOCK=$STATE/clock
 echo 0 > $CLOCK
 log() { echo "log: $*"; }
@@ -419,15 +374,50 @@ wget() {
 }
 T0=0 DEADLINE=$1 UP_AT=$2 FAILURE=$3 API=http://x NODE=n1 TOKEN=t
 rm -f $STATE/calls
-%s
-echo "rc=0 calls=$(cat $STATE/calls) at=$(now)"
-''' % (tmp_path, fetch)
+'''
+
+
+def init_part(begin, end):
+    """The text of ramdisk/init from ``begin`` to the end of the block ``end`` closes."""
+    with open(INIT) as fh:
+        text = fh.read()
+    start = text.index(begin)
+    return text[start:text.index(end, start) + len(end)]
+
+
+def ramdisk_run(tmp_path, body):
+    """A runner of ``body`` after the stubs: run(deadline, up_at[, failure]) -> last line."""
+    script = RAMDISK_STUBS % tmp_path + body
 
     def run(deadline, up_at, failure="can't connect to remote host: Connection refused"):
         out = subprocess.run(["sh", "-c", script, "sh", str(deadline), str(up_at), failure],
                              capture_output=True, text=True, timeout=20).stdout
         return out.strip().splitlines()[-1]
+    return run
 
+
+def test_the_ramdisk_retries_its_result_until_its_deadline(tmp_path):
+    """ramdisk/init's post: an undercloud away for minutes (a restart) loses no result;
+    a stale token (4xx) is not retried. Time is simulated: sleep advances the clock."""
+    run = ramdisk_run(tmp_path, init_part("post() {", "\n}\n") + r'''
+echo '{}' > $STATE/r.json
+post result $STATE/r.json; echo "rc=$? calls=$(cat $STATE/calls) at=$(now)"
+''')
+    # the undercloud is back after 5 minutes: reported
+    assert run(1800, 300).startswith("rc=0 ")
+    # never back: given up at the deadline, not before
+    rc, calls, at = run(600, 10 ** 6).split()
+    assert rc == "rc=1" and 570 <= int(at.split("=")[1]) <= 600
+    # a 403 (the token is stale): one try
+    assert run(1800, 10 ** 6, "server returned error: HTTP/1.1 403 Forbidden") == "rc=1 calls=1 at=0"
+
+
+def test_the_ramdisk_waits_for_its_instructions_until_its_deadline(tmp_path):
+    """ramdisk/init's instructions fetch: an undercloud restarting while a node boots is
+    waited for; a refusal (4xx) is tried 10 times, then the ramdisk gives up."""
+    run = ramdisk_run(tmp_path, init_part("set_step instructions", "\ndone\n") + r'''
+echo "rc=0 calls=$(cat $STATE/calls) at=$(now)"
+''')
     assert run(3600, 90).startswith("rc=0 "), "back after 90 s"
     rc, calls, at = run(150, 10 ** 6).split()
     assert rc == "rc=1" and 140 <= int(at.split("=")[1]) <= 150
