@@ -1,0 +1,69 @@
+# Copyright: Stackwright contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What heat-keystone-setup-domain does, idempotently: the stack domain, its admin
+user (with that password: a rotated one is set again) holding the admin role on
+the domain, and the roles Heat gives its users. The admin's credentials come from
+the OS_* environment, the domain admin's password from HEAT_DOMAIN_ADMIN_PASSWORD;
+prints {"changed": bool, "actions": [...]} and never a password."""
+
+import json
+import os
+import sys
+
+import openstack
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+
+def password_works(auth_url, user_id, password):
+    auth = v3.Password(auth_url=auth_url, user_id=user_id, password=password, unscoped=True)
+    try:
+        ks_session.Session(auth=auth).get_token()
+        return True
+    except ks_exceptions.Unauthorized:
+        return False
+
+
+def main():
+    domain_name = os.environ["HEAT_DOMAIN"]
+    admin_name = os.environ["HEAT_DOMAIN_ADMIN"]
+    password = os.environ["HEAT_DOMAIN_ADMIN_PASSWORD"]
+    roles = [r for r in os.environ.get("HEAT_ROLES", "").split(",") if r]
+    conn = openstack.connect()
+    identity = conn.identity
+    actions = []
+
+    domain = identity.find_domain(domain_name)
+    if domain is None:
+        domain = identity.create_domain(name=domain_name, description="Owns the users and projects of Heat's stacks")
+        actions.append("create domain %s" % domain_name)
+    elif not domain.is_enabled:
+        domain = identity.update_domain(domain, is_enabled=True)
+        actions.append("enable domain %s" % domain_name)
+
+    user = identity.find_user(admin_name, domain_id=domain.id)
+    if user is None:
+        user = identity.create_user(name=admin_name, domain_id=domain.id, password=password, is_enabled=True,
+                                    description="Manages the users and projects of Heat's stacks")
+        actions.append("create user %s in %s" % (admin_name, domain_name))
+    elif not password_works(os.environ["OS_AUTH_URL"], user.id, password):
+        identity.update_user(user, password=password, is_enabled=True)
+        actions.append("set the password of %s" % admin_name)
+
+    admin = identity.find_role("admin", ignore_missing=False)
+    if not identity.validate_user_has_domain_role(domain, user, admin):
+        identity.assign_domain_role_to_user(domain, user, admin)
+        actions.append("grant admin on domain %s to %s" % (domain_name, admin_name))
+
+    for role in roles:
+        if identity.find_role(role) is None:
+            identity.create_role(name=role)
+            actions.append("create role %s" % role)
+
+    print(json.dumps({"changed": bool(actions), "actions": actions}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

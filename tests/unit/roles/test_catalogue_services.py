@@ -1,0 +1,144 @@
+"""roles/barbican and roles/heat: their declarations, templated by ansible-playbook
+with a plan's facts as the overcloud role sets them, give the files a node gets -
+barbican.conf with a key-encryption key simple_crypto can use, heat.conf with the
+stack domain - the APIs under uWSGI on the node's addresses, and the catalog entries."""
+import base64
+import configparser
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+from fixtures import ROOT
+
+SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
+    "barbican_database_password", "barbican_keystone_password", "barbican_simple_crypto_kek",
+    "heat_database_password", "heat_keystone_password", "heat_domain_admin_password", "heat_auth_encryption_key")}
+
+FACTS = {
+    "overcloud_secrets": SECRETS,
+    "overcloud_api_addresses": ["172.16.2.10", "192.168.24.50"],
+    "overcloud_addresses": {"internal_api": {"address": "172.16.2.10"}, "ctlplane": {"address": "192.168.24.50"}},
+    "overcloud_public_network": "ctlplane",
+    "overcloud_transport_url": "rabbit://openstack:pw@172.16.2.10:5672/",
+    "overcloud_endpoints": {"database_host": "172.16.2.10", "region": "RegionOne",
+                            "keystone_internal_url": "http://172.16.2.10:5000"},
+    "overcloud_authtoken": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000"},
+}
+
+
+def render(tmp_path, collections, role, extra=None):
+    """The role's declaration (<role>_service), templated."""
+    out = tmp_path / "declaration.json"
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "vars_files": [os.path.join(ROOT, "roles", role, "defaults", "main.yml"),
+                            os.path.join(ROOT, "roles", role, "vars", "main.yml")],
+             "vars": FACTS,
+             "tasks": [{"name": "Render", "ansible.builtin.copy": {
+                 "content": "{{ %s_service | to_json }}" % role, "dest": str(out), "mode": "0600"}}]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    # the operator's settings, over the role's defaults
+    (tmp_path / "extra.json").write_text(json.dumps(extra or {}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_RETRY_FILES_ENABLED="0")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                           "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                           "-e", "@extra.json", "play.yml"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+def files_of(declaration):
+    return {f["dest"]: f for f in declaration["files"]}
+
+
+def ini(content):
+    parser = configparser.RawConfigParser(strict=True)
+    parser.read_string(content)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def barbican(tmp_path_factory, collections):
+    return render(tmp_path_factory.mktemp("barbican"), collections, "barbican")
+
+
+@pytest.fixture(scope="module")
+def heat(tmp_path_factory, collections):
+    return render(tmp_path_factory.mktemp("heat"), collections, "heat")
+
+
+def test_barbican_key_encryption_key_is_the_deployment_secret_as_a_fernet_key(barbican):
+    conf = files_of(barbican)["/etc/barbican/barbican.conf"]
+    assert conf["secret"] is True and conf["mode"] == "0640" and conf["group"] == "barbican"
+    kek = ini(conf["content"]).get("simple_crypto_plugin", "kek")
+    # base64 of the secret's 32 bytes: what Fernet (simple_crypto) takes
+    assert base64.urlsafe_b64decode(kek) == SECRETS["barbican_simple_crypto_kek"].encode()
+    token = Fernet(kek.encode()).encrypt(b"project key")
+    assert Fernet(kek.encode()).decrypt(token) == b"project key"
+
+
+def test_barbican_settings_units_and_catalog(barbican):
+    conf = ini(files_of(barbican)["/etc/barbican/barbican.conf"]["content"])
+    assert conf.get("crypto", "enabled_crypto_plugins") == "simple_crypto"
+    assert conf.get("secretstore", "enabled_secretstore_plugins") == "store_crypto"
+    assert conf.get("database", "connection") == (
+        "mysql+pymysql://barbican:%s@172.16.2.10/barbican" % SECRETS["barbican_database_password"])
+    assert conf.get("DEFAULT", "transport_url") == "rabbit://openstack:pw@172.16.2.10:5672/"
+    assert conf.get("DEFAULT", "host_href") == "http://192.168.24.50:9311"
+    assert conf.get("keystone_authtoken", "username") == "barbican"
+    assert barbican["groups"] == {"service_barbican": {
+        "units": ["barbican-api", "barbican-worker", "barbican-keystone-listener"], "api_ports": [9311]}}
+    assert barbican["catalog"]["type"] == "key-manager" and barbican["catalog"]["port"] == 9311
+    uwsgi = files_of(barbican)["/etc/barbican/barbican-api-uwsgi.ini"]["content"]
+    assert "http-socket = 172.16.2.10:9311\nhttp-socket = 192.168.24.50:9311\n" in uwsgi
+    assert "wsgi-file = /usr/bin/barbican-wsgi-api\n" in uwsgi
+    assert barbican["db_sync"] == {"package": "python3-barbican", "commands": [["barbican-manage", "db", "upgrade"]]}
+
+
+def test_barbican_overrides_merge_over_the_settings(tmp_path, collections):
+    declaration = render(tmp_path, collections, "barbican", {
+        "barbican_config_overrides": {"oslo_policy": {"enforce_new_defaults": True}, "DEFAULT": {"debug": True}},
+        "barbican_port": 9312})
+    conf = ini(files_of(declaration)["/etc/barbican/barbican.conf"]["content"])
+    assert conf.get("oslo_policy", "enforce_new_defaults") == "true"
+    assert conf.get("oslo_policy", "policy_dirs") == "/etc/barbican/policy.d"  # kept
+    assert conf.get("DEFAULT", "debug") == "true" and conf.get("DEFAULT", "log_dir") == "/var/log/barbican"
+    assert declaration["groups"]["service_barbican"]["api_ports"] == [9312]
+
+
+def test_heat_stack_domain_and_keys(heat):
+    conf_file = files_of(heat)["/etc/heat/heat.conf"]
+    assert conf_file["secret"] is True and conf_file["mode"] == "0640"
+    conf = ini(conf_file["content"])
+    assert conf.get("DEFAULT", "stack_user_domain_name") == "heat"
+    assert conf.get("DEFAULT", "stack_domain_admin") == "heat_domain_admin"
+    assert conf.get("DEFAULT", "stack_domain_admin_password") == SECRETS["heat_domain_admin_password"]
+    # Heat takes exactly 32 characters (its Fernet key is their base64)
+    key = conf.get("DEFAULT", "auth_encryption_key")
+    assert len(key) == 32 and key == SECRETS["heat_auth_encryption_key"]
+    assert conf.get("trustee", "username") == "heat"
+    assert conf.get("trustee", "password") == SECRETS["heat_keystone_password"]
+    assert conf.get("DEFAULT", "heat_metadata_server_url") == "http://192.168.24.50:8000"
+    assert conf.get("DEFAULT", "heat_waitcondition_server_url") == "http://192.168.24.50:8000/v1/waitcondition"
+    assert conf.get("clients", "endpoint_type") == "internalURL"
+
+
+def test_heat_apis_engine_and_catalog(heat):
+    files = files_of(heat)
+    for unit, port, script in (("heat-api", 8004, "heat-wsgi-api"), ("heat-api-cfn", 8000, "heat-wsgi-api-cfn")):
+        uwsgi = files["/etc/heat/%s-uwsgi.ini" % unit]
+        assert uwsgi["restarts"] == [unit]
+        assert "http-socket = 172.16.2.10:%d\nhttp-socket = 192.168.24.50:%d\n" % (port, port) in uwsgi["content"]
+        assert "wsgi-file = /usr/bin/%s\n" % script in uwsgi["content"]
+        assert "/etc/systemd/system/%s.service.d/stackwright.conf" % unit in files
+    assert heat["groups"]["service_heat"] == {"units": ["heat-api", "heat-api-cfn", "heat-engine"],
+                                              "api_ports": [8004, 8000]}
+    assert heat["catalog"]["type"] == "orchestration" and heat["catalog"]["path"] == "/v1/%(project_id)s"
+    assert heat["hooks"] == {"before_units": "keystone.yml"}
+    assert files["/etc/heat/heat.conf"]["restarts"] == ["heat-api", "heat-api-cfn", "heat-engine"]
