@@ -1,6 +1,6 @@
-"""HTTP/JSON over a root-only Unix socket, plus the process plumbing: a
-foreground server (for systemd), or a daemon that supervises the server and
-restarts it if it dies (for hosts without systemd)."""
+"""HTTP/JSON over a root-only Unix socket, plus the process plumbing: a foreground
+server, run by its unit (systemd's, or where systemd is not the init the collection's
+supervisor, which runs the same unit file: plugins/module_utils/supervisor.py)."""
 
 import argparse
 import ipaddress
@@ -14,7 +14,6 @@ import socketserver
 import stat
 import sys
 import tempfile
-import time
 from http.server import BaseHTTPRequestHandler
 
 from . import __version__, roles
@@ -149,52 +148,6 @@ def _remove_socket(path, bound):
         pass
 
 
-def supervise(config, pidfile, logfile):
-    """Detach, then keep one server child alive, restarting it with backoff."""
-    if os.fork():
-        return
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    with open(pidfile, "w", encoding="utf-8") as fh:
-        fh.write("%d\n" % os.getpid())
-    log = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    child = None
-    stopping = []
-
-    def stop(*_):
-        stopping.append(True)
-        if child:
-            os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    backoff = 1
-    while not stopping:
-        started = time.monotonic()
-        child = os.fork()
-        if child == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            _configure_logging()
-            serve(config)
-            os._exit(0)
-        _, status = os.waitpid(child, 0)
-        if stopping:
-            break
-        backoff = 1 if time.monotonic() - started > 30 else min(backoff * 2, 30)
-        sys.stderr.write("agent exited with status %d; restarting in %ds\n" % (status, backoff))
-        sys.stderr.flush()
-        time.sleep(backoff)
-    try:
-        os.unlink(pidfile)
-    except FileNotFoundError:
-        pass
-    os._exit(0)
-
-
 def _configure_logging():
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -254,24 +207,14 @@ def main(argv=None):
     parser.add_argument("--provisioning-listen", metavar="IP:PORT",
                         help="serve iPXE scripts, images and the ramdisk API there (undercloud)")
     parser.add_argument("--image-store", help="directory served under /images/ (default: <state-dir>/images)")
-    parser.add_argument("--daemon", action="store_true",
-                        help="detach and supervise the server (hosts without systemd)")
-    parser.add_argument("--pidfile", default="/run/stackwright/agent.pid")
-    parser.add_argument("--logfile", default="/var/log/stackwright/agent.log")
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     try:
-        _check_paths({"--pidfile": args.pidfile, "--logfile": args.logfile})
         config = Config.load(args.config, roles=args.roles, socket=args.socket, state_dir=args.state_dir,
                              libvirt_uri=args.libvirt_uri, domain_type=args.domain_type,
                              provisioning_listen=args.provisioning_listen, image_store=args.image_store)
         _check_paths({key: getattr(config, key) for key in PATH_SETTINGS})
         _check_listen(config.provisioning_listen)
-        if args.daemon:
-            for path in (args.pidfile, args.logfile):
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-            supervise(config, args.pidfile, args.logfile)
-            return 0
         _configure_logging()
         serve(config)
     except AgentError as exc:

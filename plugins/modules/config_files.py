@@ -18,7 +18,8 @@ description:
   - Returns the files it changed and the union of their O(files[].restarts), in order, for
     M(stackwright.cloud.systemd_units) to restart; a service restarts only when one of its files changed.
   - A changed file under C(/etc/systemd/system/) or C(/usr/lib/systemd/system/) makes systemd reload its unit files
-    (one C(systemctl daemon-reload)), so the units started next see it.
+    (one C(systemctl daemon-reload)), so the units started next see it. Where systemd is not the host's init,
+    M(stackwright.cloud.systemd_units) reads unit files as it starts them, and nothing is reloaded.
   - The contents are rendered on the controller (templates, the P(stackwright.cloud.ini#filter) filter), so a role's
     files cost one module run per node however many they are. That matters where a module run is dear (a node under
     emulation pays seconds for each), and on a no-change run it is all the files cost.
@@ -112,7 +113,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible_collections.stackwright.cloud.plugins.module_utils import node_state
+from ansible_collections.stackwright.cloud.plugins.module_utils import node_state, supervisor
 
 # Unit files and drop-ins: systemd reads them again only when told to.
 UNIT_DIRS = ("/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/")
@@ -256,7 +257,9 @@ def main():
         # Prepared (a unified diff, not before/after): the content is a no_log value,
         # which Ansible would mask wherever it appears whole.
         result["diff"] = dict(prepared="".join(diffs))
-    if changed_files and not module.check_mode and any(d.startswith(UNIT_DIRS) for d in changed_files):
+    # (without systemd the supervisor reads a unit file each time it starts the unit)
+    if changed_files and not module.check_mode and any(d.startswith(UNIT_DIRS) for d in changed_files) \
+            and supervisor.systemd_is_init():
         rc, out, err = module.run_command([module.get_bin_path("systemctl", required=True), "daemon-reload"])
         if rc != 0:
             module.fail_json(msg="systemctl daemon-reload failed: %s" % (err.strip() or out.strip()), **result)

@@ -68,7 +68,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stackwright.cloud.plugins.module_utils import node_state
-from ansible_collections.stackwright.cloud.plugins.module_utils.systemd import show, wanted_actions
+from ansible_collections.stackwright.cloud.plugins.module_utils.systemd import read, wanted_actions
 
 
 def file_drift(path, wanted):
@@ -98,8 +98,7 @@ def check(module, fingerprint):
     reasons = [r for r in (file_drift(p, w) for p, w in sorted(managed["files"].items())) if r]
     names = sorted(managed["units"])
     if names:
-        systemctl = module.get_bin_path("systemctl", required=True)
-        for name, unit in zip(names, show(module, systemctl, names)):
+        for name, unit in zip(names, read(module, names)):
             wanted = dict(dict(state=None, enabled=None, masked=None), **managed["units"][name])
             actions = wanted_actions(wanted, unit)
             if actions:

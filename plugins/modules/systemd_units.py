@@ -57,7 +57,10 @@ options:
 author:
   - Stackwright contributors (@stackwright)
 notes:
-  - Needs systemd as the node's init; the units are the system manager's.
+  - The units are the system manager's where systemd is the host's init. Elsewhere (a container, a CI runner) the
+    same unit files are run by Stackwright's supervisor - C(ExecStart) detached, restarted as C(Restart=) says, its
+    output in C(/var/log/stackwright/<unit>.log) - so a role has one way to run a service; such units read as
+    C(static) (nothing starts at boot) and cannot be masked.
 """
 
 EXAMPLES = r"""
@@ -98,7 +101,7 @@ units:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stackwright.cloud.plugins.module_utils import node_state
-from ansible_collections.stackwright.cloud.plugins.module_utils.systemd import show, unit_name, wanted_actions
+from ansible_collections.stackwright.cloud.plugins.module_utils.systemd import act, read, unit_name, wanted_actions
 
 
 def predicted(unit):
@@ -142,11 +145,9 @@ def main():
     if restart and p["state"] != "started":
         module.fail_json(msg="restart is for state=started (the units to restart of those started), not state=%s"
                          % p["state"])
-    systemctl = module.get_bin_path("systemctl", required=True)
-
     units = {}
     if names:
-        for name, unit in zip(names, show(module, systemctl, names)):
+        for name, unit in zip(names, read(module, names)):
             unit["actions"] = wanted_actions(p, unit, name in restart)
             units[name] = unit
     missing = sorted(n for n, u in units.items() if u["load"] == "not-found"
@@ -177,12 +178,9 @@ def main():
     for action, todo in calls:
         if not todo:
             continue
-        rc, out, err = module.run_command([systemctl, action, "--"] + todo)
-        if rc != 0:
-            module.fail_json(msg="systemctl %s %s failed: %s%s" % (
-                action, " ".join(todo), err.strip() or out.strip(),
-                " (see journalctl -u %s)" % todo[0] if action in ("start", "restart", "reload") else ""),
-                rc=rc, units=units)
+        failure = act(module, action, todo)
+        if failure:
+            module.fail_json(msg=failure, units=units)
     module.exit_json(**result)
 
 
