@@ -186,7 +186,7 @@ def libvirt_netns():
     """A running libvirtd and the namespace its guests' NICs live in.
 
     Uses the libvirtd already running on this host if there is one; otherwise
-    starts virtlogd and libvirtd (the lab's way, roles/lab/files/start-libvirtd.sh)
+    starts virtlogd and libvirtd (the lab's way: the lab host's libvirtd driver)
     inside a namespace of its own and stops them, by PID, at the end of the session.
     """
     pytest.importorskip("libvirt")
@@ -199,7 +199,8 @@ def libvirt_netns():
     started = ["/run/libvirtd.pid"]
     if not _pid_alive("/run/virtlogd.pid"):
         started.insert(0, "/run/virtlogd.pid")
-    sh(os.path.join(ROOT, "roles/lab/files/start-libvirtd.sh"), name, "--hide-kvm")
+    subprocess.run([sys.executable, "-m", "stackwright_agent.drivers.libvirtd", name, "--hide-kvm"], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "agent")))
     yield name
     for pidfile in reversed(started):
         try:

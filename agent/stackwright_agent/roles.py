@@ -9,7 +9,8 @@ role's drivers are imported and serve requests (others answer 404):
     the undercloud conductor: the node registry (nodes) and, with
     ``provisioning_listen``, the provisioning listener (iPXE, images, ramdisk API).
 ``lab_host``
-    the built-in lab's host: the lab's "bare-metal" VMs, bridges and virtual BMCs.
+    the built-in lab's host: the lab's "bare-metal" VMs, bridges and virtual BMCs,
+    its systemd-nspawn container nodes and its libvirtd.
 
 Health, facts and the journal answer in every role. A host that holds two roles
 (the lab's machine is the lab host and the undercloud) runs two instances.
@@ -24,7 +25,8 @@ ROLES = {
     "node": (("bridges", "BridgeDriver"), ("domains", "DomainDriver"),
              ("lvm", "VolumeGroupDriver"), ("lvm", "LogicalVolumeDriver")),
     "conductor": (("nodes", "NodeDriver"),),
-    "lab_host": (("bridges", "BridgeDriver"), ("domains", "DomainDriver"), ("bmcs", "BmcDriver")),
+    "lab_host": (("bridges", "BridgeDriver"), ("domains", "DomainDriver"), ("bmcs", "BmcDriver"),
+                 ("containers", "ContainerDriver"), ("libvirtd", "LibvirtdDriver")),
 }
 DEFAULT = ("node",)
 

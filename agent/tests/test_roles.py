@@ -34,7 +34,8 @@ def test_each_role_imports_only_its_drivers(tmp_path):
     kinds, modules, libvirt = loaded_drivers(tmp_path, {"roles": ["conductor"]})
     assert kinds == ["nodes"] and not libvirt, "the undercloud conductor needs no libvirt"
     kinds, modules, _ = loaded_drivers(tmp_path, {"roles": ["lab_host"]})
-    assert kinds == ["bmcs", "bridges", "domains"] and "nodes" not in modules
+    assert kinds == ["bmcs", "bridges", "containers", "domains", "libvirtd"] and "nodes" not in modules
+    assert "containers" not in loaded_drivers(tmp_path, {})[1], "only the lab host runs containers"
     # settings an older undercloud wrote (no roles): still a conductor
     assert loaded_drivers(tmp_path, {"dhcp_hosts_dir": str(tmp_path / "dhcp")})[0] == ["nodes"]
 
