@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from fixtures import ROOT, agent_client
+from fixtures import COLLECTIONS, ROOT, agent_client
 from stackwright_agent.drivers import libvirtd
 
 NAME = "node1"
@@ -84,8 +84,10 @@ def test_a_running_container_needs_every_setting(agent, tmp_path, missing):
 
 
 def test_what_the_host_lacks_is_named(agent, tmp_path):
+    (tmp_path / NAME).write_text("")
     err = refused(agent, spec(tmp_path))
     assert err.field == "dir" and "not a directory" in err.message
+    (tmp_path / NAME).unlink()
     (tmp_path / NAME).mkdir()
     assert refused(agent, spec(tmp_path)).field == "image"
     (tmp_path / "image.raw").write_bytes(b"")
@@ -190,6 +192,29 @@ def test_stop_then_remove_with_the_network(agent, fake):
     entries = agent.client.get("/v1/journal", {"kind": "containers"})["entries"]
     assert [e["action"] for e in entries if e["phase"] == "started"] == ["stopped", "absent"]
     assert [e["phase"] for e in entries if e["phase"] != "started"] == ["completed", "completed"]
+
+
+def run_module(tmp_path, name, params, check=False):
+    """A lab module as Ansible runs it: a process of its own, its JSON answer."""
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(params, _ansible_check_mode=check, _ansible_diff=True)}))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "modules", name + ".py"), str(args)],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=COLLECTIONS))
+    return json.loads(out.stdout)
+
+
+def test_the_module_checks_diffs_and_stops_through_the_agent(agent, tmp_path, fake):
+    params = dict(fake.spec(generation="g2"), name=NAME, agent_socket=agent.config.socket)
+    plan = run_module(tmp_path, "lab_container", params, check=True)
+    assert plan["changed"] and plan["diff"]["before"]["generation"] == "g1"
+    assert plan["diff"]["after"]["generation"] == "g2" and fake.proc.poll() is None
+    missing = run_module(tmp_path, "lab_container", dict(params, mac=None), check=True)
+    assert missing["failed"] and "mac" in missing["msg"]
+    bad = run_module(tmp_path, "lab_container", dict(params, veth="x" * 16), check=True)
+    assert bad["failed"] and bad["field"] == "veth"
+    stopped = run_module(tmp_path, "lab_container", dict(params, state="stopped"))
+    assert stopped["changed"] and stopped["resource"]["state"] == "stopped"
+    assert fake.proc.wait(timeout=10) is not None
 
 
 # -- libvirtd --------------------------------------------------------------------

@@ -248,8 +248,8 @@ class ContainerDriver(Driver):
         if spec["netns"] == spec["lab_netns"]:
             raise InvalidField("netns", "must be the container's own namespace, not the lab's (%s)"
                                % spec["lab_netns"])
-        if not os.path.isdir(dir_):
-            raise InvalidField("dir", "%s is not a directory; create it (with seed/) first" % dir_)
+        if os.path.exists(dir_) and not os.path.isdir(dir_):
+            raise InvalidField("dir", "%s is not a directory" % dir_)
         if not os.path.isfile(spec["image"]):
             raise InvalidField("image", "%s: no such image file" % spec["image"])
         if os.path.realpath(spec["base"]).startswith(os.path.realpath(dir_) + "/"):
@@ -371,6 +371,7 @@ class ContainerDriver(Driver):
 
     def _start(self, spec, current):
         dir_, name = spec["dir"], spec["name"]
+        os.makedirs(dir_, mode=0o700, exist_ok=True)
         loop = self._loop_device(spec["image"])
         self._plug(spec)
         for sub in (spec["base"], os.path.join(dir_, "upper"), os.path.join(dir_, "work"),
