@@ -17,6 +17,7 @@ The admin password is read from clouds.yaml here and appears in no output.
 """
 
 import argparse
+import base64
 import concurrent.futures
 import functools
 import hashlib
@@ -50,8 +51,8 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
-    "network", "external_network", "router", "security_group", "server", "volume", "dashboard",
-    "cleanup",
+    "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
+    "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -62,6 +63,12 @@ DEFAULTS = {
     "boot_server": True,
     "volume": True,
     "dashboard": True,
+    # Barbican's and Heat's checks, where the catalog has the service
+    "key_manager": True,
+    "orchestration": True,
+    # the Keystone domain of the users and projects Heat makes for stacks
+    "stack_domain": "heat",
+    "stack_network": {"cidr": "10.198.0.0/24"},
     # status only: the checks that read (token, catalog, services, agents); nothing is created or deleted
     "read_only": False,
     "compute_hosts": [],
@@ -76,7 +83,7 @@ DEFAULTS = {
     "chromium": "/usr/bin/chromium",
     "chromedriver": "/usr/bin/chromedriver",
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
-                 "api": 60, "dashboard": 120, "delete": 300},
+                 "api": 60, "dashboard": 120, "delete": 300, "stack": 900},
 }
 
 # What a read-only run (an overcloud status) checks: nothing it does creates or deletes.
@@ -88,6 +95,10 @@ OVN_CONTROLLERS = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 class CheckFailed(Exception):
     """A check's verdict: its message is the detail."""
+
+
+class NotDeployed(Exception):
+    """The service a check is for is not in this cloud: the check is skipped, saying so."""
 
 
 class Interrupted(BaseException):
@@ -235,6 +246,8 @@ class Results:
             detail, ok = func(), True
         except CheckFailed as exc:
             detail, ok = str(exc), False
+        except NotDeployed as exc:
+            return self.skip(name, str(exc))
         except Exception as exc:  # any error is the check's failure, the run goes on
             detail, ok = "%s: %s" % (type(exc).__name__, exc), False
         return self.record(name, ok, time.monotonic() - start, detail or "")
@@ -294,6 +307,57 @@ def guest_disks(console):
     """Disk names of the guest's last 'disks' line (None: no such line yet)."""
     lines = GUEST_DISKS_RE.findall(console or "")
     return lines[-1].split() if lines else None
+
+
+# --- Heat's stack ------------------------------------------------------------------
+
+
+def stack_template(prefix, cidr, volume=False, server=None):
+    """The HOT template of the stack check: a network, subnet and port, a wait condition
+    handle (its token user lives in Heat's stack domain), a 1 GiB volume when volume,
+    a server on the port when server is (image id, flavor id). Every name is
+    PREFIX-stack-*; the outputs name what was made."""
+    def name(what):
+        return "%s-stack-%s" % (prefix, what)
+
+    resources = {
+        "net": {"type": "OS::Neutron::Net", "properties": {"name": name("net")}},
+        "subnet": {"type": "OS::Neutron::Subnet",
+                   "properties": {"name": name("subnet"), "network": {"get_resource": "net"}, "cidr": cidr}},
+        "port": {"type": "OS::Neutron::Port",
+                 "properties": {"name": name("port"), "network": {"get_resource": "net"},
+                                "fixed_ips": [{"subnet": {"get_resource": "subnet"}}]}},
+        "handle": {"type": "OS::Heat::WaitConditionHandle"},
+    }
+    outputs = {
+        "network_id": {"value": {"get_resource": "net"}},
+        "subnet_cidr": {"value": {"get_attr": ["subnet", "cidr"]}},
+        "port_id": {"value": {"get_resource": "port"}},
+        "port_ip": {"value": {"get_attr": ["port", "fixed_ips", 0, "ip_address"]}},
+        "signal_endpoint": {"value": {"get_attr": ["handle", "endpoint"]}},
+    }
+    if volume:
+        resources["volume"] = {"type": "OS::Cinder::Volume", "properties": {"name": name("volume"), "size": 1}}
+        outputs["volume_id"] = {"value": {"get_resource": "volume"}}
+        outputs["volume_size"] = {"value": {"get_attr": ["volume", "size"]}}
+    if server:
+        image, flavor = server
+        resources["server"] = {"type": "OS::Nova::Server",
+                               "properties": {"name": name("server"), "image": image, "flavor": flavor,
+                                              "networks": [{"port": {"get_resource": "port"}}]}}
+        outputs["server_id"] = {"value": {"get_resource": "server"}}
+    return {"heat_template_version": "2018-08-31", "description": "validate.yml's stack check",
+            "resources": resources, "outputs": outputs}
+
+
+def lookup(find, ident):
+    """find(ident), None for an empty ident (a missing output)."""
+    return find(ident) if ident else None
+
+
+def stack_outputs(stack):
+    """{key: value} of a stack's outputs."""
+    return {o["output_key"]: o.get("output_value") for o in (getattr(stack, "outputs", None) or [])}
 
 
 # --- leftovers -------------------------------------------------------------------
@@ -673,7 +737,119 @@ class Validator:
         disks = wait_until(seen, self.timeouts["volume"], 5, "the guest to list vdb on its console")
         return detail + "; the guest sees disks %s" % " ".join(disks)
 
-    # (8) dashboard
+    def _deployed(self, service_type, role):
+        if not any(s.get("type") == service_type for s in self._catalog()):
+            raise NotDeployed("no %s in the catalog (%s is in no server role)" % (service_type, role))
+
+    # (8) Barbican: a secret stored and read back
+    def secret(self):
+        self._deployed("key-manager", "barbican")
+        km = self.conn.key_manager
+        payload = os.urandom(64)
+        made = km.create_secret(name=self.name("secret"), secret_type="opaque",
+                                payload=base64.b64encode(payload).decode(),
+                                payload_content_type="application/octet-stream", payload_content_encoding="base64")
+        self.made["secret"] = made
+        data = km.get_secret(made).payload
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        if data != payload:
+            raise CheckFailed("%s: the payload read back (%d bytes) differs from the one stored (%d bytes)" % (
+                self.name("secret"), len(data or b""), len(payload)))
+        km.delete_secret(made)
+        if km.find_secret(made.id) is not None:
+            raise CheckFailed("%s: still there after its delete" % self.name("secret"))
+        # what users other than admin need to store secrets (Barbican's policy)
+        if self.conn.identity.find_role("creator") is None:
+            raise CheckFailed("the secret round trip passed, but Keystone has no role creator for Barbican's users")
+        return "%s: %d random bytes stored, read back byte for byte, deleted; role creator present" % (
+            self.name("secret"), len(payload))
+
+    # (9) Heat: a stack created, its outputs checked, deleted with its resources
+    def stack(self):
+        self._deployed("orchestration", "heat")
+        orch = self.conn.orchestration
+        cidr = self.config["stack_network"]["cidr"]
+        boot, vol = self.config["boot_server"], self.config["volume"]
+        server = (self.made["image"].id, self.made["flavor"].id) if boot else None
+        template = stack_template(self.prefix, cidr, volume=vol, server=server)
+        stack = orch.create_stack(name=self.name("stack"), template=template,
+                                  timeout_mins=max(1, self.timeouts["stack"] // 60))
+        self.made["stack"] = stack
+        start = time.monotonic()
+        try:
+            orch.wait_for_status(stack, "CREATE_COMPLETE", failures=["CREATE_FAILED"], interval=5,
+                                 wait=self.timeouts["stack"])
+        except Exception as exc:
+            reason = getattr(self._stack_now(stack), "status_reason", None)
+            raise CheckFailed("%s did not reach CREATE_COMPLETE: %s" % (self.name("stack"), reason or one_line(exc)))
+        created = time.monotonic() - start
+        outputs = stack_outputs(orch.get_stack(stack))
+        made = self._stack_resources(outputs, cidr, boot, vol)
+        domain_projects = self._stack_domain_projects(stack.id)
+        if not domain_projects:
+            raise CheckFailed("no project for %s in Heat's stack domain %s (its wait condition handle's user)" % (
+                self.name("stack"), self.config["stack_domain"]))
+        orch.delete_stack(stack)
+        orch.wait_for_delete(stack, interval=5, wait=self.timeouts["delete"])
+        left = [what for what, gone in made if not gone()]
+        if self._stack_domain_projects(stack.id):
+            left.append("its project in the stack domain")
+        if left:
+            raise CheckFailed("%s deleted, but left behind: %s" % (self.name("stack"), ", ".join(left)))
+        return "%s CREATE_COMPLETE in %.0fs (%s; outputs match); deleted with all of them" % (
+            self.name("stack"), created, ", ".join(what for what, _ in made))
+
+    def _stack_now(self, stack):
+        try:
+            return self.conn.orchestration.get_stack(stack)
+        except Exception:
+            return None
+
+    def _stack_domain_projects(self, stack_id):
+        domain = self.conn.identity.find_domain(self.config["stack_domain"])
+        if domain is None:
+            raise CheckFailed("Keystone has no domain %s (Heat's stack domain)" % self.config["stack_domain"])
+        return [p.name for p in self.conn.identity.projects(domain_id=domain.id) if stack_id in (p.name or "")]
+
+    def _stack_resources(self, outputs, cidr, boot, vol):
+        """Each output checked against the resource it names; [(what, gone)] with
+        gone() true once the resource is deleted."""
+        conn, net = self.conn, self.conn.network
+        wrong = []
+        network = lookup(net.find_network, outputs.get("network_id"))
+        if network is None or network.name != self.name("stack-net"):
+            wrong.append("network_id %r is not network %s" % (outputs.get("network_id"), self.name("stack-net")))
+        if outputs.get("subnet_cidr") != cidr:
+            wrong.append("subnet_cidr %r, not %s" % (outputs.get("subnet_cidr"), cidr))
+        port = lookup(net.find_port, outputs.get("port_id"))
+        addresses = [ip.get("ip_address") for ip in (port.fixed_ips or [])] if port is not None else []
+        if port is None or outputs.get("port_ip") not in addresses:
+            wrong.append("port_ip %r is not the address of port %s (%s)" % (
+                outputs.get("port_ip"), outputs.get("port_id"), ", ".join(addresses) or "no such port"))
+        elif ipaddress.ip_address(outputs["port_ip"]) not in ipaddress.ip_network(cidr):
+            wrong.append("port_ip %s is outside %s" % (outputs["port_ip"], cidr))
+        if not str(outputs.get("signal_endpoint") or "").startswith("http"):
+            wrong.append("signal_endpoint %r is no URL" % outputs.get("signal_endpoint"))
+        made = [("network", lambda: net.find_network(outputs["network_id"]) is None),
+                ("port", lambda: net.find_port(outputs["port_id"]) is None)]
+        if vol:
+            volume = lookup(conn.block_storage.find_volume, outputs.get("volume_id"))
+            if volume is None or volume.size != 1 or outputs.get("volume_size") != 1:
+                wrong.append("volume %r: size %r (output %r), not 1 GiB" % (
+                    outputs.get("volume_id"), getattr(volume, "size", None), outputs.get("volume_size")))
+            made.append(("volume", lambda: conn.block_storage.find_volume(outputs["volume_id"]) is None))
+        if boot:
+            server = lookup(conn.compute.find_server, outputs.get("server_id"))
+            if server is None or server.status != "ACTIVE":
+                wrong.append("server %r is %s, not ACTIVE" % (
+                    outputs.get("server_id"), getattr(server, "status", "missing")))
+            made.append(("server", lambda: conn.compute.find_server(outputs["server_id"]) is None))
+        if wrong:
+            raise CheckFailed("%s: %s" % (self.name("stack"), "; ".join(wrong)))
+        return made
+
+    # (10) dashboard
     def dashboard(self):
         from selenium import webdriver
         from selenium.common.exceptions import TimeoutException
@@ -761,7 +937,7 @@ class Validator:
         except Exception:
             return ""
 
-    # (9) cleanup - also of an earlier run's leftovers
+    # (11) cleanup - also of an earlier run's leftovers
     def cleanup(self):
         """Delete every resource named PREFIX or PREFIX-*, dependents first; (deleted, errors)
         lists of strings. An error deleting one resource does not stop the others'."""
@@ -795,7 +971,13 @@ class Validator:
                     conn.network.delete_port(port)
             conn.network.delete_network(net)
 
+        def delete_stack(stack):
+            conn.orchestration.delete_stack(stack)
+            conn.orchestration.wait_for_delete(stack, interval=5, wait=wait)
+
         delete = {
+            "stack": delete_stack,
+            "secret": lambda secret: conn.key_manager.delete_secret(secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
             "router": delete_router,
@@ -828,6 +1010,9 @@ class Validator:
 
     # what the cleanup looks at, in the order it deletes
     LISTS = [
+        # a stack first: it holds its own network, port, volume and server
+        ("stack", lambda c, pid: c.orchestration.stacks()),
+        ("secret", lambda c, pid: c.key_manager.secrets()),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -837,9 +1022,16 @@ class Validator:
         ("image", lambda c, pid: c.image.images(owner=pid)),
     ]
 
+    # the kinds of a service the cloud may not have: looked at where the catalog has it
+    OPTIONAL = {"stack": "orchestration", "secret": "key-manager"}
+
     def _ours(self, kind):
         if kind == "volume":
             return leftovers(self._volumes(), self.prefix)
+        if kind in self.OPTIONAL:
+            if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
+                return []
+            return leftovers(dict(self.LISTS)[kind](self.conn, self.project_id), self.prefix)
         lister = dict(self.LISTS)[kind]
         owner_attr = "owner" if kind == "image" else "project_id"
         # flavors have no project; the others are this project's only
@@ -895,6 +1087,9 @@ def run(config):
         ("server", v.server, ("image", "flavor", "network", "security_group"), boot,
          "disabled (boot_server is false)"),
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
+        ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),
+        ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],
+         "disabled (orchestration is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:

@@ -3,6 +3,7 @@ skips, the table, leftovers by prefix, the provider pool, what the guest prints)
 the whole run against an in-memory fake of the openstacksdk calls it makes, and
 the dashboard check against a fake Horizon in headless Chromium (when installed)."""
 
+import base64
 import functools
 import http.server
 import itertools
@@ -678,3 +679,197 @@ def test_interrupted_run_still_cleans_up(monkeypatch, tmp_path, web):
     assert checks["server"]["detail"] == "skipped: interrupted"
     assert checks["cleanup"]["ok"] is True and "security group sw-validate-sg" in checks["cleanup"]["detail"]
     assert not any(cloud.store[k] for k in ("security_groups", "networks", "flavors", "images", "routers"))
+
+
+# --- Barbican's secret and Heat's stack ----------------------------------------------
+
+
+class CatalogueCloud(FakeCloud):
+    """FakeCloud with Barbican (secrets kept as the bytes of their base64 payload) and a
+    Heat that makes a template's networks, subnets, ports, volumes and servers in the
+    fake cloud, a project in its stack domain for the wait condition handle's user,
+    and deletes them with the stack. leak: a resource name the delete leaves;
+    corrupt: Barbican gives back other bytes; fail: the stack's CREATE_FAILED reason."""
+
+    def __init__(self, catalog, leak=None, corrupt=False, fail=None):
+        super().__init__(catalog)
+        self.leak, self.corrupt, self.fail = leak, corrupt, fail
+        self.store.update(secrets=[], stacks=[], projects=[])
+        self.roles = {"admin", "creator"}
+        self.key_manager = SimpleNamespace(
+            create_secret=self._create_secret,
+            get_secret=lambda s: R(payload=self._find("secrets", s.id).data[::-1 if self.corrupt else 1]),
+            delete_secret=lambda s: self._del("secrets", s),
+            find_secret=lambda i: next((s for s in self.store["secrets"] if s.id == i), None),
+            secrets=lambda: list(self.store["secrets"]),
+        )
+        self.identity = SimpleNamespace(
+            find_role=lambda name: R(name=name) if name in self.roles else None,
+            find_domain=lambda name: R(id="d-heat", name=name) if name == "heat" else None,
+            projects=lambda domain_id=None: [p for p in self.store["projects"] if p.domain_id == domain_id],
+        )
+        self.orchestration = SimpleNamespace(
+            create_stack=self._create_stack,
+            wait_for_status=self._stack_wait,
+            get_stack=lambda s: self._find("stacks", s.id),
+            delete_stack=self._delete_stack,
+            wait_for_delete=lambda s, **a: s,
+            stacks=lambda: list(self.store["stacks"]),
+        )
+        self.network.find_network = lambda i: next((n for n in self.store["networks"] if n.id == i), None)
+        self.network.find_port = lambda i: next((p for p in self.store["ports"] if p.id == i), None)
+        self.block_storage.find_volume = lambda i: next((v for v in self.store["volumes"] if v.id == i), None)
+        self.compute.find_server = lambda i: next((s for s in self.store["servers"] if s.id == i), None)
+
+    def _create_secret(self, name, payload, payload_content_encoding, **attrs):
+        assert payload_content_encoding == "base64"
+        return self._add("secrets", R(name=name, data=base64.b64decode(payload), **attrs))
+
+    def _create_stack(self, name, template, timeout_mins):
+        stack = self._add("stacks", R(name=name, template=template, made=[], status="CREATE_IN_PROGRESS",
+                                      status_reason=None, outputs=[]))
+        if self.fail:
+            stack.status, stack.status_reason = "CREATE_FAILED", self.fail
+            return stack
+        res = template["resources"]
+        net = self.network.create_network(name=res["net"]["properties"]["name"])
+        subnet = self.network.create_subnet(name=res["subnet"]["properties"]["name"], network_id=net.id,
+                                            cidr=res["subnet"]["properties"]["cidr"])
+        port = self._add("ports", R(name=res["port"]["properties"]["name"], network_id=net.id, device_id="",
+                                    device_owner="", fixed_ips=[{"subnet_id": subnet.id, "ip_address": "10.198.0.7"}]))
+        stack.made += [("networks", net), ("subnets", subnet), ("ports", port)]
+        self._add("projects", R(name="p-admin-%s" % stack.id, domain_id="d-heat"))
+        values = {"network_id": net.id, "subnet_cidr": subnet.cidr, "port_id": port.id, "port_ip": "10.198.0.7",
+                  "signal_endpoint": "http://192.0.2.10:8004/v1/p-admin/stacks/%s/resources/handle/signal" % name}
+        if "volume" in res:
+            volume = self.block_storage.create_volume(name=res["volume"]["properties"]["name"], size=1)
+            stack.made.append(("volumes", volume))
+            values.update(volume_id=volume.id, volume_size=1)
+        if "server" in res:
+            server = self._add("servers", R(name=res["server"]["properties"]["name"], status="ACTIVE",
+                                            image=res["server"]["properties"]["image"]), project=True)
+            stack.made.append(("servers", server))
+            values["server_id"] = server.id
+        stack.outputs = [{"output_key": k, "output_value": values[k]} for k in template["outputs"]]
+        stack.status = "CREATE_COMPLETE"
+        return stack
+
+    def _stack_wait(self, stack, status, failures, **a):
+        stack = self._find("stacks", stack.id)
+        if stack.status in failures:
+            raise RuntimeError("stack %s is %s" % (stack.name, stack.status))
+        return stack
+
+    def _delete_stack(self, stack):
+        stack = self._find("stacks", stack.id)
+        for kind, res in reversed(stack.made):
+            if res.name == self.leak or res not in self.store[kind]:
+                continue
+            try:  # as Neutron would: not a network that still has a port
+                (self._delete_network if kind == "networks" else functools.partial(self._del, kind))(res)
+            except RuntimeError:
+                pass
+        self.store["projects"] = [p for p in self.store["projects"] if stack.id not in p.name]
+        self._del("stacks", stack)
+
+
+def catalogue(base, types=("key-manager", "orchestration")):
+    return catalog(base, [200]) + [{"type": t, "name": t, "endpoints": [
+        {"interface": "public", "url": "%s/status/300/%s" % (base, t)}]} for t in types]
+
+
+def test_stack_template_has_what_the_cloud_can_run():
+    plain = vc.stack_template("sw-validate", "10.198.0.0/24")
+    assert sorted(plain["resources"]) == ["handle", "net", "port", "subnet"]
+    assert plain["resources"]["subnet"]["properties"]["cidr"] == "10.198.0.0/24"
+    assert plain["resources"]["port"]["properties"]["name"] == "sw-validate-stack-port"
+    assert sorted(plain["outputs"]) == ["network_id", "port_id", "port_ip", "signal_endpoint", "subnet_cidr"]
+    full = vc.stack_template("sw-validate", "10.198.0.0/24", volume=True, server=("img-1", "fl-1"))
+    assert full["resources"]["volume"]["properties"] == {"name": "sw-validate-stack-volume", "size": 1}
+    assert full["resources"]["server"]["properties"]["networks"] == [{"port": {"get_resource": "port"}}]
+    assert {"volume_id", "volume_size", "server_id"} <= set(full["outputs"])
+
+
+def test_secret_and_stack_in_the_container_scenario(monkeypatch, tmp_path, web):
+    """A secret's payload comes back byte for byte; a stack with a network, subnet and
+    port reaches CREATE_COMPLETE, its outputs match, and its delete leaves nothing - an
+    earlier run's stack and secret are deleted first."""
+    cloud = CatalogueCloud(catalogue(web.url))
+    cloud._add("stacks", R(name="sw-validate-stack", made=[]))
+    cloud._add("secrets", R(name="sw-validate-secret", data=b"old"))
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert checks["leftovers"]["detail"] == "deleted stack sw-validate-stack, secret sw-validate-secret"
+    assert checks["secret"]["detail"] == ("sw-validate-secret: 64 random bytes stored, read back byte for byte, "
+                                          "deleted; role creator present")
+    assert checks["stack"]["detail"].startswith("sw-validate-stack CREATE_COMPLETE in ")
+    assert checks["stack"]["detail"].endswith("(network, port; outputs match); deleted with all of them")
+    assert not cloud.store["stacks"] and not cloud.store["secrets"] and not cloud.store["projects"]
+    assert not any(p.name.startswith("sw-validate") for p in cloud.store["ports"])
+    assert not cloud.store["networks"]
+
+
+def test_stack_with_a_volume_and_a_server(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url))
+    summary = run_fake(monkeypatch, tmp_path, cloud)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert "(network, port, volume, server; outputs match)" in checks["stack"]["detail"]
+    stack_server = [d for d in cloud.deleted if d == "servers sw-validate-stack-server"]
+    assert stack_server  # made from the check's image and flavor, deleted with the stack
+    assert not cloud.store["servers"] and not cloud.store["volumes"]
+
+
+def test_a_payload_that_comes_back_different_fails(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url), corrupt=True)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["failed"] == ["secret"]
+    assert checks["secret"]["detail"] == ("sw-validate-secret: the payload read back (64 bytes) differs from the "
+                                          "one stored (64 bytes)")
+    assert checks["cleanup"]["ok"] is True and not cloud.store["secrets"]
+
+
+def test_a_missing_creator_role_fails(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url))
+    cloud.roles.discard("creator")
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    assert summary["failed"] == ["secret"]
+    assert "Keystone has no role creator" in by_name(summary)["secret"]["detail"]
+
+
+def test_a_stack_that_leaves_a_resource_fails_and_the_cleanup_takes_it(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url), leak="sw-validate-stack-port")
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["failed"] == ["stack"]
+    # the port holds its network
+    assert checks["stack"]["detail"] == "sw-validate-stack deleted, but left behind: network, port"
+    assert checks["cleanup"]["ok"] is True
+    assert not cloud.store["ports"] and not cloud.store["networks"]
+
+
+def test_a_stack_that_fails_says_why(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url), fail="Resource CREATE failed: Forbidden: stack domain admin")
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["failed"] == ["stack"]
+    assert checks["stack"]["detail"] == ("sw-validate-stack did not reach CREATE_COMPLETE: Resource CREATE failed: "
+                                         "Forbidden: stack domain admin")
+    assert checks["cleanup"]["ok"] is True and checks["cleanup"]["detail"].startswith("deleted stack sw-validate-stack, ")
+    assert not cloud.store["stacks"]
+
+
+def test_without_barbican_or_heat_the_checks_skip_saying_why(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url, types=()))
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    checks = by_name(summary)
+    assert summary["ok"]
+    assert checks["secret"] == {"name": "secret", "ok": None, "seconds": 0.0,
+                                "detail": "skipped: no key-manager in the catalog (barbican is in no server role)"}
+    assert checks["stack"]["detail"] == "skipped: no orchestration in the catalog (heat is in no server role)"
+    off = by_name(run_fake(monkeypatch, tmp_path, CatalogueCloud(catalogue(web.url)), boot_server=False,
+                           volume=False, key_manager=False, orchestration=False))
+    assert off["secret"]["detail"] == "skipped: disabled (key_manager is false)"
+    assert off["stack"]["detail"] == "skipped: disabled (orchestration is false)"
