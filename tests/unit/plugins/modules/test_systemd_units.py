@@ -3,9 +3,14 @@ the state diff mode shows after them. The module runs against real systemd in th
 Molecule overcloud scenario (this machine's PID 1 is not systemd); here, the table
 of cases a wrong answer would turn into a unit started, stopped or masked wrongly."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
-from fixtures import _load
+from fixtures import ROOT, _load
 
 units = _load("systemd_units", "plugins/modules/systemd_units.py")
 
@@ -70,3 +75,40 @@ def test_the_predicted_state_is_what_diff_mode_shows_after():
     assert units.predicted(started) == dict(started, load="loaded", active="active", file="enabled")
     text = units.describe({"nova-api.service": started}, units.predicted)
     assert text == "nova-api.service: loaded, active, enabled\n"
+
+
+def run_module(tmp_path, **params):
+    """systemd_units as Ansible runs it (a process of its own, its JSON answer)."""
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "modules", "systemd_units.py"), str(args)],
+                         capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("params, words", [
+    (dict(masked=True, enabled=True), "masked=true and enabled=true: a masked unit cannot be enabled"),
+    (dict(masked=True, state="started"), "masked=true and state=started: a masked unit cannot run"),
+    (dict(masked=True, state="reloaded"), "masked=true and state=reloaded"),
+    (dict(state="stopped", restart=["nova-api"]), "restart is for state=started"),
+    (dict(restart=["nova-api"]), "restart is for state=started"),
+    (dict(state="halted"), "value of state must be one of"),
+])
+def test_contradictory_arguments_are_refused_before_anything_changes(tmp_path, node_state_dir, params, words):
+    result = run_module(tmp_path, names=["stackwright-no-such-unit"], **params)
+    assert result["failed"] and words in result["msg"], result
+    assert not node_state_dir.exists(), "a refused call records nothing"
+
+
+def test_a_unit_asked_for_nothing_is_no_change_and_is_recorded(tmp_path, node_state_dir):
+    """names given twice and with or without .service are one unit; a call that changes
+    nothing still records what was asked (deploy_state checks against it)."""
+    names = ["stackwright-no-such-unit", "stackwright-no-such-unit.service"]
+    result = run_module(tmp_path, names=names, state="stopped", enabled=False, _ansible_check_mode=True)
+    assert result["changed"] is False and list(result["units"]) == ["stackwright-no-such-unit.service"]
+    assert not node_state_dir.exists(), "check mode records nothing"
+    result = run_module(tmp_path, names=names, state="stopped", enabled=False)
+    assert result["changed"] is False and not result.get("failed")
+    recorded = json.dumps([json.load(open(os.path.join(d, f))) for d, _, fs in os.walk(str(node_state_dir))
+                           for f in fs if f.endswith(".json")])
+    assert "stackwright-no-such-unit.service" in recorded and '"stopped"' in recorded
