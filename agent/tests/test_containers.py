@@ -338,6 +338,12 @@ def test_a_real_container_starts_restarts_on_a_new_generation_and_goes(agent, tm
         newer = agent.put("containers", NAME, dict(body, generation="g2"))
         assert newer["changed"] and newer["resource"]["generation"] == "g2"
         assert int((tmp_path / NAME / "nspawn.pid").read_text()) != pid and ended(pid)
+        # a new MAC: the container restarts on a new eth0 (an existing one would keep the old MAC)
+        moved = agent.put("containers", NAME, dict(body, generation="g2", mac="52:54:00:aa:00:02"))
+        assert moved["changed"] and moved["resource"]["mac"] == "52:54:00:aa:00:02"
+        eth0 = json.loads(subprocess.run(["ip", "-j", "-n", own, "link", "show", "eth0"], capture_output=True,
+                                         text=True, check=True).stdout)[0]
+        assert eth0["address"] == "52:54:00:aa:00:02"
         pid = int((tmp_path / NAME / "nspawn.pid").read_text())
         gone = agent.put("containers", NAME, dict(body, state="absent"))
         assert gone["changed"] and gone["resource"] is None

@@ -284,8 +284,13 @@ class ContainerDriver(Driver):
         if spec["state"] == "absent":
             self._remove_network(spec, current)
             _unlink(self._record(spec["dir"]))
-        elif spec["state"] == "running":
-            self._start(spec, current)
+            return
+        if spec["state"] != "running":
+            return
+        if current and any(current[k] not in (None, spec[k]) for k in ("netns", "lab_netns", "veth", "mac")):
+            # the old network goes: eth0 keeps its MAC, a veth its name, while they exist
+            self._remove_network(dict.fromkeys(("netns", "lab_netns", "veth")), current)
+        self._start(spec, current)
 
     def list(self, query):
         """The containers that run (found by their systemd-nspawn's command line)."""
@@ -427,8 +432,7 @@ class ContainerDriver(Driver):
                     raise CommandFailed("systemd-nspawn (%d) of %s does not go away, not even on SIGKILL"
                                         % (pid, name))
         _unlink(self._pidfile(dir_))
-        netns = spec.get("netns") or (current or {}).get("netns")
-        if netns:
+        for netns in {(current or {}).get("netns"), spec.get("netns")} - {None}:
             self._remove_cgroups("stackwright-" + netns)
 
     @staticmethod
@@ -459,4 +463,3 @@ class ContainerDriver(Driver):
             run(["ip", "netns", "del", netns])  # takes eth0, and so the veth pair, with it
         if lab and veth and netns_exists(lab) and link(veth, lab) is not None:
             ip(["link", "del", veth], netns=lab)
-

@@ -107,8 +107,8 @@ def _daemon(argv):
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         if proc.returncode != 0:
             err.seek(0)
-            raise CommandFailed("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode,
-                                                           err.read().decode("utf-8", "replace").strip()))
+            said = err.read().decode("utf-8", "replace").strip()
+            raise CommandFailed("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode, said))
 
 
 def start(netns, hide_kvm):
