@@ -807,10 +807,13 @@ class Validator:
             return None
 
     def _stack_domain_projects(self, stack_id):
+        """The stack's project in Heat's stack domain: Heat names it <project id>-<stack
+        id>, cut at 64 characters."""
         domain = self.conn.identity.find_domain(self.config["stack_domain"])
         if domain is None:
             raise CheckFailed("Keystone has no domain %s (Heat's stack domain)" % self.config["stack_domain"])
-        return [p.name for p in self.conn.identity.projects(domain_id=domain.id) if stack_id in (p.name or "")]
+        name = ("%s-%s" % (self.project_id, stack_id))[:64]
+        return [p.name for p in self.conn.identity.projects(domain_id=domain.id) if p.name == name]
 
     def _stack_resources(self, outputs, cidr, boot, vol):
         """Each output checked against the resource it names; [(what, gone)] with

@@ -688,11 +688,12 @@ class CatalogueCloud(FakeCloud):
     """FakeCloud with Barbican (secrets kept as the bytes of their base64 payload) and a
     Heat that makes a template's networks, subnets, ports, volumes and servers in the
     fake cloud, a project in its stack domain for the wait condition handle's user,
-    and deletes them with the stack. leak: a resource name the delete leaves;
+    and deletes them with the stack. leak: a resource name the delete leaves (or
+    "project", the stack domain's project);
     corrupt: Barbican gives back other bytes; fail: the stack's CREATE_FAILED reason."""
 
     def __init__(self, catalog, leak=None, corrupt=False, fail=None):
-        super().__init__(catalog)
+        super().__init__(catalog, project="0a1b2c3d4e5f60718293a4b5c6d7e8f9")  # as long as Keystone's
         self.leak, self.corrupt, self.fail = leak, corrupt, fail
         self.store.update(secrets=[], stacks=[], projects=[])
         self.roles = {"admin", "creator"}
@@ -728,6 +729,7 @@ class CatalogueCloud(FakeCloud):
     def _create_stack(self, name, template, timeout_mins):
         stack = self._add("stacks", R(name=name, template=template, made=[], status="CREATE_IN_PROGRESS",
                                       status_reason=None, outputs=[]))
+        stack.id = "5f0c1c9e-8f1e-4b8e-9c1a-%012d" % len(self.store["stacks"])  # a UUID's length
         if self.fail:
             stack.status, stack.status_reason = "CREATE_FAILED", self.fail
             return stack
@@ -738,9 +740,11 @@ class CatalogueCloud(FakeCloud):
         port = self._add("ports", R(name=res["port"]["properties"]["name"], network_id=net.id, device_id="",
                                     device_owner="", fixed_ips=[{"subnet_id": subnet.id, "ip_address": "10.198.0.7"}]))
         stack.made += [("networks", net), ("subnets", subnet), ("ports", port)]
-        self._add("projects", R(name="p-admin-%s" % stack.id, domain_id="d-heat"))
+        # Heat's name for it, cut at Keystone's 64 characters
+        self._add("projects", R(name=("%s-%s" % (self.current_project_id, stack.id))[:64], domain_id="d-heat"))
         values = {"network_id": net.id, "subnet_cidr": subnet.cidr, "port_id": port.id, "port_ip": "10.198.0.7",
-                  "signal_endpoint": "http://192.0.2.10:8004/v1/p-admin/stacks/%s/resources/handle/signal" % name}
+                  "signal_endpoint": "http://192.0.2.10:8004/v1/%s/stacks/%s/resources/handle/signal" % (
+                      self.current_project_id, name)}
         if "volume" in res:
             volume = self.block_storage.create_volume(name=res["volume"]["properties"]["name"], size=1)
             stack.made.append(("volumes", volume))
@@ -769,7 +773,9 @@ class CatalogueCloud(FakeCloud):
                 (self._delete_network if kind == "networks" else functools.partial(self._del, kind))(res)
             except RuntimeError:
                 pass
-        self.store["projects"] = [p for p in self.store["projects"] if stack.id not in p.name]
+        if self.leak != "project":
+            self.store["projects"] = [p for p in self.store["projects"] if p.name != ("%s-%s" % (
+                self.current_project_id, stack.id))[:64]]
         self._del("stacks", stack)
 
 
@@ -873,3 +879,11 @@ def test_without_barbican_or_heat_the_checks_skip_saying_why(monkeypatch, tmp_pa
                            volume=False, key_manager=False, orchestration=False))
     assert off["secret"]["detail"] == "skipped: disabled (key_manager is false)"
     assert off["stack"]["detail"] == "skipped: disabled (orchestration is false)"
+
+
+def test_a_stack_whose_domain_project_stays_fails(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url), leak="project")
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    assert summary["failed"] == ["stack"]
+    assert by_name(summary)["stack"]["detail"] == (
+        "sw-validate-stack deleted, but left behind: its project in the stack domain")
