@@ -250,6 +250,9 @@ def test_a_running_libvirtd_is_left_alone(agent, libvirt_netns):
     plan = agent.put("libvirtd", "libvirtd", {"netns": libvirt_netns, "hide_kvm": True}, dry_run=True)
     assert plan["changed"] is False and plan["resource"]["state"] == "running"
     assert plan["resource"]["netns"] == libvirt_netns
+    # stopped, for another namespace: not this one's to end
+    other = agent.put("libvirtd", "libvirtd", {"netns": "swt-not-" + libvirt_netns[:20], "state": "stopped"})
+    assert other["changed"] is False and libvirtd.pid_of(libvirtd.PIDFILE)
 
 
 # -- a real container --------------------------------------------------------------

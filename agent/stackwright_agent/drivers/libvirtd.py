@@ -47,6 +47,8 @@ PIDFILE = "/run/libvirtd.pid"
 VIRTLOGD_PIDFILE = "/run/virtlogd.pid"
 URI = "qemu:///system"
 ANSWER_TIMEOUT = 60
+# the daemons live in sbin, which a service's PATH may lack
+PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
 STOP_TIMEOUT = 30
 
 # in a mount namespace of its own: /dev without kvm, and a qemu.conf without QEMU's
@@ -96,15 +98,18 @@ def netns_of(pid):
 
 
 def answers():
-    return subprocess.run(["virsh", "-c", URI, "version"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+    try:
+        return subprocess.run(["virsh", "-c", URI, "version"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=dict(os.environ, PATH=PATH), timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _daemon(argv):
     """Run a command that daemonizes; its output goes to a file, not a pipe the
     daemon could keep open."""
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=dict(os.environ, PATH=PATH))
         if proc.returncode != 0:
             err.seek(0)
             said = err.read().decode("utf-8", "replace").strip()
@@ -147,7 +152,7 @@ class LibvirtdDriver(Driver):
         if spec["state"] == "running":
             require_netns(spec["netns"])
             for tool in ("libvirtd", "virtlogd", "virsh"):
-                if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin") is None:
+                if shutil.which(tool, path=PATH) is None:
                     raise Unsupported("%s is not installed (Debian: libvirt-daemon-system, libvirt-clients)" % tool)
 
     def read(self, spec):
