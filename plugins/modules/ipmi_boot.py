@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: ipmi_boot
-short_description: Set the device a server boots from over IPMI
+short_description: Set the device a server boots from over IPMI or Redfish
 version_added: 0.1.0
 description:
   - Sets the boot device (network/PXE or local disk) through the server's BMC, for the next boot only or for
@@ -18,6 +18,9 @@ description:
   - Several vendors' BMCs accept a boot device and then read back no override (V(default)); that is a warning,
     not a failure. Any other device read back after the change fails the task.
   - A BMC that refuses the user name or password fails the task at once, without retries.
+  - A Redfish BMC (O(bmc_driver=redfish)) gets a boot override (C(BootSourceOverrideTarget) V(Pxe) or V(Hdd),
+    C(BootSourceOverrideEnabled) V(Once) or V(Continuous)); a target the system does not offer fails the task
+    naming the ones it offers.
 options:
   device:
     description: V(pxe) boots from the network, V(disk) from the first local disk.
@@ -28,6 +31,12 @@ options:
     description: Keep the setting for every boot; otherwise it applies to the next boot only.
     type: bool
     default: false
+  boot_mode:
+    description:
+      - Redfish BMCs only - also set the firmware's boot mode (C(BootSourceOverrideMode)) for this boot.
+        Left out, the boot mode is not touched (the system's own setting applies).
+    type: str
+    choices: [uefi, legacy]
 extends_documentation_fragment:
   - stackwright.cloud.bmc
 attributes:
@@ -60,6 +69,17 @@ EXAMPLES = r"""
     bmc_password: "{{ bmc_password }}"
     device: disk
     persistent: true
+
+- name: Boot from the network next time, through a Redfish BMC
+  stackwright.cloud.ipmi_boot:
+    bmc_driver: redfish
+    bmc_address: https://192.168.30.12
+    bmc_system_id: System.Embedded.1
+    bmc_verify_ca: /etc/ssl/certs/bmc-ca.pem
+    bmc_username: admin
+    bmc_password: "{{ bmc_password }}"
+    device: pxe
+    boot_mode: uefi
 """
 
 RETURN = r"""
@@ -76,17 +96,21 @@ previous_boot:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import (
+from ansible_collections.stackwright.cloud.plugins.module_utils.bmc import (
     BMC_ARGUMENT_SPEC,
-    IpmiError,
+    BmcError,
     bmc_from_params,
+    close,
 )
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import IpmiError
 
 # IPMI's names (pyghmi's) for the devices the module offers
 IPMI_DEVICE = {"pxe": "network", "disk": "hd"}
 MODULE_DEVICE = dict((v, k) for k, v in IPMI_DEVICE.items())
 # What BMCs that keep a boot override without reporting it read back: not a mismatch.
 NO_OVERRIDE = ("default", "unknown", "none", "", None)
+# Redfish's BootSourceOverrideMode
+BOOT_MODE = {"uefi": "UEFI", "legacy": "Legacy"}
 
 
 def main():
@@ -94,12 +118,14 @@ def main():
         BMC_ARGUMENT_SPEC,
         device=dict(type="str", required=True, choices=["disk", "pxe"]),
         persistent=dict(type="bool", default=False),
+        boot_mode=dict(type="str", choices=["uefi", "legacy"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     wanted = dict(device=p["device"], persistent=p["persistent"])
+    bmc = None
     try:
-        bmc = bmc_from_params(p)
+        bmc = bmc_from_params(p, boot_mode=BOOT_MODE.get(p["boot_mode"]))
         raw = bmc.boot_device()
         before = dict(device=MODULE_DEVICE.get(raw["device"], raw["device"]), persistent=raw["persistent"])
         changed = before != wanted
@@ -115,8 +141,11 @@ def main():
             elif after["device"] != wanted["device"]:
                 raise IpmiError("%s accepted boot device %s but reports %s" % (bmc.describe(), wanted["device"],
                                                                                after["device"]))
-    except IpmiError as exc:
+    except BmcError as exc:
         module.fail_json(msg=exc.message, code=exc.code)
+    finally:
+        if bmc is not None:
+            close(bmc)
     result = dict(changed=changed, boot=after, previous_boot=before)
     if module._diff:
         result["diff"] = dict(before=before, after=after)

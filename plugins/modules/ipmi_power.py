@@ -9,12 +9,16 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: ipmi_power
-short_description: Read or set a server's power state over IPMI
+short_description: Read or set a server's power state over IPMI or Redfish
 version_added: 0.1.0
 description:
   - Powers a server on or off through its BMC, asks its OS to shut down (soft), resets it, or only reads the
     power state.
   - Idempotent - a server already in the wanted state is left alone and the result says unchanged.
+  - A Redfish BMC (O(bmc_driver=redfish)) is asked through C(ComputerSystem.Reset) with a reset type the system
+    allows - V(On) or V(ForceOn); V(ForceOff); V(GracefulShutdown) for V(soft); V(ForceRestart),
+    V(GracefulRestart) or V(PowerCycle) for V(reset). A system that allows none of them fails the task naming
+    what it allows.
 options:
   state:
     description:
@@ -62,6 +66,15 @@ EXAMPLES = r"""
     bmc_username: admin
     bmc_password: "{{ bmc_password }}"
   register: power
+
+- name: Power a server on through its Redfish BMC
+  stackwright.cloud.ipmi_power:
+    bmc_driver: redfish
+    bmc_address: https://192.168.30.12:8443
+    bmc_system_id: "1"
+    bmc_username: admin
+    bmc_password: "{{ bmc_password }}"
+    state: "on"
 """
 
 RETURN = r"""
@@ -80,11 +93,13 @@ previous_power_state:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import (
+from ansible_collections.stackwright.cloud.plugins.module_utils.bmc import (
     BMC_ARGUMENT_SPEC,
-    IpmiError,
+    BmcError,
     bmc_from_params,
+    close,
 )
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import IpmiError
 
 # What each request leaves the server in.
 TARGET = {"on": "on", "off": "off", "soft": "off", "reset": "on"}
@@ -102,6 +117,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     state = p["state"]
+    bmc = None
     try:
         bmc = bmc_from_params(p)
         before = bmc.power_state()
@@ -118,8 +134,11 @@ def main():
                 after = wait_for(bmc, TARGET[state], p["timeout"], state)
             else:
                 after = bmc.power_state()
-    except IpmiError as exc:
+    except BmcError as exc:
         module.fail_json(msg=exc.message, code=exc.code)
+    finally:
+        if bmc is not None:
+            close(bmc)
     result = dict(changed=changed, power_state=after, previous_power_state=before)
     if module._diff:
         result["diff"] = dict(before="power: %s\n" % before, after="power: %s\n" % after)

@@ -4,6 +4,7 @@ auth, over libvirt, controlling a real TCG domain that never boots an OS (no dis
 it powers on and is forced off). Every domain, process and file a test makes it
 removes; the emulator is stopped by its PID."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -17,9 +18,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fixtures import _load
+from fixtures import ROOT, _load
 
 redfish = _load("redfish_client", "plugins/module_utils/redfish.py")
+strict = _load("redfish_test_service", "tests/unit/plugins/module_utils/redfish_test_service.py")
 
 USER = "admin"
 PASSWORD = "rf-" + uuid.uuid4().hex[:8]
@@ -217,3 +219,111 @@ def test_verify_ca_takes_booleans_and_paths(tmp_path):
     with pytest.raises(redfish.RedfishError) as info:
         redfish.Bmc("https://bmc.example.com", USER, PASSWORD, verify_ca=str(tmp_path / "missing.pem"))
     assert "neither true, false nor a CA bundle" in info.value.message
+
+
+# --- a strict service: sessions, ETags, vendors' answers ------------------------------
+
+
+def test_a_session_is_used_and_ended():
+    with strict.running(USER, PASSWORD) as (service, address):
+        with redfish.Bmc(address, USER, PASSWORD) as bmc:
+            assert bmc.power_state() == "off" and service.tokens
+        assert not service.tokens, "the session is deleted: a BMC has few session slots"
+
+
+def test_the_boot_override_is_patched_with_the_etag_and_may_read_back_as_none():
+    with strict.running(USER, PASSWORD) as (service, address):
+        bmc = redfish.Bmc(address, USER, PASSWORD, sleep=[].append)
+        bmc.set_boot_device("network", persistent=False)
+        patches = [entry for entry in service.log if entry[0] == "PATCH"]
+        assert patches == [("PATCH", strict.SYSTEM, 'W/"1"')], service.log
+        # accepted, read back as no override: the modules warn on "default", never fail
+        assert bmc.boot_device() == dict(device="default", persistent=False, mode=None)
+
+
+def test_a_stale_etag_is_read_again_once():
+    with strict.running(USER, PASSWORD) as (service, address):
+        bmc = redfish.Bmc(address, USER, PASSWORD, sleep=[].append)
+        real_system = bmc.system
+
+        def stale():  # the system changes between the read and the PATCH
+            resource, etag = real_system()
+            service.etag += 1
+            return resource, etag
+        bmc.system = stale
+        with pytest.raises(redfish.RedfishError) as info:
+            bmc.set_boot_device("network", persistent=True)
+        patches = [entry[2] for entry in service.log if entry[0] == "PATCH"]
+        assert len(patches) == 2, service.log
+        assert info.value.code == 412
+        assert "HTTP 412: The ETag supplied did not match" in info.value.message, info.value.message
+
+
+def test_a_reset_type_the_system_does_not_allow_is_named():
+    with strict.running(USER, PASSWORD) as (service, address):
+        bmc = redfish.Bmc(address, USER, PASSWORD, sleep=[].append)
+        with pytest.raises(redfish.RedfishError) as info:
+            bmc.set_power("shutdown")
+        assert info.value.message == ("Redfish BMC %s: the system allows no reset type for power shutdown (it wants "
+                                      "GracefulShutdown; it allows On, ForceOff, PowerCycle)" % address)
+        bmc.set_power("reset")  # ForceRestart and GracefulRestart are not offered: PowerCycle is
+        assert ("POST", strict.SYSTEM + "/Actions/ComputerSystem.Reset", None) in service.log
+        assert bmc.power_state() == "on"
+
+
+def test_a_refused_session_says_what_the_bmc_answered():
+    with strict.running(USER, PASSWORD) as (service, address):
+        with pytest.raises(redfish.RedfishAuthError) as info:
+            redfish.Bmc(address, "operator", PASSWORD, sleep=[].append).power_state()
+    assert info.value.message == (
+        "Redfish BMC %s refused user 'operator' (log in: HTTP 401: The authentication credentials included with "
+        "this request are missing or invalid.): check the user name and password, and that the user may control "
+        "the system" % address)
+
+
+# --- the modules, run as Ansible runs them, against the same service ---------------
+
+standin = _load("openstack_standin", "tests/unit/plugins/module_utils/openstack_standin.py")
+MODULES = os.path.join(ROOT, "plugins", "modules")
+
+
+def run(module, emulator, domain, **args):
+    args = dict(dict(bmc_address=emulator, bmc_system_id=domain.UUIDString(), bmc_username=USER,
+                     bmc_password=PASSWORD), **args)
+    return standin.run_module(os.path.join(MODULES, module + ".py"), args)
+
+
+@pytest.mark.usefixtures("node_state_dir")
+def test_the_modules_drive_a_redfish_bmc(emulator, domain):
+    on = run("ipmi_power", emulator, domain, state="on", timeout=60)
+    assert (on.get("failed"), on["changed"], on["previous_power_state"], on["power_state"]) == \
+        (None, True, "off", "on"), on
+    assert domain.isActive()
+    again = run("ipmi_power", emulator, domain, state="on", bmc_driver="redfish")
+    assert not again["changed"], again
+    boot = run("ipmi_boot", emulator, domain, device="pxe")
+    assert (boot.get("failed"), boot["changed"], boot["boot"]["device"]) == (None, True, "pxe"), boot
+    assert first_boot(domain) == "interface"
+    off = run("ipmi_power", emulator, domain, state="off", timeout=60)
+    assert (off["changed"], off["power_state"]) == (True, "off"), off
+    assert not domain.isActive()
+
+
+@pytest.mark.usefixtures("node_state_dir")
+def test_the_modules_fail_at_once_on_a_refused_user(emulator, domain):
+    started = time.monotonic()
+    result = run("ipmi_power", emulator, domain, bmc_password="wrong-" + PASSWORD, retries=5)
+    assert result.get("failed") and time.monotonic() - started < 10, result
+    assert result["msg"].startswith("Redfish BMC %s refused user '%s'" % (emulator, USER)), result
+    assert PASSWORD not in json.dumps(result)
+
+
+@pytest.mark.usefixtures("node_state_dir")
+@pytest.mark.parametrize("args, words", [
+    (dict(bmc_address="192.0.2.1", bmc_driver="ipmi"), "bmc_system_id is for Redfish BMCs"),
+    (dict(bmc_driver="ipmi", bmc_system_id=None), "is a URL, which an IPMI BMC has not"),
+    (dict(bmc_address="ftp://192.0.2.1"), "the scheme must be http or https"),
+])
+def test_the_modules_refuse_mixed_up_options(emulator, domain, args, words):
+    result = run("ipmi_power", emulator, domain, **args)
+    assert result.get("failed") and words in result["msg"], result
