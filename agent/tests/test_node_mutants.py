@@ -245,3 +245,64 @@ def test_dhcp_host_files_follow_the_pxe_nodes(state_dir, tmp_path):
     open(os.path.join(hosts, ".keep"), "w").close()
     ok(api.handle("DELETE", "/v1/nodes/a", None))
     assert sorted(os.listdir(hosts)) == [".keep"]
+
+
+# ------------------------------------------------------------------ bad inputs
+
+LONG_URL = "http://192.0.2.1/" + "a" * (2048 - len("http://192.0.2.1/"))
+BAD_INPUTS = [
+    ({"state": "gone"}, "state"),
+    ({"power_state": "up"}, "power_state"),
+    ({"power_state": "ON"}, "power_state"),
+    ({"provision_state": "deleted"}, "provision_state"),
+    ({"last_error": "e" * 4097}, "last_error"),
+    ({"last_error": 5}, "last_error"),
+    ({"action": {"action": "reboot"}}, "action.action"),
+    ({"action": {"actoin": "deploy"}}, "action.actoin"),
+    ({"action": "deploy"}, "action"),
+    ({"action": dict(DEPLOY, image_url="http://192.0.2.1/a b")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_url=LONG_URL + "a")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_sha256="ab" * 31)}, "action.image_sha256"),
+    ({"action": dict(DEPLOY, image_sha256="g" * 64)}, "action.image_sha256"),
+    # what the listener would refuse to send the ramdisk, refused when armed
+    ({"action": dict(DEPLOY, config_url="http://192.0.2.1/\"x")}, "action.config_url"),
+    ({"action": dict(DEPLOY, image_url="http://192.0.2.1/$(reboot)")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_url="http://192.0.2.1/a'b")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_url="file:///etc/shadow")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_url="ftp://192.0.2.1/x.raw")}, "action.image_url"),
+    ({"action": dict(DEPLOY, image_url="images/x.raw")}, "action.image_url"),
+    ({"action": dict(DEPLOY, config_url="http://192.0.2.1/" + "c" * 2048)}, "action.config_url"),
+    ({"if_armed_at": "now"}, "if_armed_at"),
+    ({"if_armed_at": False}, "if_armed_at"),
+    ({"name": "n2"}, "name"),
+]
+
+
+@pytest.mark.parametrize("data, field", BAD_INPUTS)
+def test_a_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, data, field):
+    before = enrolled(api, target_disk=DISK)
+    got, out = put(api, "n1", data)
+    assert got == 400 and out["error"]["field"] == field, out
+    assert row(api) == before
+
+
+def test_inputs_at_their_limits_pass(api):
+    enrolled(api, target_disk=DISK)
+    ok(put(api, "n1", {"last_error": "e" * 4096, "power_state": "unknown", "state": "present"}))
+    out = ok(put(api, "n1", {"action": dict(DEPLOY, image_url=LONG_URL, config_url=LONG_URL,
+                                            image_sha256="AB" * 32)}))
+    assert out["resource"]["action"]["image_url"] == LONG_URL
+    for url in ("/images/overcloud.raw.gz", "https://mirror.example/images/x.raw.gz?v=1&k=%20"):
+        assert ok(put(api, "n1", {"action": dict(DEPLOY, image_url=url)}))["resource"]["action"]["image_url"] == url
+    armed_at = row(api)["armed_at"]
+    assert ok(put(api, "n1", {"power_state": "off", "if_armed_at": armed_at}))["resource"]["power_state"] == "off"
+    refused(put(api, "n1", {"power_state": "on", "if_armed_at": int(armed_at)}), 409, "if_armed_at")
+
+
+def test_the_schema_needs_a_name():
+    from stackwright_agent.drivers.nodes import SCHEMA
+    from stackwright_agent.errors import InvalidField
+    with pytest.raises(InvalidField) as info:
+        SCHEMA.check({"role": "compute"})
+    assert info.value.field == "name" and "is required" in str(info.value)
+    assert SCHEMA.check({"name": "n1"})["state"] == "present"

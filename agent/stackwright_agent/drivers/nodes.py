@@ -59,6 +59,7 @@ from .. import hostkeys
 from .. import node_schema as ns
 from .. import schema as s
 from ..errors import Conflict, InvalidField
+from ..provisioning import URL_VALUE
 from ..registry import Registry, new_token
 from . import Driver
 from .bmcs import credentials_digest
@@ -77,6 +78,11 @@ TRANSITIONS = {
     "failed": ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning"),
 }
 ACTIONS = ("inspect", "clean", "deploy")
+# an image or config URL as the listener sends it to the ramdisk (URL_VALUE), or a path
+# on the listener (/images/...): refused here, not when the node has booted for it
+URL = s.Str(max_len=2048, pattern=URL_VALUE.pattern.replace("https?://", "(?:https?://|/)", 1),
+            hint="give an http(s) URL or a path on the undercloud's listener like /images/x.raw.gz, "
+                 "without spaces or quotes")
 LOG = logging.getLogger("stackwright-agent.nodes")
 
 
@@ -119,9 +125,9 @@ SCHEMA = s.Obj(dict(NODE_FIELDS, **{
     "last_error": s.Str(max_len=4096),
     "action": s.Obj({
         "action": s.Enum(*ACTIONS),
-        "image_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
+        "image_url": URL,
         "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
-        "config_url": s.Str(max_len=2048, pattern=r"[!-~]+", hint="no spaces or quotes"),
+        "config_url": URL,
     }),
     "if_armed_at": Number(),
 }))
