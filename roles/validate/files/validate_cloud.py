@@ -791,7 +791,11 @@ class Validator:
             raise CheckFailed("no project for %s in Heat's stack domain %s (its wait condition handle's user)" % (
                 self.name("stack"), self.config["stack_domain"]))
         orch.delete_stack(stack)
-        orch.wait_for_delete(stack, interval=5, wait=self.timeouts["delete"])
+        try:
+            orch.wait_for_delete(stack, interval=5, wait=self.timeouts["delete"])
+        except Exception as exc:
+            reason = getattr(self._stack_now(stack), "status_reason", None)
+            raise CheckFailed("%s: its delete did not complete: %s" % (self.name("stack"), reason or one_line(exc)))
         left = [what for what, gone in made if not gone()]
         if self._stack_domain_projects(stack.id):
             left.append("its project in the stack domain")

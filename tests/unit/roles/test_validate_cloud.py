@@ -887,3 +887,18 @@ def test_a_stack_whose_domain_project_stays_fails(monkeypatch, tmp_path, web):
     assert summary["failed"] == ["stack"]
     assert by_name(summary)["stack"]["detail"] == (
         "sw-validate-stack deleted, but left behind: its project in the stack domain")
+
+
+def test_a_stack_whose_delete_fails_says_why(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url))
+
+    def delete_failed(stack, **kwargs):
+        cloud._find("stacks", stack.id).status_reason = "Resource DELETE failed: Conflict: port in use"
+        raise RuntimeError("timed out")
+
+    cloud.orchestration.delete_stack = lambda s: None
+    cloud.orchestration.wait_for_delete = delete_failed
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
+    assert summary["failed"] == ["stack", "cleanup"]
+    assert by_name(summary)["stack"]["detail"] == (
+        "sw-validate-stack: its delete did not complete: Resource DELETE failed: Conflict: port in use")
