@@ -112,3 +112,108 @@ def test_a_unit_asked_for_nothing_is_no_change_and_is_recorded(tmp_path, node_st
     recorded = json.dumps([json.load(open(os.path.join(d, f))) for d, _, fs in os.walk(str(node_state_dir))
                            for f in fs if f.endswith(".json")])
     assert "stackwright-no-such-unit.service" in recorded and '"stopped"' in recorded
+
+
+# ------------------------------------------------- systemctl's answers, as recorded
+
+systemd = _load("systemd_utils", "plugins/module_utils/systemd.py")
+
+# `systemctl show --property=LoadState,ActiveState,UnitFileState -- a b c` on Debian 13:
+# one block per unit, in the order asked, a blank line between
+SHOW = ("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n\n"
+        "LoadState=not-found\nActiveState=inactive\nUnitFileState=\n\n"
+        "ActiveState=inactive\nLoadState=masked\nUnitFileState=masked-runtime\n")
+
+
+class Failed(Exception):
+    pass
+
+
+class Recorded:
+    """An Ansible module whose commands answer as systemctl answered."""
+
+    def __init__(self, rc=0, out="", err=""):
+        self.answer = (rc, out, err)
+        self.commands = []
+
+    def run_command(self, argv):
+        self.commands.append(argv)
+        return self.answer
+
+    def get_bin_path(self, name, required=False):
+        return "/usr/bin/" + name
+
+    def fail_json(self, **kwargs):
+        raise Failed(kwargs)
+
+
+def test_show_reads_one_block_per_unit_in_order():
+    module = Recorded(out=SHOW + "\n\n")
+    states = systemd.show(module, "/bin/systemctl", ["a.service", "b.service", "c.service"])
+    assert module.commands == [["/bin/systemctl", "show", "--property=LoadState,ActiveState,UnitFileState", "--",
+                                "a.service", "b.service", "c.service"]]
+    assert states == [dict(load="loaded", active="active", file="enabled"),
+                      dict(load="not-found", active="inactive", file=""),
+                      dict(load="masked", active="inactive", file="masked-runtime")]
+    assert systemd.show(Recorded(out="LoadState=loaded\nDescription=a=b"), "systemctl", ["a"]) == [
+        dict(load="loaded", active="", file="")], "no trailing newline; a missing property is empty"
+
+
+@pytest.mark.parametrize("answer, words", [
+    ((1, "", "Failed to connect to bus\n"), "systemctl show failed: Failed to connect to bus"),
+    ((1, "some output\n", ""), "systemctl show failed: some output"),
+    ((0, SHOW, ""), "systemctl show answered for 3 units, not 2"),
+])
+def test_show_fails_naming_what_systemctl_said(answer, words):
+    with pytest.raises(Failed) as info:
+        systemd.show(Recorded(*answer), "systemctl", ["a.service", "b.service"])
+    assert info.value.args[0]["msg"] == words
+
+
+def test_with_systemd_read_and_act_call_systemctl(monkeypatch):
+    monkeypatch.setattr(systemd.supervisor, "systemd_is_init", lambda: True)
+    module = Recorded(out=SHOW)
+    assert [u["load"] for u in systemd.read(module, ["a", "b", "c"])] == ["loaded", "not-found", "masked"]
+    assert systemd.act(module, "restart", ["a.service"]) is None
+    assert module.commands[-1] == ["/usr/bin/systemctl", "restart", "--", "a.service"]
+    failing = Recorded(1, "", "Job for a.service failed.\n")
+    assert systemd.act(failing, "start", ["a.service", "b.service"]) == (
+        "systemctl start a.service b.service failed: Job for a.service failed. (see journalctl -u a.service)")
+    assert systemd.act(Recorded(1, "out only", ""), "mask", ["a.service"]) == (
+        "systemctl mask a.service failed: out only")
+
+
+def test_without_systemd_the_supervisor_acts(monkeypatch, tmp_path):
+    monkeypatch.setattr(systemd.supervisor, "systemd_is_init", lambda: False)
+    monkeypatch.setattr(systemd.supervisor, "UNIT_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(systemd.supervisor, "STATE_DIR", str(tmp_path / "state"))
+    module = Recorded()
+    assert systemd.read(module, ["nope.service"])[0]["load"] == "not-found"
+    assert systemd.act(module, "mask", ["a.service", "b.service"]) == (
+        "mask a.service b.service: masking needs systemd as the host's init")
+    assert systemd.act(module, "unmask", ["a.service"]).startswith("unmask a.service: masking needs systemd")
+    assert systemd.act(module, "enable", ["nope.service"]) is None, "nothing to enable without an init"
+    assert systemd.act(module, "start", ["nope.service"]).startswith("start nope.service failed: ")
+    assert module.commands == [], "no systemctl without systemd"
+
+
+@pytest.mark.parametrize("wanted, current, actions", [
+    (params("started", True), unit(active="active", file="enabled-runtime"), []),
+    (params("started", True), unit(active="active", file="alias"), []),
+    (params("started", True), unit(active="active", file="generated"), []),
+    (params("started", True), unit(active="active", file="transient"), []),
+    (params("started", True), unit(active="active", file="disabled"), ["enable"]),
+    (params("started"), unit(active="reloading"), []),
+    (params("stopped"), unit(active="reloading"), ["stop"]),
+    (params("stopped"), unit(active="failed"), []),
+    (params("reloaded"), unit(active="activating"), ["reload"]),
+    (params(enabled=False), unit(file="enabled-runtime"), ["disable"]),
+    (params(enabled=False), unit(file="disabled"), []),
+    (params(masked=False), unit(file="masked-runtime"), ["unmask"]),
+    (params(masked=False), unit(load="masked", file=""), ["unmask"]),
+    (params(masked=False), unit(), []),
+    (params(masked=True), unit(file="masked-runtime"), []),
+    (params("started", masked=False), unit(load="masked", file="masked"), ["unmask", "start"]),
+])
+def test_wanted_actions_at_the_edges(wanted, current, actions):
+    assert systemd.wanted_actions(wanted, current) == actions
