@@ -135,6 +135,10 @@ def load_config(data):
         missing = [k for k in ("kernel", "ramdisk", "cmdline") if not config["guest"].get(k)]
         if missing:
             raise ConfigError("guest: %s needed to boot a server" % ", ".join(missing))
+    try:
+        ipaddress.ip_network(str(config["stack_network"]["cidr"]))
+    except ValueError:
+        raise ConfigError("stack_network.cidr: %r is not a network (CIDR)" % (config["stack_network"]["cidr"],))
     for key, value in config["timeouts"].items():
         if not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError("timeouts.%s: %r is not a positive number" % (key, value))

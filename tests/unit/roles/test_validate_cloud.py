@@ -147,6 +147,18 @@ def test_config_defaults_and_checks():
         vc.load_config({})
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("stack_network", {"cidr": ""}, "stack_network.cidr: '' is not a network (CIDR)"),
+    ("stack_network", {"cidr": "10.198.0.0/33"}, "stack_network.cidr: '10.198.0.0/33' is not a network (CIDR)"),
+    ("stack_network", {"cidr": "10.198.0.1/24"}, "stack_network.cidr: '10.198.0.1/24' is not a network (CIDR)"),
+    ("timeouts", {"stack": 0}, "timeouts.stack: 0 is not a positive number"),
+])
+def test_bad_stack_settings_are_refused_naming_the_field(field, value, message):
+    with pytest.raises(vc.ConfigError) as raised:
+        vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False, field: value})
+    assert str(raised.value) == message
+
+
 def test_bad_config_exits_2(tmp_path, capsys):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"clouds_yaml": str(tmp_path / "missing.yaml"), "boot_server": False}))
