@@ -25,6 +25,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -39,13 +40,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # are left out: each mutant runs its module's selection once.
 MODULES = {
     "transitions": ("agent/stackwright_agent/drivers/nodes.py", [
-        "agent/tests/test_node_transitions_table.py",
         "agent/tests/test_node_mutants.py",
+        "agent/tests/test_node_transitions_table.py",
     ]),
     "registry": ("agent/stackwright_agent/registry.py", [
-        "agent/tests/test_node_transitions_table.py",
-        "agent/tests/test_node_mutants.py",
         "agent/tests/test_registry_mutants.py",
+        "agent/tests/test_node_mutants.py",
+        "agent/tests/test_node_transitions_table.py",
     ]),
     "schema": ("agent/stackwright_agent/schema.py", [
         "agent/tests/test_schema_mutants.py",
@@ -100,10 +101,29 @@ def copy_tree(dest):
             shutil.copy2(src, target)
 
 
-def run_module(name, keep=False, cache_dir=None):
+def sample_lines(work, path, name, fraction, seed):
+    """Line numbers (1-based) of PATH that mutmut mutates: every line, or a FRACTION of
+    them drawn with SEED (the same lines on every run with that seed, so a later run
+    re-tests the same sample), written as a patch mutmut reads (--use-patch-file)."""
+    with open(os.path.join(work, path), encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    rng = random.Random("%s:%s" % (seed, name))
+    chosen = {i + 1 for i in range(len(lines)) if rng.random() < fraction}
+    body = ["%s%s" % ("+" if i + 1 in chosen else " ", line) for i, line in enumerate(lines)]
+    patch = os.path.join(work, ".mutation-sample.patch")
+    with open(patch, "w", encoding="utf-8") as fh:
+        fh.write("--- a/%s\n+++ b/%s\n@@ -1,%d +1,%d @@\n%s\n"
+                 % (path, path, len(lines) - len(chosen), len(lines), "\n".join(body)))
+    return patch, chosen
+
+
+def run_module(name, keep=False, cache_dir=None, fork=True, fraction=1.0, seed=1):
     path, tests = MODULES[name]
     work = tempfile.mkdtemp(prefix="stackwright-mutation-%s-" % name)
     started = time.time()
+    server = None
     try:
         copy_tree(work)
         missing = [t for t in tests if t.endswith(".py") and not os.path.exists(os.path.join(work, t))]
@@ -114,29 +134,48 @@ def run_module(name, keep=False, cache_dir=None):
             # pytest without a file would run the whole suite for every mutant
             return {"module": name, "path": path, "total": 0, "killed": 0, "survived": 0, "counts": {},
                     "kill_rate": None, "survivors": [], "seconds": 0, "error": "no test file"}
-        runner = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly"] + [_quote(t) for t in tests])
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"] + [_quote(t) for t in tests]
+        if fork:
+            # pytest, Ansible and pyghmi imported once (tools/mutation_fork.py)
+            sock = os.path.join(work, ".mutation-fork.sock")
+            server = subprocess.Popen([sys.executable, os.path.join(work, "tools", "mutation_fork.py"), "serve", sock],
+                                      cwd=work, env=env)
+            deadline = time.time() + 60
+            while not os.path.exists(sock) and time.time() < deadline and server.poll() is None:
+                time.sleep(0.2)
+            runner = " ".join([sys.executable, "-I", "-S", "tools/mutation_fork.py", "run", sock] + args)
+        else:
+            runner = " ".join([sys.executable, "-m", "pytest"] + args)
         cache = os.path.join(cache_dir, name + ".sqlite") if cache_dir else None
         if cache and os.path.exists(cache):
             # mutmut re-tests survivors only: a killed mutant stays killed
             shutil.copy2(cache, os.path.join(work, ".mutmut-cache"))
         mutmut = [sys.executable, "-m", "mutmut"]
         log = os.path.join(work, "mutmut.log")
+        sample = []
+        chosen = None
+        if fraction < 1.0:
+            patch, chosen = sample_lines(work, path, name, fraction, seed)
+            sample = ["--use-patch-file", patch]
         with open(log, "w") as fh:
             subprocess.run(mutmut + ["run", "--paths-to-mutate", path, "--runner", runner, "--tests-dir", "tests",
-                                     "--no-progress", "--simple-output"],
+                                     "--no-progress", "--simple-output"] + sample,
                            cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
         if cache and os.path.exists(os.path.join(work, ".mutmut-cache")):
             os.makedirs(cache_dir, exist_ok=True)
             shutil.copy2(os.path.join(work, ".mutmut-cache"), cache)
-        result = _results(work, name, path, mutmut, env)
+        result = _results(work, name, path, mutmut, env, chosen)
+        result["sample"] = fraction
         if result["total"] == 0:
             with open(log) as fh:
                 result["error"] = fh.read()[-3000:]
         result["seconds"] = round(time.time() - started)
         return result
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
         if keep:
             print("kept %s" % work, file=sys.stderr)
         else:
@@ -147,7 +186,7 @@ def _quote(arg):
     return "'%s'" % arg if " " in arg else arg
 
 
-def _results(work, name, path, mutmut, env):
+def _results(work, name, path, mutmut, env, chosen=None):
     cache = os.path.join(work, ".mutmut-cache")
     counts, survivors = {}, []
     if os.path.exists(cache):
@@ -161,6 +200,8 @@ def _results(work, name, path, mutmut, env):
         for mid, status, line, number in rows:
             if number >= len(current) or current[number] != line:
                 continue  # a line of an earlier version of the file (the cache keeps them)
+            if chosen is not None and number + 1 not in chosen:
+                continue  # tested in an earlier run, not in this sample
             counts[status] = counts.get(status, 0) + 1
             if status in ("bad_survived", "bad_timeout", "ok_suspicious", "untested"):
                 diff = subprocess.run(mutmut + ["show", str(mid)], cwd=work, env=env, stdout=subprocess.PIPE,
@@ -189,12 +230,19 @@ def main(argv=None):
     parser.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or
                                                          os.path.expanduser("~/.cache"), "stackwright-mutation"),
                         help="keep mutmut's results here between runs (default %(default)s)")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="run each mutant's tests in a new Python (slower; no fork server)")
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="mutate this fraction of each module's lines, drawn with --seed (default 1: all)")
+    parser.add_argument("--seed", default="1", help="the sample's seed (default 1)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier runs' results")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error("unknown module(s) %s; known: %s" % (", ".join(unknown), ", ".join(MODULES)))
+    if not 0 < args.sample <= 1:
+        parser.error("--sample must be a fraction above 0, at most 1")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     if args.list:
@@ -212,7 +260,8 @@ def main(argv=None):
             if os.path.exists(os.path.join(args.cache, name + ".sqlite")):
                 os.unlink(os.path.join(args.cache, name + ".sqlite"))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda n: run_module(n, args.keep, args.cache), names))
+        results = list(pool.map(lambda n: run_module(n, args.keep, args.cache, not args.no_fork, args.sample,
+                                                      args.seed), names))
     for r in results:
         for s in r["survivors"]:
             print("--- %s: surviving mutant %d\n%s" % (r["module"], s["id"], s["diff"]))
