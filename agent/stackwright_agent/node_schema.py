@@ -18,7 +18,9 @@ A node::
     name         DNS label (it becomes the host name)
     role         a server role (the caller may restrict them: the nodes file does)
     kind         baremetal | vm | container
-    bmc          {driver: ipmi, address, port (623), username, password}; none: pre-provisioned
+    bmc          {driver: ipmi, address, port (623), username, password}, or
+                 {driver: redfish, address (https://host[:port]), system_id, verify_ca, username,
+                 password}; none: pre-provisioned
     macs         PXE NICs; required with a BMC
     root_device  Ironic's root-device hints (ROOT_DEVICE_HINTS)
     network      {address (CIDR), gateway, dns, interface_mac}: static addressing
@@ -42,11 +44,14 @@ import re
 KINDS = ("baremetal", "container", "vm")
 DEFAULT_KIND = "baremetal"
 DEFAULT_IPMI_PORT = 623
-BMC_DRIVERS = ("ipmi",)
+BMC_DRIVERS = ("ipmi", "redfish")
+REDFISH_SCHEMES = {"https": 443, "http": 80}
 
 # the fields of a node and of its parts, as the native nodes file and the agent's API spell them
 NODE_FIELDS = ("bmc", "kind", "macs", "name", "network", "properties", "role", "root_device")
-BMC_FIELDS = ("address", "driver", "password", "port", "username")
+BMC_FIELDS = ("address", "driver", "password", "port", "system_id", "username", "verify_ca")
+# the fields only a Redfish BMC has
+REDFISH_FIELDS = ("system_id", "verify_ca")
 NETWORK_FIELDS = ("address", "dns", "gateway", "interface_mac")
 PROPERTY_FIELDS = ("cpus", "local_gb", "memory_mb")
 # longest values the registry keeps
@@ -54,6 +59,8 @@ MAX_ROLE = 64
 # IPMI 2.0: a user name is at most 16 bytes, a password at most 20
 MAX_USERNAME = 16
 MAX_PASSWORD = 20
+# Redfish: user names and passwords as HTTP carries them (no IPMI limits), bounded
+MAX_REDFISH_TEXT = 255
 
 # Ironic's names. Each matches the disk field of the same name in an inspection's
 # inventory (the ramdisk's and node_facts' "disks"), size against size_bytes in whole GiB.
@@ -67,7 +74,10 @@ GiB = 1 << 30
 BMC_OPTIONS = dict(
     driver=dict(type="str", default="ipmi", choices=list(BMC_DRIVERS)),
     address=dict(type="str", required=True),
-    port=dict(type="int", default=DEFAULT_IPMI_PORT),
+    # IPMI: 623 when left out; Redfish: the address's port (443 for https)
+    port=dict(type="int"),
+    system_id=dict(type="str"),
+    verify_ca=dict(type="raw"),
     username=dict(type="str", required=True),
     password=dict(type="str", required=True, no_log=True),
 )
@@ -99,6 +109,9 @@ _ROLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*\Z")
 # what IPMI carries: printable ASCII; a user name without spaces
 _IPMI_USER_RE = re.compile(r"^[!-~]+\Z")
 _IPMI_PASSWORD_RE = re.compile(r"^[ -~]+\Z")
+# a Redfish system: its Id (one URL path segment) or its path under /redfish/v1/Systems
+_SYSTEM_ID_RE = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=-]+\Z")
+_SYSTEM_PATH_PREFIX = "/redfish/v1/Systems/"
 # control characters (C0, DEL, C1): a terminal obeys the escape codes when the value is printed
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # one OpenSSH public key line: type, base64 key, optional comment; no options
@@ -409,10 +422,127 @@ def bmc(node, path, value):
     check_fields(node, value, BMC_FIELDS, path)
     driver = value.get("driver")
     if driver is not None and driver not in BMC_DRIVERS:
-        node.fail(join(path, "driver"), "%s is not supported; Stackwright drives BMCs over IPMI only ('ipmi')"
-                  % q(driver))
-    return bmc_endpoint(node, value.get("address"), value.get("port"), value.get("username"), value.get("password"),
-                        dict((k, join(path, k)) for k in ("address", "port", "username", "password")))
+        node.fail(join(path, "driver"), "%s is not supported; Stackwright drives BMCs over IPMI ('ipmi') or Redfish "
+                                        "('redfish')%s" % (q(driver), suggest(driver, BMC_DRIVERS)))
+    paths = dict((k, join(path, k)) for k in BMC_FIELDS)
+    if driver == "redfish":
+        return redfish_endpoint(node, value.get("address"), value.get("port"), value.get("username"),
+                                value.get("password"), value.get("system_id"), value.get("verify_ca"), paths)
+    for key in REDFISH_FIELDS:
+        if value.get(key) is not None:
+            node.fail(paths[key], "is for a Redfish BMC; set %s: redfish, or remove %s" % (paths["driver"], key))
+    address = value.get("address")
+    if isinstance(address, str) and "://" in address:
+        node.fail(paths["address"], "%s is a URL, which an IPMI BMC has not: for a Redfish BMC set %s: redfish; for "
+                                    "IPMI give the BMC's IP address or host name" % (q(address), paths["driver"]))
+    return bmc_endpoint(node, address, value.get("port"), value.get("username"), value.get("password"), paths)
+
+
+def verify_ca(node, path, value):
+    """Ironic's redfish_verify_ca: true (the host's CA store, the default), false (no
+    check) or the absolute path of a CA bundle file or directory on the undercloud."""
+    if value is None or value is True or value is False:
+        return value is not False
+    text(node, path, value, "true, false or the path of a CA bundle")
+    if value.strip().lower() in ("true", "yes"):
+        return True
+    if value.strip().lower() in ("false", "no"):
+        return False
+    if not value.startswith("/"):
+        node.fail(path, "%s is neither true, false nor an absolute path (of a CA bundle file or directory on the "
+                        "undercloud)" % q(value))
+    return value
+
+
+def system_id(node, path, value):
+    """A Redfish system: its Id, or its path /redfish/v1/Systems/<Id> (normalized to the Id)."""
+    if value is None:
+        return None
+    if is_int(value):
+        value = str(value)  # "1" is a common Id; YAML reads it as a number
+    text(node, path, value, "a system id")
+    ident = value.strip()
+    if ident.startswith(_SYSTEM_PATH_PREFIX):
+        ident = ident[len(_SYSTEM_PATH_PREFIX):].rstrip("/")
+    if not _SYSTEM_ID_RE.match(ident) or ident in (".", ".."):
+        node.fail(path, "%s is not a Redfish system id: give the system's Id (one URL path segment, like "
+                        "'System.Embedded.1' or '1') or its path, '/redfish/v1/Systems/<Id>'" % q(value))
+    return ident
+
+
+def redfish_address(node, paths, address, port_number, lenient=False):
+    """(normalized URL, port) of a Redfish address: http(s)://host[:port]; a bare host
+    means https, as Ironic's redfish_address."""
+    if address is None:
+        node.fail(paths["address"], "missing; give the URL of the node's Redfish BMC, like 'https://192.0.2.10'")
+    text(node, paths["address"], address, "a URL like 'https://192.0.2.10'")
+    raw = address.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "https", raw
+    if scheme.lower() not in REDFISH_SCHEMES:
+        node.fail(paths["address"], "%s: the scheme must be https (or http, for an emulator), like "
+                                    "'https://192.0.2.10'" % q(scheme))
+    scheme = scheme.lower()
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        # never shown: it holds a password
+        node.fail(paths["address"], "holds credentials (user@ or user:password@); give them as username and "
+                                    "password, and the URL without them")
+    if tail or "?" in netloc or "#" in netloc:
+        node.fail(paths["address"], "%s has a path; give only scheme://host[:port] (the system goes in system_id)"
+                  % q(address))
+    if netloc.startswith("["):
+        host_part, bracket, after = netloc[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            node.fail(paths["address"], "%s is not a URL: an IPv6 address goes in brackets, like "
+                                        "'https://[fd00::10]:443'" % q(address))
+        port_text = after[1:] if after else None
+        if ":" not in host_part:
+            node.fail(paths["address"], "%s: only an IPv6 address goes in brackets" % q(address))
+    else:
+        host_part, colon, port_text = netloc.partition(":")
+        port_text = port_text if colon else None
+        if ":" in (port_text or ""):
+            node.fail(paths["address"], "%s: an IPv6 address goes in brackets, like 'https://[fd00::10]'"
+                      % q(address))
+    checked = host(node, paths["address"], host_part)
+    given = None
+    if port_text is not None:
+        if not DIGITS_RE.match(port_text) or not 1 <= int(port_text) <= 65535:
+            node.fail(paths["address"], "%s: the port %s is not a number from 1 to 65535" % (q(address),
+                                                                                               q(port_text)))
+        given = int(port_text)
+    if port_number is not None:
+        explicit = port(node, paths["port"], port_number, lenient)
+        if given is not None and explicit != given:
+            node.fail(paths["port"], "%d differs from the port %d in the address; give the port once" %
+                      (explicit, given))
+        given = explicit
+    effective = given or REDFISH_SCHEMES[scheme]
+    shown = "[%s]" % checked if ":" in checked else checked
+    url = "%s://%s" % (scheme, shown) + ("" if effective == REDFISH_SCHEMES[scheme] else ":%d" % effective)
+    return url, effective
+
+
+def redfish_endpoint(node, address, port_number, username, password, system, ca, paths, lenient=False):
+    """A Redfish BMC; ``paths`` names the address, port, username, password, system_id and
+    verify_ca fields. One BMC may serve several systems (a chassis manager, an emulator):
+    what is the node's own is the URL with the system."""
+    url, effective = redfish_address(node, paths, address, port_number, lenient)
+    ident = system_id(node, paths["system_id"], system)
+    bmc = dict(driver="redfish", address=url, port=effective, system_id=ident)
+    node.claim("bmc", (url, effective, ident), paths["address"],
+               "Redfish BMC %s%s" % (url, " system %s" % ident if ident else ""),
+               "each node is a system of its own (several on one BMC: give each its system_id)")
+    if username is None:
+        node.fail(paths["username"], "missing; give the user name for the node's BMC")
+    bmc["username"] = text(node, paths["username"], username, "a user name", max_len=MAX_REDFISH_TEXT)
+    if password is None:
+        node.fail(paths["password"], "missing; give the password for the node's BMC")
+    bmc["password"] = text(node, paths["password"], password, "a password", secret=True, max_len=MAX_REDFISH_TEXT)
+    bmc["verify_ca"] = verify_ca(node, paths["verify_ca"], ca)
+    return bmc
 
 
 def size_hint(node, path, value):

@@ -16,7 +16,8 @@ concurrent ramdisk report touch disjoint fields instead of overwriting each othe
 Invariants (docs/design/provisioning.md, "Trust model"): one node per MAC, per BMC
 endpoint (address and port) and per provisioning address. They are checked inside
 the write lock (a Conflict naming the field) and held by the database itself
-(``node_macs``' primary key, unique indexes), so two enrollments at once cannot
+(``node_macs``' primary key, unique indexes; a Redfish BMC's endpoint is its
+URL, port and system id), so two enrollments at once cannot
 both pass. ``node_macs`` is also the index a MAC lookup reads: an unknown MAC
 costs one indexed query, not a decode of the whole registry.
 
@@ -41,7 +42,7 @@ LOG = logging.getLogger("stackwright-agent.registry")
 STATES = ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning", "failed", "deleted")
 
 # columns stored as JSON text
-JSON_COLUMNS = ("macs", "root_device", "network", "properties", "inspection", "action")
+JSON_COLUMNS = ("macs", "root_device", "network", "properties", "inspection", "action", "bmc_verify_ca")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -87,10 +88,14 @@ CREATE INDEX IF NOT EXISTS node_macs_node ON node_macs (node);
 """
 
 # made after the added columns exist; a registry that already breaks one (written
-# before these checks) is left without it, with a warning, until it is fixed
+# before these checks) is left without it, with a warning, until it is fixed.
+# (name, columns, how the warning names them)
 UNIQUE_INDEXES = (
-    ("nodes_bmc_endpoint", "nodes (bmc_address, bmc_port)"),
-    ("nodes_address", "nodes (address)"),
+    # a Redfish BMC may serve several systems (a chassis manager, an emulator): one node
+    # per system of it; an IPMI BMC is one system (no system id)
+    ("nodes_bmc_system", "nodes (bmc_address, bmc_port, ifnull(bmc_system_id, ''))",
+     "nodes (bmc_address, bmc_port) with the Redfish system id"),
+    ("nodes_address", "nodes (address)", "nodes (address)"),
 )
 
 MAX_TEXT = 2048
@@ -113,7 +118,12 @@ def clean_text(text, limit=MAX_TEXT):
 
 # armed_at: when the current ramdisk action was armed; booted_at: when a node then
 # asked for its iPXE script (it PXE booted), None until it does.
-ADDED_COLUMNS = (("address", "TEXT"), ("armed_at", "REAL"), ("booted_at", "REAL"))
+# bmc_system_id, bmc_verify_ca: a Redfish BMC's system and how its certificate is checked
+# (JSON: true, false or a CA bundle's path); NULL for IPMI.
+ADDED_COLUMNS = (("address", "TEXT"), ("armed_at", "REAL"), ("booted_at", "REAL"), ("bmc_system_id", "TEXT"),
+                 ("bmc_verify_ca", "TEXT"))
+# indexes of older registries that a wider one replaced
+DROPPED_INDEXES = ("nodes_bmc_endpoint",)
 
 _WRITE_LOCK = threading.Lock()
 
@@ -147,11 +157,13 @@ class Registry:
                     cur = db.execute("INSERT OR IGNORE INTO node_macs (mac, node) VALUES (?, ?)", (mac.lower(), name))
                     if not cur.rowcount:
                         LOG.warning("MAC %s is enrolled twice (node %r and another): fix the registry", mac, name)
-        for index, on in UNIQUE_INDEXES:
+        for index in DROPPED_INDEXES:
+            db.execute("DROP INDEX IF EXISTS %s" % index)
+        for index, on, shown in UNIQUE_INDEXES:
             try:
                 db.execute("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s" % (index, on))
             except sqlite3.IntegrityError:
-                LOG.warning("the registry holds duplicates for %s: not enforced until they are fixed", on)
+                LOG.warning("the registry holds duplicates for %s: not enforced until they are fixed", shown)
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -255,26 +267,28 @@ def _check_unique(db, name, fields, current):
     naming the field instead of the database's constraint error."""
     after = dict(current or {}, **fields)
     bmc = None
-    if after.get("bmc_address") and ("bmc_address" in fields or "bmc_port" in fields):
-        bmc = (after["bmc_address"], after.get("bmc_port"))
+    if after.get("bmc_address") and ("bmc_address" in fields or "bmc_port" in fields or "bmc_system_id" in fields):
+        bmc = (after["bmc_address"], after.get("bmc_port"), after.get("bmc_system_id"))
     _unique(db, name, json.loads(fields["macs"]) if fields.get("macs") is not None else None, bmc,
             fields.get("address"))
 
 
 def _unique(db, name, macs, bmc, address):
     """Raise a Conflict naming the field when another node than ``name`` has one of
-    ``macs``, the BMC endpoint ``bmc`` (address, port) or the provisioning ``address``."""
+    ``macs``, the BMC endpoint ``bmc`` (address, port[, Redfish system id]) or the provisioning ``address``."""
     for i, mac in enumerate(macs or ()):
         row = db.execute("SELECT node FROM node_macs WHERE mac = ? AND node != ?", (mac.lower(), name)).fetchone()
         if row:
             raise Conflict("macs[%d]: MAC %s already belongs to node %r; a MAC address belongs to one NIC on "
                            "one node" % (i, mac, row[0]), field="macs[%d]" % i)
     if bmc:
-        row = db.execute("SELECT name FROM nodes WHERE bmc_address = ? AND bmc_port IS ? AND name != ?",
-                         (bmc[0], bmc[1], name)).fetchone()
+        system = bmc[2] if len(bmc) > 2 else None
+        row = db.execute("SELECT name FROM nodes WHERE bmc_address = ? AND bmc_port IS ? AND "
+                         "ifnull(bmc_system_id, '') = ? AND name != ?",
+                         (bmc[0], bmc[1], system or "", name)).fetchone()
         if row:
-            raise Conflict("bmc.address: BMC %s port %s is the BMC of node %r already" % (bmc[0], bmc[1], row[0]),
-                           field="bmc.address")
+            raise Conflict("bmc.address: BMC %s port %s%s is the BMC of node %r already"
+                           % (bmc[0], bmc[1], " system %s" % system if system else "", row[0]), field="bmc.address")
     if address:
         row = db.execute("SELECT name FROM nodes WHERE address = ? AND name != ?", (address, name)).fetchone()
         if row:

@@ -15,10 +15,13 @@ that is wrong, naming the node and the field (as the file spells it):
 * TripleO ``instackenv.json``: ``{"nodes": [{name, pm_type, pm_addr, pm_user,
   pm_password, pm_port, mac | ports, capabilities, root_device, cpu, memory,
   disk}]}``, recognised by ``pm_addr``/``pm_type`` on any node; keys not used
-  here are ignored;
+  here are ignored. ``pm_type: redfish`` takes ``pm_addr`` as a URL (a bare
+  host means https), ``pm_system_id`` and ``redfish_verify_ca``;
 * bifrost inventory: ``{node_name: {driver, driver_info, nics, properties,
   ipv4_address, ipv4_subnet_mask, ipv4_gateway, ipv4_nameserver,
-  ipv4_interface_mac, host_groups}}``, recognised by ``driver_info``.
+  ipv4_interface_mac, host_groups}}``, recognised by ``driver_info``; ``driver:
+  redfish`` takes ``driver_info.redfish_address``, ``redfish_system_id``,
+  ``redfish_username``, ``redfish_password`` and ``redfish_verify_ca``.
 
 The node's fields and their checks are the node schema's (``node_schema.py``, which
 the undercloud agent's API checks nodes with too): the native format is its node, and
@@ -64,6 +67,8 @@ NATIVE_PROPERTY_FIELDS = ns.PROPERTY_FIELDS
 
 # instackenv pm_type / bifrost driver values that mean IPMI (hardware type and the old classic drivers).
 IPMI_DRIVERS = ("agent_ipmitool", "ipmi", "pxe_ipmitool")
+# ...and Redfish (Ironic's redfish hardware type)
+REDFISH_DRIVERS = ("redfish",)
 
 # TripleO profiles and bifrost host groups whose role name is not simply the group name in CamelCase.
 PROFILE_ROLES = {
@@ -212,12 +217,19 @@ def _instackenv_node(loader, index, raw):
     name = ns.name(node, "name", raw.get("name"))
 
     pm_type = raw.get("pm_type", "ipmi")
-    if pm_type not in IPMI_DRIVERS:
-        node.fail("pm_type", "%s is not supported; Stackwright enrolls nodes over IPMI only (pm_type %s)"
-                  % (_q(pm_type), ", ".join(IPMI_DRIVERS)))
-    bmc = ns.bmc_endpoint(
-        node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"), raw.get("pm_password"),
-        dict(address="pm_addr", port="pm_port", username="pm_user", password="pm_password"), lenient=True)
+    if pm_type not in IPMI_DRIVERS + REDFISH_DRIVERS:
+        node.fail("pm_type", "%s is not supported; Stackwright enrolls nodes over IPMI or Redfish (pm_type %s)"
+                  % (_q(pm_type), ", ".join(IPMI_DRIVERS + REDFISH_DRIVERS)))
+    paths = dict(address="pm_addr", port="pm_port", username="pm_user", password="pm_password",
+                 system_id="pm_system_id", verify_ca="redfish_verify_ca")
+    if pm_type in REDFISH_DRIVERS:
+        bmc = ns.redfish_endpoint(node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"),
+                                  raw.get("pm_password"), raw.get("pm_system_id"), raw.get("redfish_verify_ca"),
+                                  paths, lenient=True)
+    else:
+        _only_redfish(node, raw, ("pm_system_id", "redfish_verify_ca"), "pm_type", pm_type)
+        bmc = ns.bmc_endpoint(node, raw.get("pm_addr"), raw.get("pm_port"), raw.get("pm_user"),
+                              raw.get("pm_password"), paths, lenient=True)
 
     if raw.get("mac") is not None and raw.get("ports") is not None:
         node.fail("mac", "give the node's MACs either as mac or as ports, not both")
@@ -240,6 +252,14 @@ def _instackenv_node(loader, index, raw):
                       memory_mb=ns.count(node, "memory", raw.get("memory"), "MiB", lenient=True),
                       local_gb=ns.count(node, "disk", raw.get("disk"), "GiB", lenient=True))
     return ns.normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, None, properties)
+
+
+def _only_redfish(node, raw, keys, driver_field, driver, base=""):
+    """Redfish's fields given with an IPMI driver: an error naming the field."""
+    for key in keys:
+        if raw.get(key) is not None:
+            node.fail(base + key, "is for a Redfish BMC, and %s is %s; set %s: redfish, or remove %s"
+                      % (driver_field, _q(driver), driver_field, key))
 
 
 def _netmask_prefix(node, path, value):
@@ -266,20 +286,32 @@ def _bifrost_node(loader, index, key, raw):
     name = ns.name(node, "name", key)
 
     driver = raw.get("driver", "ipmi")
-    if driver not in IPMI_DRIVERS:
-        node.fail("driver", "%s is not supported; Stackwright enrolls nodes over IPMI only (driver %s)"
-                  % (_q(driver), ", ".join(IPMI_DRIVERS)))
+    if driver not in IPMI_DRIVERS + REDFISH_DRIVERS:
+        node.fail("driver", "%s is not supported; Stackwright enrolls nodes over IPMI or Redfish (driver %s)"
+                  % (_q(driver), ", ".join(IPMI_DRIVERS + REDFISH_DRIVERS)))
     info = raw.get("driver_info")
     if info is None:
-        node.fail("driver_info", "missing; give the BMC as driver_info: {ipmi_address, ipmi_username, ipmi_password}")
+        node.fail("driver_info", "missing; give the BMC as driver_info: {ipmi_address, ipmi_username, ipmi_password}"
+                  if driver not in REDFISH_DRIVERS else "missing; give the BMC as driver_info: {redfish_address, "
+                  "redfish_system_id, redfish_username, redfish_password}")
     ns.mapping(node, "driver_info", info)
     base = "driver_info"
-    if "ipmi_address" not in info and isinstance(info.get("power"), dict):  # older bifrost: driver_info.power
-        info, base = info["power"], "driver_info.power"
-    bmc = ns.bmc_endpoint(
-        node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"), info.get("ipmi_password"),
-        dict(address=base + ".ipmi_address", port=base + ".ipmi_port", username=base + ".ipmi_username",
-             password=base + ".ipmi_password"), lenient=True)
+    if driver in REDFISH_DRIVERS:
+        paths = dict((k, "driver_info.redfish_" + k) for k in ("address", "port", "username", "password",
+                                                                "system_id", "verify_ca"))
+        bmc = ns.redfish_endpoint(node, info.get("redfish_address"), None, info.get("redfish_username"),
+                                  info.get("redfish_password"), info.get("redfish_system_id"),
+                                  info.get("redfish_verify_ca"), paths, lenient=True)
+    else:
+        _only_redfish(node, info, ("redfish_address", "redfish_system_id", "redfish_verify_ca"), "driver", driver,
+                      "driver_info.")
+        if "ipmi_address" not in info and isinstance(info.get("power"), dict):  # older bifrost: driver_info.power
+            info, base = info["power"], "driver_info.power"
+        bmc = ns.bmc_endpoint(
+            node, info.get("ipmi_address"), info.get("ipmi_port"), info.get("ipmi_username"),
+            info.get("ipmi_password"), dict(address=base + ".ipmi_address", port=base + ".ipmi_port",
+                                            username=base + ".ipmi_username", password=base + ".ipmi_password"),
+            lenient=True)
 
     macs = ns.macs(node, "nics", raw.get("nics"), key="mac")
 

@@ -51,18 +51,31 @@ options:
     type: dict
     suboptions: &bmc_suboptions
       driver:
-        description: BMC protocol.
+        description: BMC protocol - IPMI over LAN or Redfish.
         type: str
-        choices: [ipmi]
+        choices: [ipmi, redfish]
         default: ipmi
       address:
-        description: BMC IP address or host name.
+        description:
+          - IPMI - the BMC's IP address or host name.
+          - Redfish - its URL, V(https://host[:port]) (a bare host means https; V(http://) for an emulator).
         type: str
         required: true
       port:
-        description: BMC UDP port.
+        description:
+          - IPMI - the BMC's UDP port (623 when left out).
+          - Redfish - the port when O(bmc.address) gives none (443 for https, 80 for http).
         type: int
-        default: 623
+      system_id:
+        description:
+          - Redfish only - the node's system, as its C(Id) or its path V(/redfish/v1/Systems/<Id>). Left out, the
+            BMC's only system.
+        type: str
+      verify_ca:
+        description:
+          - Redfish only - V(true) checks the BMC's TLS certificate against the host's CA store (the default),
+            V(false) does not check it, an absolute path names a CA bundle file or directory to check it with.
+        type: raw
       username:
         description: BMC user name.
         type: str
@@ -323,7 +336,8 @@ from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import
     put_node,
     wait_or_fail,
 )
-from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import HAS_PYGHMI, Bmc
+from ansible_collections.stackwright.cloud.plugins.module_utils.bmc import BmcError, bmc_from_node, driver_of
+from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import HAS_PYGHMI
 
 
 def main():
@@ -365,9 +379,12 @@ def main():
         power = None
         watch = p["power_watch"]
         if watch:
-            if not HAS_PYGHMI:
+            if not HAS_PYGHMI and driver_of(watch["driver"], watch["address"]) == "ipmi":
                 module.fail_json(msg=missing_required_lib("pyghmi (Debian: python3-pyghmi)"), field="power_watch")
-            power = Bmc(watch["address"], watch["port"], watch["username"], watch["password"], retries=1).power_state
+            try:
+                power = bmc_from_node(watch, retries=1).power_state
+            except BmcError as exc:
+                module.fail_json(msg="power_watch: %s" % exc.message, field="power_watch")
         result["node"] = wait_or_fail(module, client, name, p["wait_for"], p["wait_timeout"], result,
                                       pxe_timeout=p["pxe_timeout"], power=power)
     module.exit_json(**result)

@@ -165,7 +165,7 @@ class NodeDriver(Driver):
         # again inside its write lock, for requests racing this one
         bmc, network = spec["bmc"], spec["network"]
         self.registry.check_unique(
-            spec["name"], macs=spec["macs"], bmc=(bmc["address"], bmc["port"]) if bmc else None,
+            spec["name"], macs=spec["macs"], bmc=(bmc["address"], bmc["port"], bmc.get("system_id")) if bmc else None,
             address=str(ipaddress.ip_interface(network["address"]).ip) if network and network.get("address") else None)
         if spec["provision_state"] == "failed" and not spec["last_error"]:
             raise InvalidField("last_error", "is required when provision_state is failed")
@@ -222,7 +222,9 @@ class NodeDriver(Driver):
             salt = row["bmc_salt"] if row and row.get("bmc_salt") else self._new_salts.setdefault(
                 spec["name"], secrets.token_hex(16))
             fields.update(bmc_driver=bmc["driver"], bmc_address=bmc["address"], bmc_port=bmc["port"],
-                          bmc_username=bmc["username"], bmc_password=bmc["password"], bmc_salt=salt)
+                          bmc_username=bmc["username"], bmc_password=bmc["password"], bmc_salt=salt,
+                          # Redfish only (None for IPMI)
+                          bmc_system_id=bmc.get("system_id"), bmc_verify_ca=bmc.get("verify_ca"))
         address = self._address(spec, row, fields)
         if address != (row or {}).get("address"):
             fields["address"] = address
@@ -372,6 +374,8 @@ def _resource(row):
         bmc = {"driver": row["bmc_driver"], "address": row["bmc_address"], "port": row["bmc_port"],
                "username": row["bmc_username"],
                "credentials": credentials_digest(row["bmc_salt"], row["bmc_username"], row["bmc_password"])}
+        if row["bmc_driver"] == "redfish":
+            bmc.update(system_id=row.get("bmc_system_id"), verify_ca=row.get("bmc_verify_ca"))
     return {"name": row["name"], "role": row["role"], "kind": row["kind"], "bmc": bmc, "macs": row["macs"],
             "root_device": row["root_device"], "network": row["network"], "properties": row["properties"],
             "provision_state": row["provision_state"], "power_state": row["power_state"],

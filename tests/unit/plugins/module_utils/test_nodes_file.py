@@ -467,10 +467,10 @@ def test_bmc_password_boolean_says_quote():
     assert "boolean (" not in str(exc)  # the value is not shown
 
 
-def test_bmc_driver_only_ipmi():
+def test_bmc_driver_ipmi_or_redfish():
     assert load_nodes([node(bmc=dict(driver="ipmi", address="192.0.2.20", username="a", password="b"))])
-    fails([node(bmc=dict(driver="redfish", address="192.0.2.20", username="a", password="b"))], "compute-0",
-          "bmc.driver", "'redfish' is not supported; Stackwright drives BMCs over IPMI only")
+    fails([node(bmc=dict(driver="idrac", address="192.0.2.20", username="a", password="b"))], "compute-0",
+          "bmc.driver", "'idrac' is not supported; Stackwright drives BMCs over IPMI ('ipmi') or Redfish ('redfish')")
 
 
 # --- network --------------------------------------------------------------------------
@@ -575,8 +575,9 @@ def instack(**fields):
 
 
 @pytest.mark.parametrize("fields, node, field, fragment", [
-    (dict(pm_type="redfish"), "overcloud-compute-0", "pm_type",
-     "'redfish' is not supported; Stackwright enrolls nodes over IPMI only (pm_type agent_ipmitool, ipmi, pxe_ipmitool)"),
+    (dict(pm_type="idrac"), "overcloud-compute-0", "pm_type",
+     "'idrac' is not supported; Stackwright enrolls nodes over IPMI or Redfish (pm_type agent_ipmitool, ipmi, "
+     "pxe_ipmitool, redfish)"),
     (dict(pm_type="pxe_drac"), "overcloud-compute-0", "pm_type", "'pxe_drac' is not supported"),
     (dict(pm_addr="10.0.0.256"), "overcloud-compute-0", "pm_addr", "'10.0.0.256' is not an IP address or host name"),
     (dict(pm_addr=None), "overcloud-compute-0", "pm_addr", "pm_addr: missing"),
@@ -623,8 +624,9 @@ def test_instackenv_detected_by_any_node():
 
 
 @pytest.mark.parametrize("target, change, node, field, fragment", [
-    ("testvm1", lambda n: n.update(driver="redfish"), "testvm1", "driver",
-     "'redfish' is not supported; Stackwright enrolls nodes over IPMI only (driver agent_ipmitool, ipmi, pxe_ipmitool)"),
+    ("testvm1", lambda n: n.update(driver="idrac"), "testvm1", "driver",
+     "'idrac' is not supported; Stackwright enrolls nodes over IPMI or Redfish (driver agent_ipmitool, ipmi, "
+     "pxe_ipmitool, redfish)"),
     ("testvm1", lambda n: n["driver_info"].pop("ipmi_password"), "testvm1", "driver_info.ipmi_password", "missing"),
     ("testvm1", lambda n: n["driver_info"].update(ipmi_address="192.168.122"), "testvm1", "driver_info.ipmi_address",
      "'192.168.122' is not an IP address or host name"),
