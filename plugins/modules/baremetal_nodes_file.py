@@ -24,6 +24,10 @@ description:
     must be pre-provisioned, with a static address), static addresses
     (a host address with its prefix length, the gateway inside that network, one node each) and root-device
     hints.
+  - A BMC is IPMI or Redfish - C(bmc.driver=redfish) with C(bmc.address) a URL, C(bmc.system_id) and
+    C(bmc.verify_ca); C(pm_type=redfish) with C(pm_system_id) in instackenv; C(driver=redfish) with
+    C(driver_info.redfish_address), C(redfish_system_id), C(redfish_username), C(redfish_password) and
+    C(redfish_verify_ca) in bifrost.
   - The Stackwright format refuses unknown keys and suggests the nearest known one. The instackenv and bifrost
     formats carry many keys this module does not use; those are ignored.
   - Never changes anything. BMC passwords are returned only with O(show_passwords).
