@@ -31,8 +31,9 @@ def test_what_the_roles_bind(tmp_path, collections):
                   "vars": {"render": render, "managers": MANAGERS}})
     (tmp_path / "play.yml").write_text(json.dumps([{"hosts": "ctl0", "gather_facts": False, "tasks": tasks}]))
     inventory = {"all": {
-        "children": {g: {"hosts": {"ctl0": {}}} for g in ("service_nova_control", "service_nova_compute",
-                                                            "service_neutron_agent", "service_rabbitmq")},
+        "children": {g: {"hosts": {"ctl0": {}}}
+                     for g in ("service_nova_control", "service_nova_compute", "service_neutron_agent",
+                               "service_rabbitmq")},
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                  "overcloud_addresses": ADDRESSES, "overcloud_public_network": "ctlplane",
                  "overcloud_api_addresses": ["172.16.2.10", "192.168.24.10"],
@@ -50,8 +51,7 @@ def test_what_the_roles_bind(tmp_path, collections):
     assert got["novncproxy_host"] == "192.168.24.10"
     # os-vif through the database's socket, no TCP manager left but those that do not listen
     assert got["os_vif"] == "unix:/run/openvswitch/db.sock"
-    assert got["managers_kept"] == ["punix:/run/openvswitch/x.sock",
-                                                                  "tcp:192.168.24.1:6640"]
+    assert got["managers_kept"] == ["punix:/run/openvswitch/x.sock", "tcp:192.168.24.1:6640"]
     assert "ExecStartPost=-/bin/sh -c 'chgrp nova /run/openvswitch/db.sock && chmod 0770 /run/openvswitch/db.sock'" \
         in got["ovs_socket_dropin"].splitlines()
     # Erlang's distribution port and epmd: internal_api (and epmd the loopback), not every address
