@@ -28,11 +28,12 @@ import ssl
 import time
 
 try:  # Python 3
+    from http import client as httpclient
     from urllib import error as urlerror
     from urllib import parse as urlparse
     from urllib import request as urlrequest
 except ImportError:  # pragma: no cover - Python 2 managed nodes are not supported
-    urlerror = urlparse = urlrequest = None
+    httpclient = urlerror = urlparse = urlrequest = None
 
 SYSTEMS = "/redfish/v1/Systems"
 # seconds one HTTP request may take (connect + answer)
@@ -138,6 +139,13 @@ def redfish_message(body):
     return "; ".join(messages) or error.get("message") or None
 
 
+class _NoRedirect(urlrequest.HTTPRedirectHandler if urlrequest else object):
+    """A redirect is an answer (3xx), not followed: the credentials go to the BMC only."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 class Bmc:
     """One ComputerSystem behind one Redfish service."""
 
@@ -160,6 +168,10 @@ class Bmc:
         self._basic = auth == "basic"
         self.base = "%s://%s:%d" % (self.scheme, "[%s]" % self.host if ":" in self.host else self.host, self.port)
         self._context = self._tls() if self.scheme == "https" else None
+        handlers = [_NoRedirect()]
+        if self._context is not None:
+            handlers.append(urlrequest.HTTPSHandler(context=self._context))
+        self._opener = urlrequest.build_opener(*handlers)
 
     def describe(self):
         return "Redfish BMC %s" % self.base
@@ -196,10 +208,8 @@ class Bmc:
         elif auth and self._basic:
             pair = ("%s:%s" % (self.username, self.password)).encode("utf-8")
             req.add_header("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))
-        # no redirects to elsewhere with the credentials: an opener without the handler's
-        # default redirect-following would be stricter, but Redfish services do not redirect
         try:
-            with urlrequest.urlopen(req, timeout=self.timeout, context=self._context) as answer:
+            with self._opener.open(req, timeout=self.timeout) as answer:
                 return answer.status, answer.headers, answer.read()
         except urlerror.HTTPError as exc:
             return exc.code, exc.headers, exc.read()
@@ -275,6 +285,8 @@ class Bmc:
                                        "CA bundle that signed it (or false, for a lab BMC only)"
                                        % (self.describe(), reason.verify_message or reason))
                 last = "no answer (%s)" % (reason,)
+            except httpclient.HTTPException as exc:  # a garbled answer (BadStatusLine...)
+                last = "a broken answer (%s: %s)" % (type(exc).__name__, exc)
             except (socket.timeout, OSError) as exc:
                 last = "no answer within %d s (%s)" % (self.timeout, exc) if isinstance(exc, socket.timeout) \
                     else "no answer (%s)" % exc

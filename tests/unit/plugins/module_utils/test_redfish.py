@@ -327,3 +327,29 @@ def test_the_modules_fail_at_once_on_a_refused_user(emulator, domain):
 def test_the_modules_refuse_mixed_up_options(emulator, domain, args, words):
     result = run("ipmi_power", emulator, domain, **args)
     assert result.get("failed") and words in result["msg"], result
+
+
+def test_a_redirect_is_not_followed_with_the_credentials():
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(301)
+            self.send_header("Location", "http://192.0.2.99/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(redfish.RedfishError) as info:
+            redfish.Bmc("http://127.0.0.1:%d" % server.server_address[1], USER, PASSWORD, system_id="1",
+                        sleep=[].append, timeout=5).power_state()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 301" in info.value.message, info.value.message
