@@ -74,9 +74,10 @@ def domain(domains):
     return domains[0]
 
 
-def start_emulator(base, allowed=None):
+def start_emulator(base, allowed=None, tls=None):
     """sushy-emulator on 127.0.0.1 (its libvirt driver, HTTP basic auth); with
-    ``allowed``, it shows only those domains. (address, process, log)."""
+    ``allowed``, it shows only those domains; with ``tls`` (certificate, key), it
+    speaks https. (address, process, log)."""
     pytest.importorskip("sushy_tools")
     import bcrypt
     auth = base / "htpasswd"
@@ -87,12 +88,14 @@ def start_emulator(base, allowed=None):
     port = free_port()
     log = open(str(base / "emulator.log"), "wb")
     proc = subprocess.Popen([sys.executable, "-m", "sushy_tools.emulator.main", "--config", str(config),
-                             "-i", "127.0.0.1", "-p", str(port), "--libvirt-uri", URI], stdout=log, stderr=log)
+                             "-i", "127.0.0.1", "-p", str(port), "--libvirt-uri", URI] +
+                            (["--ssl-certificate", tls[0], "--ssl-key", tls[1]] if tls else []),
+                            stdout=log, stderr=log)
     deadline = time.monotonic() + 30
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return "http://127.0.0.1:%d" % port, proc, log
+            return "%s://127.0.0.1:%d" % ("https" if tls else "http", port), proc, log
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
@@ -353,3 +356,37 @@ def test_a_redirect_is_not_followed_with_the_credentials():
         server.shutdown()
         server.server_close()
     assert "HTTP 301" in info.value.message, info.value.message
+
+
+@pytest.fixture(scope="module")
+def tls_emulator(domain, tmp_path_factory):
+    """The emulator over https, with a certificate for 127.0.0.1 signed by a CA of the
+    test's own: (address, CA bundle path)."""
+    base = tmp_path_factory.mktemp("sushy-tls")
+    ca, ca_key, cert, key, csr = (str(base / n) for n in ("ca.pem", "ca.key", "bmc.pem", "bmc.key", "bmc.csr"))
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "1",
+            "-subj", "/CN=test BMC CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    ext = base / "ext.cnf"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "1",
+            "-extfile", str(ext))
+    address, proc, log = start_emulator(base, [domain.UUIDString()], tls=(cert, key))
+    yield address, ca
+    stop_emulator(proc, log)
+
+
+def test_tls_is_verified_by_default_and_a_ca_bundle_is_taken(tls_emulator, domain):
+    address, ca = tls_emulator
+    started = time.monotonic()
+    with pytest.raises(redfish.RedfishError) as info:
+        redfish.Bmc(address, USER, PASSWORD, sleep=[].append).power_state()
+    assert info.value.message.startswith("Redfish BMC %s: its TLS certificate is not trusted" % address), \
+        info.value.message
+    assert "give verify_ca the path of the CA bundle" in info.value.message
+    assert time.monotonic() - started < 5, "not retried"
+    assert redfish.Bmc(address, USER, PASSWORD, verify_ca=ca).power_state() == "off"
+    assert redfish.Bmc(address, USER, PASSWORD, verify_ca="false").power_state() == "off"
