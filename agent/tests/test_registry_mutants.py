@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from stackwright_agent.errors import Conflict
-from stackwright_agent.registry import MAX_TEXT, SCHEMA, Registry, clean_text, new_token
+from stackwright_agent.registry import MAX_TEXT, SCHEMA, Registry, StateDirFull, _Conn, clean_text, new_token
 
 OLD_NODES = SCHEMA.split(";")[0].replace("    address TEXT,\n", "")
 
@@ -102,13 +102,15 @@ def test_one_node_per_mac_bmc_endpoint_and_address(reg):
                      "address": "192.0.2.100"}, create=True)
     with pytest.raises(Conflict) as err:
         reg.update("b", {"macs": ["52:54:00:aa:00:09", "52:54:00:AA:00:01"]}, create=True)
-    assert err.value.field == "macs[1]" and "already belongs to node 'a'" in str(err.value)
+    assert err.value.field == "macs[1]" and str(err.value).startswith(
+        "macs[1]: MAC 52:54:00:AA:00:01 already belongs to node 'a'; a MAC address belongs to one NIC on one node")
     with pytest.raises(Conflict) as err:
         reg.update("b", {"bmc_address": "192.0.2.11", "bmc_port": 623}, create=True)
     assert err.value.field == "bmc.address" and "BMC 192.0.2.11 port 623 is the BMC of node 'a'" in str(err.value)
     with pytest.raises(Conflict) as err:
         reg.update("b", {"address": "192.0.2.100"}, create=True)
-    assert err.value.field == "network.address" and "node 'a'" in str(err.value)
+    assert err.value.field == "network.address" and str(err.value) == (
+        "network.address: address 192.0.2.100 is the provisioning address of node 'a' already")
     assert reg.get("b") is None, "a refused write leaves nothing"
     # another port of the same BMC address is another endpoint; a node may keep its own
     reg.update("b", {"bmc_address": "192.0.2.11", "bmc_port": 624, "macs": ["52:54:00:aa:00:02"]}, create=True)
@@ -158,3 +160,24 @@ def test_an_old_registry_gets_the_new_columns_and_its_duplicates_are_named(tmp_p
 def test_tokens_are_long_and_fresh():
     tokens = {new_token() for _ in range(50)}
     assert len(tokens) == 50 and all(len(t) >= 32 for t in tokens)
+
+
+def test_a_full_database_is_named_as_a_full_state_directory(tmp_path):
+    """SQLite's own "database or disk is full" (here: a page limit, no root needed to
+    fill a file system) becomes a 507 that names the directory to free."""
+    path = str(tmp_path / "state" / "registry.sqlite")
+    Registry(str(tmp_path / "state"))
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA max_page_count = %d" % db.execute("PRAGMA page_count").fetchone()[0])
+    with pytest.raises(StateDirFull) as info:
+        with _Conn(db, path) as conn:
+            conn.execute("INSERT INTO history (node, ts, event, detail) VALUES ('n', 0, 'e', ?)", ("x" * 100000,))
+    err = info.value
+    assert str(err) == ("the undercloud's state directory is full (%s): free space there; the registry was not "
+                        "changed" % (tmp_path / "state"))
+    assert err.status == 507 and err.to_dict()["code"] == "state_dir_full"
+    assert isinstance(err.__cause__, sqlite3.OperationalError)
+    # any other database error is passed on as it is
+    with pytest.raises(sqlite3.OperationalError):
+        with _Conn(sqlite3.connect(path), path) as conn:
+            conn.execute("SELECT nothing FROM nowhere")
