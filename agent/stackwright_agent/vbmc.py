@@ -18,9 +18,10 @@ Design:
   re-probes QEMU, far longer than an IPMI client waits for an answer. Power
   requests are acknowledged like on real hardware and take effect shortly after;
   the power state reported is libvirt's.
-* The boot device is the first ``<os><boot dev=.../>`` of the domain's
-  persistent definition (the one the next start uses), rewritten with defineXML
-  like VirtualBMC does. "Next boot only" requests also store the previous order
+* The boot device is the first of the domain's boot order in its persistent
+  definition (the one the next start uses), rewritten with defineXML like
+  VirtualBMC does: ``<os><boot dev=.../>`` for a BIOS domain, per-device
+  ``<boot order=.../>`` for a UEFI one (OVMF reads only those). "Next boot only" requests also store the previous order
   in the domain's ``<metadata>``; after the domain's next start it is put back.
   Keeping that record in the definition, not in this process, means a restarted
   BMC still restores it.
@@ -46,6 +47,8 @@ import pyghmi.ipmi.command as ipmicommand
 import pyghmi.ipmi.private.constants as constants
 import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
+
+from .drivers import domains
 
 LOG = logging.getLogger("stackwright-vbmc")
 
@@ -83,8 +86,7 @@ def _libvirt():
 # -- the libvirt side ----------------------------------------------------------
 
 def boot_order(root):
-    os_el = root.find("os")
-    return [b.get("dev") for b in os_el.findall("boot")] if os_el is not None else []
+    return domains.boot_order(root)
 
 
 def boot_record(root):
@@ -103,16 +105,7 @@ def rewrite_boot(xml, order, record):
     """The definition ``xml`` with only its ``<os><boot>`` elements (and our
     metadata record) replaced; everything else is kept as it is."""
     root = ET.fromstring(xml)
-    os_el = root.find("os")
-    for el in os_el.findall("boot"):
-        os_el.remove(el)
-    position = list(os_el).index(os_el.find("type")) + 1 if os_el.find("type") is not None else 0
-    for offset, dev in enumerate(order):
-        os_el.insert(position + offset, ET.Element("boot", dev=dev))
-    # libvirt refuses per-device <boot order=...> next to <os><boot>
-    for dev_el in list(root.find("devices") if root.find("devices") is not None else []):
-        for el in dev_el.findall("boot"):
-            dev_el.remove(el)
+    domains.write_boot_order(root, order)
     meta = root.find("metadata")
     if meta is not None:
         for el in meta.findall(META_TAG):

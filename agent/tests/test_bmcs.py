@@ -320,6 +320,27 @@ def test_boot_rewrite_touches_only_the_boot_order_and_our_record():
     assert back.find("metadata/{urn:example:app}info").text == "keep me"
 
 
+def test_boot_rewrite_of_a_uefi_domain_orders_its_devices():
+    """OVMF reads the order from the devices (bootindex), not from <os><boot>."""
+    from stackwright_agent import vbmc
+    xml = """<domain type='qemu'><name>d</name>
+      <os><type arch='x86_64'>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+        <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/d_VARS.fd</nvram></os>
+      <devices><disk type='file' device='disk'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/>
+        <boot order='1'/></disk>
+        <interface type='bridge'><source bridge='br0'/><boot order='2'/></interface></devices>
+    </domain>"""
+    record = {"once": ["network", "hd"], "restore": ["hd", "network"], "domid": -1}
+    once = ET.fromstring(vbmc.rewrite_boot(xml, ["network", "hd"], record))
+    assert once.findall("os/boot") == []
+    assert once.find("devices/interface/boot").get("order") == "1"
+    assert once.find("devices/disk/boot").get("order") == "2"
+    assert vbmc.boot_order(once) == ["network", "hd"] and vbmc.boot_record(once) == record
+    assert once.find("os/nvram").text.endswith("d_VARS.fd"), "the domain's own variables are kept"
+    back = ET.fromstring(vbmc.rewrite_boot(ET.tostring(once, encoding="unicode"), ["hd"], None))
+    assert vbmc.boot_order(back) == ["hd"] and back.find("devices/interface/boot") is None
+
+
 WATCHER = """
 import json, os, sys
 from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import AgentClient

@@ -98,7 +98,7 @@ def test_lifecycle_define_start_redefine_stop_remove(agent, dom_name, bridge, im
                   {"path": overlay, "format": "qcow2", "bus": "virtio", "cache": "default"},
                   {"path": data, "format": "raw", "bus": "sata", "cache": "none"}],
         "nics": [{"bridge": bridge, "mac": MAC, "model": "virtio"}],
-        "boot": ["network", "hd"], "console_log": log}
+        "boot": ["network", "hd"], "firmware": "bios", "console_log": log}
 
     xml = dumpxml(agent, dom_name)
     assert xml.get("type") == "qemu"
@@ -207,12 +207,50 @@ def test_auto_domain_type_follows_kvm_usability(agent, dom_name, libvirt_netns, 
 
 
 def test_kvm_requested_is_rendered_with_host_cpu():
-    want = {"domain_type": "kvm", "vcpus": 2, "memory_mib": 256, "disks": [], "nics": [], "boot": ["hd"],
+    want = {"domain_type": "kvm", "firmware": "bios", "vcpus": 2, "memory_mib": 256, "disks": [], "nics": [],
+            "boot": ["hd"],
             "console_log": None}
     xml = ET.fromstring(domains.render("d", want))
     assert xml.get("type") == "kvm" and xml.find("cpu").get("mode") == "host-passthrough"
     xml = ET.fromstring(domains.render("d", dict(want, domain_type="qemu")))
     assert xml.get("type") == "qemu" and xml.find("cpu") is None
+
+
+def test_uefi_is_ovmf_with_the_boot_order_on_the_devices():
+    """UEFI firmware ignores <os><boot> (QEMU's -boot order is the PC BIOS's): the order
+    must be on the devices, where libvirt turns it into bootindex."""
+    want = {"domain_type": "qemu", "firmware": "uefi", "vcpus": 1, "memory_mib": 256, "boot": ["network", "hd"],
+            "disks": [{"path": "/var/lib/x/a.qcow2", "format": "qcow2", "bus": "virtio", "cache": "default"},
+                      {"path": "/var/lib/x/b.qcow2", "format": "qcow2", "bus": "virtio", "cache": "default"}],
+            "nics": [{"bridge": "br0", "mac": MAC, "model": "virtio"}], "console_log": None}
+    xml = ET.fromstring(domains.render("d", want))
+    loader = xml.find("os/loader")
+    assert loader.get("type") == "pflash" and loader.get("readonly") == "yes" and "OVMF_CODE" in loader.text
+    assert "OVMF_VARS" in xml.find("os/nvram").get("template")
+    assert xml.findall("os/boot") == []
+    assert xml.find("devices/interface/boot").get("order") == "1"
+    disks = xml.findall("devices/disk")
+    assert disks[0].find("boot").get("order") == "2" and disks[1].find("boot") is None
+    parsed = domains.parse_definition(ET.tostring(xml, encoding="unicode"))
+    assert parsed["firmware"] == "uefi" and parsed["boot"] == ["network", "hd"]
+    # back to BIOS: no loader, the order in <os> again, none left on the devices
+    have = dict(want)
+    bios = ET.fromstring(domains.render("d", dict(want, firmware="bios", boot=["hd"]), have,
+                                        ET.tostring(xml, encoding="unicode")))
+    assert bios.find("os/loader") is None and bios.find("os/nvram") is None
+    assert [b.get("dev") for b in bios.findall("os/boot")] == ["hd"]
+    assert bios.findall("devices/*/boot") == []
+    assert domains.parse_definition(ET.tostring(bios, encoding="unicode"))["firmware"] == "bios"
+
+
+def test_uefi_without_ovmf_is_refused_naming_the_field(agent, dom_name, monkeypatch):
+    """A node without OVMF (paths elsewhere than the driver looks, as on a host without
+    the package): refused before anything is defined."""
+    monkeypatch.setattr(domains, "OVMF_PAIRS", (("/nonexistent/OVMF_CODE.fd", "/nonexistent/OVMF_VARS.fd"),))
+    with pytest.raises(agent_client.AgentClientError) as err:
+        agent.put("domains", dom_name, {"vcpus": 1, "memory_mib": 128, "firmware": "uefi"})
+    assert err.value.field == "firmware" and "apt install ovmf" in err.value.message
+    assert dom_name not in defined(agent)
 
 
 def test_unreachable_libvirt_is_a_structured_error(tmp_path):

@@ -92,10 +92,19 @@ options:
         choices: [e1000, virtio]
         default: virtio
   boot:
-    description: Boot order. Set at creation to V([hd]) when unset.
+    description:
+      - Boot order. Set at creation to V([hd]) when unset.
+      - Written as C(<os><boot>) for BIOS and as per-device boot order for UEFI, which UEFI firmware reads (it
+        ignores C(<os><boot>)).
     type: list
     elements: str
     choices: [hd, network]
+  firmware:
+    description:
+      - V(bios) (SeaBIOS) or V(uefi) (OVMF, which the node must have installed; each domain gets its own copy of the
+        UEFI variables). Set at creation to V(bios) when unset. A change applies at the domain's next start.
+    type: str
+    choices: [bios, uefi]
   console_log:
     description: Write the serial console to a log file in the agent's console log directory.
     type: bool
@@ -180,6 +189,10 @@ resource:
       type: list
       elements: str
       sample: [network, hd]
+    firmware:
+      description: V(bios) or V(uefi).
+      type: str
+      sample: uefi
     console_log:
       description: Path of the serial console log, or null.
       type: str
@@ -208,6 +221,7 @@ def main():
             size_gib=dict(type="int"),
         )),
         domain_type=dict(type="str", choices=["auto", "kvm", "qemu"]),
+        firmware=dict(type="str", choices=["bios", "uefi"]),
         memory_mib=dict(type="int"),
         name=dict(type="str", required=True),
         nics=dict(type="list", elements="dict", options=dict(

@@ -55,10 +55,16 @@ SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
 ANSIBLE_PLAYBOOK = (shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))
                     or shutil.which("ansible-playbook"))
-MBR_BIN = "/usr/lib/syslinux/mbr/mbr.bin"
-
 MiB = 1 << 20
-PART_START = 1 * MiB
+MBR_BIN = "/usr/lib/syslinux/mbr/gptmbr.bin"
+# UEFI firmware for QEMU (Debian's ovmf): its code, and the template of its variables
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+ROOT_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+ESP_SIZE = 64 * MiB
+
+PART_START = 1 << 20
 BUILD_TIMEOUT = 1800
 CACHED_BUILD_LIMIT = 5.0
 BOOT_TIMEOUT = 240
@@ -286,8 +292,9 @@ def console_tail(path, n=60):
 
 
 @contextlib.contextmanager
-def booted(raw, key, work, memory_mib=1024):
-    """The image on a disk GROW larger, with a first-boot config, booted until SSH answers."""
+def booted(raw, key, work, memory_mib=1024, uefi=False):
+    """The image on a disk GROW larger, with a first-boot config, booted until SSH answers
+    (UEFI: by OVMF, with its variables fresh, so from the removable-media path)."""
     disk = work / "disk.raw"
     run("cp", "--sparse=always", raw, disk)
     os.truncate(disk, os.path.getsize(disk) + GROW)
@@ -304,6 +311,10 @@ def booted(raw, key, work, memory_mib=1024):
         "-device", "virtio-net-pci,netdev=n0,mac=%s" % MAC,
         "-serial", "file:%s" % console,
     ]
+    if uefi:
+        run("cp", OVMF_VARS, work / "vars.fd")
+        argv += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % OVMF_CODE,
+                 "-drive", "if=pflash,format=raw,unit=1,file=%s" % (work / "vars.fd")]
     qemu_log = open(work / "qemu.log", "wb")
     start = time.monotonic()
     proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
@@ -393,14 +404,24 @@ def test_disk_layout(raw_disk):
     size = os.path.getsize(raw_disk)
     assert size % MiB == 0
     table = json.loads(run("sfdisk", "--json", raw_disk).stdout)["partitiontable"]
-    assert table["label"] == "dos"
+    assert table["label"] == "gpt"
     parts = table["partitions"]
-    assert len(parts) == 1, parts
-    p = parts[0]
+    assert len(parts) == 2, parts
+    p, esp = parts
+    # root first, at 1 MiB (the ramdisk and the lab's containers mount it there),
+    # bootable for BIOS (gptmbr.bin looks for the attribute)
     assert p["start"] == PART_START // 512
-    assert p["start"] + p["size"] == size // 512  # sized to fit: nothing after it
-    assert p.get("bootable") is True
-    assert p["type"] == "83"
+    assert p["type"] == ROOT_TYPE and p.get("name") == "swroot"
+    assert "LegacyBIOSBootable" in p.get("attrs", ""), p
+    # then the EFI system partition, right after it; the image ends 1 MiB later
+    assert esp["type"] == ESP_TYPE and esp["start"] == p["start"] + p["size"]
+    assert esp["size"] * 512 == ESP_SIZE
+    assert (esp["start"] + esp["size"]) * 512 + MiB == size  # sized to fit
+    probe = run("blkid", "-p", "-O", str(esp["start"] * 512), "-o", "export", raw_disk).stdout.split()
+    assert "TYPE=vfat" in probe and "VERSION=FAT32" in probe, probe
+    # GRUB as the removable-media loader: what firmware boots without a boot entry
+    listing = run("mdir", "-i", "%s@@%d" % (raw_disk, esp["start"] * 512), "-b", "::/EFI/BOOT").stdout
+    assert "::/EFI/BOOT/BOOTX64.EFI" in listing.split(), listing
     # the filesystem at the 1 MiB offset: ext4 labelled swroot
     probe = run("blkid", "-p", "-O", str(PART_START), "-o", "export", raw_disk).stdout
     assert "TYPE=ext4" in probe.split(), probe
@@ -516,14 +537,50 @@ def test_root_grown_to_disk(node, raw_disk):
     node.ssh("systemctl is-system-running --wait", timeout=180, check=False)
     node.ssh("test -e /var/lib/stackwright/growroot.done")
     size = int(node.ssh("df -B1 --output=size / | tail -n 1").stdout)
-    image_fs = os.path.getsize(raw_disk) - PART_START
+    image_fs = os.path.getsize(raw_disk) - PART_START - ESP_SIZE - MiB  # root, not the ESP and GPT's backup
     assert size > image_fs + GROW * 0.9, (size, image_fs)
-    # the guest rewrote the partition table: boot code and boot flag kept
-    with open(raw_disk, "rb") as a, open(node.disk, "rb") as b:
+    assert_grown_layout(raw_disk, node.disk)
+
+
+def assert_grown_layout(raw_disk, disk):
+    """The guest rewrote the partition table: boot code and attributes kept, the
+    backup header and the ESP (its content intact) at the disk's end, root up to it."""
+    with open(raw_disk, "rb") as a, open(disk, "rb") as b:
         assert a.read(440) == b.read(440)
-    p = json.loads(run("sfdisk", "--json", node.disk).stdout)["partitiontable"]["partitions"]
-    assert len(p) == 1 and p[0]["start"] == PART_START // 512 and p[0].get("bootable") is True
-    assert p[0]["start"] + p[0]["size"] == os.path.getsize(node.disk) // 512
+    run("sfdisk", "--verify", disk)
+    before = json.loads(run("sfdisk", "--json", raw_disk).stdout)["partitiontable"]["partitions"]
+    p = json.loads(run("sfdisk", "--json", disk).stdout)["partitiontable"]["partitions"]
+    assert len(p) == 2 and p[0]["start"] == PART_START // 512 and "LegacyBIOSBootable" in p[0].get("attrs", "")
+    sectors = os.path.getsize(disk) // 512
+    assert p[1]["type"] == ESP_TYPE and p[1]["uuid"] == before[1]["uuid"]
+    assert sectors - 2048 <= p[1]["start"] + p[1]["size"] <= sectors - 33
+    assert p[0]["start"] + p[0]["size"] == p[1]["start"]
+    with open(raw_disk, "rb") as a, open(disk, "rb") as b:
+        a.seek(before[1]["start"] * 512)
+        b.seek(p[1]["start"] * 512)
+        assert a.read(ESP_SIZE) == b.read(ESP_SIZE), "the ESP moved with its content"
+
+
+@pytest.fixture(scope="module")
+def uefi_node(raw_disk, ssh_key, tmp_path_factory):
+    """The same image booted by UEFI firmware (OVMF) from a fresh disk."""
+    if not os.path.exists(OVMF_CODE):
+        pytest.skip("needs OVMF (%s, Debian's ovmf)" % OVMF_CODE)
+    with booted(raw_disk, ssh_key, tmp_path_factory.mktemp("overcloud-uefi"), uefi=True) as n:
+        yield n
+
+
+def test_boots_from_disk_under_uefi(uefi_node, raw_disk):
+    """UEFI-only servers: the firmware finds GRUB on the ESP by the removable-media
+    path (no boot entry was written), GRUB boots the kernel extlinux would."""
+    log = open(uefi_node.console, errors="replace").read()
+    assert "SYSLINUX" not in log and "Loading /vmlinuz" in log and "Linux version" in log, log[-3000:]
+    uefi_node.ssh("test -d /sys/firmware/efi")
+    cmdline = uefi_node.ssh("cat /proc/cmdline").stdout
+    assert "root=LABEL=swroot" in cmdline and "console=ttyS0,115200" in cmdline
+    uefi_node.ssh("systemctl is-system-running --wait", timeout=180, check=False)
+    uefi_node.ssh("test -e /var/lib/stackwright/growroot.done")
+    assert_grown_layout(raw_disk, uefi_node.disk)
 
 
 def test_node_identity_made_at_first_boot(node):

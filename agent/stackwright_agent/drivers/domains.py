@@ -5,8 +5,8 @@ The resource is read from the domain's live libvirt definition (its persistent,
 a virtual BMC switching the boot order, an operator running ``virsh edit`` --
 show up in the next read and are converged back when a request names the field.
 
-Definition fields (domain_type, vcpus, memory_mib, disks, nics, boot,
-console_log) are changed by redefining the domain with the same UUID. Only the
+Definition fields (domain_type, firmware, vcpus, memory_mib, disks, nics,
+boot, console_log) are changed by redefining the domain with the same UUID. Only the
 parts of the XML whose field changed are rewritten; the rest (PCI addresses,
 controllers, devices we do not manage) is kept. libvirt applies a new
 definition at the next boot: a running domain keeps its old hardware until it
@@ -14,8 +14,14 @@ is powered off and started again (state stopped, then running).
 
 Fields a request leaves unset (None) keep the domain's current values; when a
 domain is created, vcpus and memory_mib are required, boot defaults to
-["hd"] and domain_type to the agent's ``domain_type`` setting ("auto": kvm when
-/dev/kvm is usable, else plain qemu/TCG).
+["hd"], firmware to "bios" and domain_type to the agent's ``domain_type``
+setting ("auto": kvm when /dev/kvm is usable, else plain qemu/TCG).
+
+firmware "uefi" is OVMF (its code read-only, its variables a per-domain copy
+libvirt makes from the template). UEFI firmware ignores ``<os><boot>`` (QEMU's
+-boot order is for the PC BIOS); it takes the order from the devices'
+``bootindex``, so a UEFI domain's boot order is written per device (``<boot
+order='N'/>`` on its first disk and first NIC), a BIOS domain's as ``<os><boot>``.
 """
 
 import json
@@ -56,12 +62,19 @@ SCHEMA = s.Obj({
     "disks": s.List(DISK),
     "nics": s.List(NIC),
     "boot": s.List(s.Enum("network", "hd"), min_items=1, unique=True),
+    "firmware": s.Enum("bios", "uefi"),
     "console_log": s.Bool(default=True),
     "stop_timeout": s.Int(minimum=0, maximum=3600, default=60),
     "delete_disks": s.Bool(default=False),
 })
 
-DEFINITION_FIELDS = ("domain_type", "vcpus", "memory_mib", "disks", "nics", "boot", "console_log")
+DEFINITION_FIELDS = ("domain_type", "firmware", "vcpus", "memory_mib", "disks", "nics", "boot", "console_log")
+# OVMF, as distributions install it (Debian/Ubuntu ovmf, Fedora/RHEL edk2-ovmf): (code, variables template)
+OVMF_PAIRS = (
+    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+    ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+    ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
+)
 TARGET_PREFIX = {"virtio": "vd", "sata": "sd"}
 # how long converge waits for a power transition it started (create/destroy/resume)
 TRANSITION_TIMEOUT = 10
@@ -154,7 +167,7 @@ def bridge_problem(name):
 
 # -- reading the definition --------------------------------------------------
 
-def _boot_order(root):
+def boot_order(root):
     devs = [b.get("dev") for b in root.findall("os/boot")]
     if devs:
         return devs
@@ -210,9 +223,52 @@ def parse_definition(xml):
         "memory_mib": kib // 1024,
         "disks": disks,
         "nics": nics,
-        "boot": _boot_order(root),
+        "boot": boot_order(root),
+        "firmware": firmware_of(root),
         "console_log": console_log,
     }
+
+
+def firmware_of(root):
+    """uefi for a domain with a pflash loader (or libvirt's firmware='efi'), else bios."""
+    os_el = root.find("os")
+    if os_el is None:
+        return "bios"
+    loader = os_el.find("loader")
+    if os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash"):
+        return "uefi"
+    return "bios"
+
+
+def ovmf():
+    """(code, variables template) of the installed OVMF, or None."""
+    for code, template in OVMF_PAIRS:
+        if os.path.exists(code) and os.path.exists(template):
+            return code, template
+    return None
+
+
+def write_boot_order(root, order):
+    """Write ORDER (["network", "hd"]...) into the definition: per device for UEFI
+    (the first NIC, the first disk), as <os><boot> for BIOS; the other form removed
+    (libvirt refuses both at once)."""
+    os_el, devices = root.find("os"), root.find("devices")
+    _remove(os_el, os_el.findall("boot"))
+    for dev in devices:
+        _remove(dev, dev.findall("boot"))
+    if firmware_of(root) == "uefi":
+        first = {"hd": next((d for d in devices.findall("disk") if d.get("device", "disk") == "disk"), None),
+                 "network": next(iter(devices.findall("interface")), None)}
+        for index, dev in enumerate(order, start=1):
+            if first[dev] is not None:
+                target = first[dev].find("target")
+                # after <source>/<target>: libvirt accepts any order, but keep its own
+                position = list(first[dev]).index(target) + 1 if target is not None else len(first[dev])
+                first[dev].insert(position, ET.Element("boot", order=str(index)))
+        return
+    position = list(os_el).index(os_el.find("type")) + 1
+    for offset, dev in enumerate(order):
+        os_el.insert(position + offset, ET.Element("boot", dev=dev))
 
 
 # -- writing the definition --------------------------------------------------
@@ -277,16 +333,17 @@ def render(name, want, have=None, base_xml=None):
     if "memory_mib" in changed:
         _set_text(root, "memory", want["memory_mib"] * 1024, unit="KiB")
         _set_text(root, "currentMemory", want["memory_mib"] * 1024, unit="KiB")
-    if "boot" in changed:
+    if "firmware" in changed:
         os_el = root.find("os")
-        _remove(os_el, os_el.findall("boot"))
-        position = list(os_el).index(os_el.find("type")) + 1
-        for offset, dev in enumerate(want["boot"]):
-            el = ET.Element("boot", dev=dev)
-            os_el.insert(position + offset, el)
-        # libvirt refuses per-device boot order next to <os><boot>
-        for dev in devices:
-            _remove(dev, dev.findall("boot"))
+        _remove(os_el, os_el.findall("loader") + os_el.findall("nvram"))
+        os_el.attrib.pop("firmware", None)
+        if want["firmware"] == "uefi":
+            code, template = ovmf() or OVMF_PAIRS[0]
+            position = list(os_el).index(os_el.find("type")) + 1
+            loader = ET.Element("loader", readonly="yes", type="pflash")
+            loader.text = code
+            os_el.insert(position, loader)
+            os_el.insert(position + 1, ET.Element("nvram", template=template))
     if "disks" in changed:
         _remove(devices, [d for d in devices.findall("disk") if d.get("device", "disk") == "disk"])
         taken = {t.get("dev") for t in devices.findall("disk/target")}
@@ -312,6 +369,8 @@ def render(name, want, have=None, base_xml=None):
             _child(el, "source", bridge=nic["bridge"])
             _child(el, "mac", address=nic["mac"])
             _child(el, "model", type=nic["model"])
+    if changed & {"boot", "firmware", "disks", "nics"}:
+        write_boot_order(root, want["boot"])
     if "console_log" in changed:
         _remove(devices, devices.findall("serial") + devices.findall("console"))
         if want["console_log"]:
@@ -385,6 +444,10 @@ class DomainDriver(Driver):
                     raise InvalidField(field, "is required to create domain %r" % spec["name"])
         if spec["domain_type"] == "kvm" and not os.path.exists("/dev/kvm"):
             raise InvalidField("domain_type", "kvm was asked for but this node has no /dev/kvm; use qemu")
+        if spec["firmware"] == "uefi" and ovmf() is None:
+            raise InvalidField("firmware", "uefi needs OVMF, which this node does not have (looked for %s); "
+                               "install it (Debian: apt install ovmf) or use bios"
+                               % ", ".join(code for code, _ in OVMF_PAIRS))
         in_use = {d["path"] for d in current["disks"]} if current else set()
         seen = set()
         for i, disk in enumerate(disks):
@@ -442,13 +505,13 @@ class DomainDriver(Driver):
             cur = {"name": name, "state": "stopped",
                    "domain_type": resolve_domain_type(self.config.domain_type),
                    "vcpus": None, "memory_mib": None, "disks": [], "nics": [], "boot": ["hd"],
-                   "console_log": None}
+                   "firmware": "bios", "console_log": None}
         else:
             cur = current
         want = dict(cur)
         if spec["domain_type"] is not None:
             want["domain_type"] = resolve_domain_type(spec["domain_type"])
-        for field in ("vcpus", "memory_mib", "boot"):
+        for field in ("vcpus", "memory_mib", "boot", "firmware"):
             if spec[field] is not None:
                 want[field] = list(spec[field]) if field == "boot" else spec[field]
         if spec["disks"] is not None:

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Stackwright overcloud image, a bootable whole-disk image of
 # Debian 13 (trixie) made from Debian packages only, with the node agent:
-#   OUTDIR/overcloud.raw.gz         MBR disk, one bootable ext4 partition at
-#                                   1 MiB labelled "swroot", extlinux
+#   OUTDIR/overcloud.raw.gz         GPT disk that boots under BIOS and UEFI:
+#                                   partition 1 ext4 at 1 MiB labelled "swroot"
+#                                   (legacy-BIOS bootable, extlinux), partition 2
+#                                   the EFI system partition after it (FAT32,
+#                                   GRUB as the removable-media loader)
 #   OUTDIR/overcloud.raw.gz.sha256  sha256sum line of the .gz
 #   OUTDIR/overcloud.manifest       installed packages: name, version, arch
 #
@@ -41,12 +44,18 @@
 #                update-initramfs (MODULES=most), node-specific state removed
 #                (machine-id, SSH host keys, resolv.conf, apt lists);
 #   filesystem   raw disk sized content + 5% + 128 MiB (growroot takes the rest
-#                of the disk at first boot), MBR by sfdisk, ext4
-#                made from the staging directory by mkfs.ext4 -d straight into
-#                the disk file at the 1 MiB offset (no mount);
-#   bootloader   the partition mounted through a loop device for
+#                of the disk at first boot, moving the ESP to the disk's end),
+#                GPT by sfdisk, ext4 made from the staging directory by
+#                mkfs.ext4 -d straight into the disk file at the 1 MiB offset
+#                (no mount);
+#   bootloader   BIOS: the partition mounted through a loop device for
 #                `extlinux --install` (it needs a mounted filesystem and the
-#                partition's offset), syslinux's mbr.bin in the first 440 bytes;
+#                partition's offset), syslinux's gptmbr.bin in the first 440
+#                bytes. UEFI: GRUB built standalone (grub-mkstandalone, the
+#                host's grub-efi-amd64-bin) with extlinux.conf's kernel line,
+#                as \EFI\BOOT\BOOTX64.EFI on the ESP (made by mkfs.fat and
+#                mtools, no mount): firmware boots it without a boot entry, so
+#                nothing in NVRAM has to be written at deploy time;
 #   compress     pigz -1 (gzip -1 without pigz), sha256, manifest.
 #
 # Agent version: SOURCE_SHA256 is the sha256 of the lines
@@ -74,7 +83,8 @@
 # PID) and removes its work directory (only once nothing is mounted in it).
 #
 # Needs root on a Debian host (12 or 13). Installs missing build tools with
-# apt-get: debootstrap, e2fsprogs, fdisk, extlinux, syslinux-common, pigz.
+# apt-get: debootstrap, e2fsprogs, fdisk, extlinux, syslinux-common, pigz,
+# grub-efi-amd64-bin, dosfstools, mtools.
 # Environment: SW_IMAGE_MIRROR / SW_IMAGE_SECURITY_MIRROR override the
 # mirrors read from the host's apt sources (not part of the cache key),
 # TMPDIR (default /var/tmp) for the work directory (several GiB).
@@ -96,6 +106,10 @@ SUITE=trixie
 ARCH=amd64
 LABEL=swroot
 PART_START_MIB=1
+# The EFI system partition: FAT32 (what the UEFI specification names; some
+# firmware reads nothing else) needs at least 65525 clusters, so 64 MiB.
+ESP_MIB=64
+ESP_LABEL=SW-ESP
 BASE_PACKAGES=(
 	linux-image-amd64 systemd-sysv udev openssh-server python3 iproute2 lvm2 open-iscsi sudo ca-certificates
 	# initramfs-tools is linux-image-amd64's first choice anyway; zstd is
@@ -344,7 +358,7 @@ install_deps() { # PACKAGE...
 MBR_BIN=""
 find_mbr() {
 	local f
-	for f in /usr/lib/syslinux/mbr/mbr.bin /usr/lib/SYSLINUX/mbr.bin /usr/share/syslinux/mbr.bin; do
+	for f in /usr/lib/syslinux/mbr/gptmbr.bin /usr/lib/SYSLINUX/gptmbr.bin /usr/share/syslinux/gptmbr.bin; do
 		[ -f "$f" ] && MBR_BIN=$f && return 0
 	done
 	return 1
@@ -355,9 +369,12 @@ command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null || missing+=(e2f
 command -v sfdisk >/dev/null || missing+=(fdisk)
 command -v extlinux >/dev/null || missing+=(extlinux)
 find_mbr || missing+=(syslinux-common)
+[ -d /usr/lib/grub/x86_64-efi ] && command -v grub-mkstandalone >/dev/null || missing+=(grub-efi-amd64-bin)
+command -v mkfs.fat >/dev/null || missing+=(dosfstools)
+command -v mcopy >/dev/null || missing+=(mtools)
 command -v losetup >/dev/null && command -v partx >/dev/null && command -v flock >/dev/null || missing+=(util-linux)
 [ ${#missing[@]} -eq 0 ] || install_deps "${missing[@]}" || die "cannot install ${missing[*]}"
-find_mbr || die "no syslinux mbr.bin (syslinux-common)"
+find_mbr || die "no syslinux gptmbr.bin (syslinux-common)"
 if ! command -v pigz >/dev/null; then
 	install_deps pigz || warn "pigz not installable, compressing with gzip"
 fi
@@ -666,12 +683,20 @@ nfiles=$(find "$R" -xdev | wc -l)
 # Little slack: every byte of the image is written at each deploy, and growroot
 # grows the filesystem to the disk at first boot.
 fs_bytes=$(((content * 21 / 20 + 128 * MiB + MiB - 1) / MiB * MiB))
-disk_bytes=$((fs_bytes + PART_START_MIB * MiB))
+# then the ESP, then 1 MiB for GPT's backup header
+disk_bytes=$((PART_START_MIB * MiB + fs_bytes + ESP_MIB * MiB + MiB))
+esp_start=$((PART_START_MIB * MiB + fs_bytes))
 blocks=$((fs_bytes / 4096))
 inodes=$((fs_bytes / 16384))
 [ "$inodes" -ge $((nfiles * 2)) ] || inodes=$((nfiles * 2))
 truncate -s "$disk_bytes" "$DISK"
-echo "start=$((PART_START_MIB * 2048)), type=83, bootable" | quiet sfdisk -q --label dos "$DISK"
+# Partition 1 (root) first, at 1 MiB, so that every reader of the image that
+# mounts it at that offset (the ramdisk, the lab's containers) is unchanged.
+quiet sfdisk -q "$DISK" <<PARTS
+label: gpt
+start=$((PART_START_MIB * 2048)), size=$((fs_bytes / 512)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="$LABEL", attrs="LegacyBIOSBootable"
+start=$((esp_start / 512)), size=$((ESP_MIB * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system partition"
+PARTS
 # mke2fs writes the filesystem at the partition's offset inside the disk file.
 quiet mkfs.ext4 -q -F -b 4096 -L "$LABEL" -N "$inodes" -E "offset=$((PART_START_MIB * MiB))" -d "$R" "$DISK" "$blocks"
 log "content $((content / MiB)) MiB in $nfiles files, disk $((disk_bytes / MiB)) MiB, $inodes inodes"
@@ -700,6 +725,33 @@ unmount_all
 detach_loop
 dd if="$MBR_BIN" of="$DISK" bs=440 count=1 conv=notrunc status=none
 log "extlinux $(extlinux --version 2>&1 | awk '{ print $2; exit }'), $(basename "$MBR_BIN") from $MBR_BIN"
+
+# UEFI: GRUB with the kernel line of extlinux.conf (one place says how the node
+# boots), finding the root file system by its label.
+append=$(awk '$1 == "APPEND" { $1 = ""; sub(/^ /, ""); print; exit }' "$R/boot/extlinux/extlinux.conf")
+[ -n "$append" ] || die "no APPEND line in extlinux.conf"
+cat > "$W/grub.cfg" <<GRUB
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+set timeout=0
+search --no-floppy --label $LABEL --set root
+echo "Loading /vmlinuz"
+linux /vmlinuz $append
+echo "Loading /initrd.img"
+initrd /initrd.img
+boot
+GRUB
+quiet grub-mkstandalone -O x86_64-efi -o "$W/BOOTX64.EFI" --fonts= --locales= --themes= \
+	--install-modules="normal part_gpt part_msdos ext2 fat search search_label linux echo serial terminal gzio efi_gop" \
+	--modules="part_gpt ext2" "boot/grub/grub.cfg=$W/grub.cfg"
+rm -f "$W/esp.img"
+quiet mkfs.fat -C -F 32 -S 512 -s 1 -n "$ESP_LABEL" "$W/esp.img" $((ESP_MIB * 1024))
+quiet mmd -i "$W/esp.img" ::/EFI ::/EFI/BOOT
+quiet mcopy -i "$W/esp.img" "$W/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+dd if="$W/esp.img" of="$DISK" bs=1M seek=$((esp_start / MiB)) conv=notrunc,sparse status=none
+rm -f "$W/esp.img"
+log "grub $(grub-mkstandalone --version | awk '{ print $NF }') as EFI/BOOT/BOOTX64.EFI ($(stat -c %s "$W/BOOTX64.EFI") bytes) on the ESP"
 
 # ---------------------------------------------------------------- compress
 step compress
