@@ -146,7 +146,7 @@ def run_module(name, keep=False, cache_dir=None, fork=True, fraction=1.0, seed=1
                 time.sleep(0.2)
             runner = " ".join([sys.executable, "-I", "-S", "tools/mutation_fork.py", "run", sock] + args)
         else:
-            runner = " ".join([sys.executable, "-m", "pytest"] + args)
+            runner = " ".join([sys.executable, "tools/mutation_fork.py", "exec"] + args)
         cache = os.path.join(cache_dir, name + ".sqlite") if cache_dir else None
         if cache and os.path.exists(cache):
             # mutmut re-tests survivors only: a killed mutant stays killed

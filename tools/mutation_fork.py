@@ -5,6 +5,11 @@ runs pytest (which imports the project's modules, mutated, from the copy on disk
 
     python tools/mutation_fork.py serve SOCKET      # tools/mutation.py starts it
     python tools/mutation_fork.py run SOCKET ARGS   # mutmut's runner: pytest ARGS
+    python tools/mutation_fork.py exec ARGS         # the same in a new Python (--no-fork)
+
+Both exit 1 for any failure: mutmut 2 counts only exit status 1 as a killed mutant,
+and a mutant that breaks an import makes pytest exit 2 or 4 (an error, not a failed
+test), which mutmut would count as a survivor.
 
 Only the standard library is imported before the mode is known: the client starts
 fast. The server never imports the project's own modules (they are what mutmut
@@ -75,7 +80,12 @@ def run(path, args):
     client.connect(path)
     client.sendall((json.dumps({"cwd": os.getcwd(), "args": args}) + "\n").encode())
     answer = client.makefile("r").readline().strip()
-    return int(answer) if answer else 3
+    return 0 if answer == "0" else 1
+
+
+def execute(args):
+    import subprocess
+    return 0 if subprocess.run([sys.executable, "-m", "pytest"] + args).returncode == 0 else 1
 
 
 if __name__ == "__main__":
@@ -83,5 +93,7 @@ if __name__ == "__main__":
         serve(sys.argv[2])
     elif sys.argv[1:2] == ["run"]:
         sys.exit(run(sys.argv[2], sys.argv[3:]))
+    elif sys.argv[1:2] == ["exec"]:
+        sys.exit(execute(sys.argv[2:]))
     else:
-        sys.exit("usage: mutation_fork.py serve SOCKET | run SOCKET PYTEST-ARGS...")
+        sys.exit("usage: mutation_fork.py serve SOCKET | run SOCKET PYTEST-ARGS... | exec PYTEST-ARGS...")

@@ -206,7 +206,8 @@ def test_the_pool_gives_the_lowest_free_address_for_life(state_dir):
     assert ok(put(api, "b", {"role": "controller"}))["resource"]["address"] == "192.0.2.101"
     assert ok(put(api, "d", body(4)))["resource"]["address"] == "192.0.2.102", "the pool's last address"
     message = refused(put(api, "e", body(5)), 409, "provisioning_pool")
-    assert "192.0.2.100-192.0.2.102 has no free address for node 'e' (3 nodes hold addresses)" in message
+    assert message == ("provisioning_pool 192.0.2.100-192.0.2.102 has no free address for node 'e' (3 nodes hold "
+                       "addresses); widen the pool")
 
 
 def test_a_static_address_wins_over_the_pool_and_is_unique(state_dir):
@@ -241,6 +242,13 @@ def test_dhcp_host_files_follow_the_pxe_nodes(state_dir, tmp_path):
     ok(put(api, "a", {"macs": ["52:54:00:aa:00:0b"]}))
     with open(path) as fh:
         assert fh.read() == "52:54:00:aa:00:0b,192.0.2.100,a\n"
+    # an unchanged file does not stop the next node's from being written
+    ok(put(api, "b", body(2)))
+    ok(put(api, "b", {"macs": ["52:54:00:aa:00:0c"]}))
+    with open(os.path.join(hosts, "b")) as fh:
+        assert fh.read() == "52:54:00:aa:00:0c,192.0.2.101,b\n"
+    assert sorted(os.listdir(hosts)) == ["a", "b"], "no temporary file is left"
+    ok(api.handle("DELETE", "/v1/nodes/b", None))
     open(os.path.join(hosts, "stale"), "w").close()
     open(os.path.join(hosts, ".keep"), "w").close()
     ok(api.handle("DELETE", "/v1/nodes/a", None))
@@ -284,6 +292,32 @@ def test_a_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, data, fi
     got, out = put(api, "n1", data)
     assert got == 400 and out["error"]["field"] == field, out
     assert row(api) == before
+
+
+def test_the_messages_say_what_to_give(api):
+    enrolled(api, target_disk=DISK)
+    assert refused(put(api, "n1", {"if_armed_at": "now"}), 400, "if_armed_at") == (
+        "if_armed_at: expected a number, got 'now'")
+    assert refused(put(api, "n1", {"action": dict(DEPLOY, image_url="x y")}), 400, "action.image_url") == (
+        "action.image_url: 'x y' is not valid; give an http(s) URL or a path on the undercloud's listener like "
+        "/images/x.raw.gz, without spaces or quotes")
+    assert refused(put(api, "n1", {"provision_state": "failed"}), 400, "last_error") == (
+        "last_error: is required when provision_state is failed")
+
+
+def test_the_same_request_again_changes_nothing(api):
+    """The BMC's credentials digest keeps its salt: a node PUT twice is unchanged."""
+    first = ok(put(api, "n1", body(1)))
+    again = ok(put(api, "n1", body(1)))
+    assert not again["changed"] and again["resource"] == first["resource"]
+
+
+def test_a_get_shows_the_last_20_history_rows(api):
+    enrolled(api)
+    for i in range(25):
+        api.drivers["nodes"].registry.update("n1", {}, event="e%d" % i)
+    history = ok(get(api, "n1"))["history"]
+    assert [h["event"] for h in history] == ["e%d" % i for i in range(5, 25)]
 
 
 def test_inputs_at_their_limits_pass(api):

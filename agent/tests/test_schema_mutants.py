@@ -54,7 +54,8 @@ def test_cidr_and_ip():
     assert refused(c, "10.0.0.300/24", "a")[1] == ("a: '10.0.0.300/24' is not an address with a prefix length, "
                                                   "like 10.0.0.1/24")
     assert refused(c, "10.0.0.1", "a")[1] == "a: '10.0.0.1' has no prefix length; write it like 10.0.0.1/24"
-    assert "loopback" in refused(c, "127.0.0.1/8", "a")[1]
+    assert refused(c, "127.0.0.1/8", "a")[1].startswith("a: '127.0.0.1/8': ") and "loopback" in refused(
+        c, "127.0.0.1/8", "a")[1]
     assert refused(c, "10.0.0.1/0", "a")[0] == "a", "a network covering everything"
     ip = s.Ip()
     assert ip.check("2001:DB8::10", "b") == "2001:db8::10"
@@ -72,6 +73,7 @@ def test_path_is_absolute_plain_and_normalized():
     p = s.Path()
     assert p.check("/a//b/./c/", "p") == "/a/b/c"
     assert p.check("//srv", "p") == "/srv", "normpath's leading '//' is one '/'"
+    assert p.check("//Xen/a", "p") == "/Xen/a"
     assert refused(p, "a/b", "p")[1] == ("p: 'a/b' is not an absolute path; give an absolute path like "
                                         "/var/lib/images/a.qcow2")
     assert refused(p, "/a/../etc", "p")[1] == "p: '/a/../etc' has a '..' component; give the path without it"
@@ -143,3 +145,12 @@ def test_the_name_patterns(field, good, bad):
         assert field.check(value, "x") == value
     for value in bad:
         assert refused(field, value, "x")[0] == "x", value
+
+
+def test_every_refusal_says_what_to_give():
+    assert refused(s.NETNS, "a/b", "netns")[1] == (
+        "netns: 'a/b' is not valid; use a network namespace name as 'ip netns' lists it: letters, digits, '-', "
+        "'_' or '.', not '.' or '..'")
+    assert refused(s.IFNAME, "a" * 16, "name")[1].endswith("at most 15 are allowed")
+    assert refused(s.NAME, "-x", "name")[1] == (
+        "name: '-x' is not valid; start with a letter or digit; then letters, digits, '-', '_', '.', '+'")
