@@ -42,9 +42,11 @@ MODULES = {
     "transitions": ("agent/stackwright_agent/drivers/nodes.py", [
         "agent/tests/test_node_mutants.py",
         "agent/tests/test_node_transitions_table.py",
+        "agent/tests/test_nodes_redfish.py",
     ]),
     "registry": ("agent/stackwright_agent/registry.py", [
         "agent/tests/test_registry_mutants.py",
+        "agent/tests/test_nodes_redfish.py::test_a_registry_from_before_redfish_gets_the_columns_and_the_wider_index",
         "agent/tests/test_node_mutants.py",
         "agent/tests/test_node_transitions_table.py",
     ]),
@@ -54,6 +56,7 @@ MODULES = {
     ]),
     "node_schema": ("agent/stackwright_agent/node_schema.py", [
         "tests/unit/plugins/module_utils/test_node_schema.py",
+        "tests/unit/plugins/module_utils/test_nodes_file_redfish.py",
         "tests/unit/plugins/module_utils/test_nodes_file_strict.py",
         "agent/tests/test_schema_mutants.py",
         "agent/tests/test_inputs.py",
@@ -64,6 +67,8 @@ MODULES = {
     "nodes_file": ("plugins/module_utils/nodes_file.py", [
         "tests/unit/plugins/module_utils/test_nodes_file.py",
         "tests/unit/plugins/module_utils/test_nodes_file_strict.py",
+        "tests/unit/plugins/module_utils/test_nodes_file_redfish.py",
+        "tests/unit/plugins/module_utils/test_nodes_file_mutants.py",
         "tests/unit/plugins/module_utils/test_node_schema.py",
         "-k", "not test_module_ and not test_the_built_collection",  # subprocess runs: the module, packaging
     ]),
