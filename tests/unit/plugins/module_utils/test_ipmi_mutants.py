@@ -21,10 +21,14 @@ class Coded(Exception):
 
 
 def test_the_password_is_no_log_and_the_defaults_are_gentle():
-    spec = ipmi.BMC_ARGUMENT_SPEC
-    assert spec["bmc_password"] == dict(type="str", required=True, no_log=True)
-    assert spec["bmc_port"]["default"] == 623 and spec["retries"]["default"] == 5
-    assert spec["min_interval"]["default"] == 1.0
+    assert ipmi.BMC_ARGUMENT_SPEC == dict(
+        bmc_address=dict(type="str", required=True),
+        bmc_port=dict(type="int", default=623),
+        bmc_username=dict(type="str", required=True),
+        bmc_password=dict(type="str", required=True, no_log=True),
+        retries=dict(type="int", default=5),
+        min_interval=dict(type="float", default=1.0),
+    )
     bmc = ipmi.bmc_from_params(dict(bmc_address="192.0.2.9", bmc_port=6230, bmc_username="u", bmc_password="p",
                                     retries=2, min_interval=0.5))
     assert (bmc.address, bmc.port, bmc.username, bmc.password, bmc.retries, bmc.min_interval) == (
@@ -40,6 +44,7 @@ def test_the_password_is_no_log_and_the_defaults_are_gentle():
     (Exception("Success"), None),  # code 0 is no failure: never read from a text
     (Exception("something else"), None),
     (Coded("", 0), 0),
+    (Coded("Node Busy", 0xD5), 0xD5),  # the code wins over the text
 ])
 def test_the_completion_code_is_read_from_the_code_or_its_text(exc, code):
     assert ipmi.completion_code(exc) == code
