@@ -48,10 +48,9 @@ def make(driver, address, port, username, password, system_id=None, verify_ca=Tr
     if "://" in address:
         raise ipmi.IpmiError("%s is a URL, which an IPMI BMC has not; give its IP address or host name, or set "
                              "bmc_driver: redfish" % address)
-    if boot_mode:
-        raise ipmi.IpmiError("boot_mode is set by Redfish BMCs only, so far")
+    # IPMI's boot flags carry the mode as one bit (EFI or PC-compatible): UEFI or Legacy
     return ipmi.Bmc(address, port or IPMI_PORT, username, password, retries=retries,
-                    min_interval=min_interval)
+                    min_interval=min_interval, uefi=None if not boot_mode else boot_mode == "UEFI")
 
 
 def bmc_from_params(params, boot_mode=None):

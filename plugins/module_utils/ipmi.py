@@ -92,7 +92,7 @@ class Bmc:
     """One BMC endpoint; every method is one IPMI request with retries."""
 
     def __init__(self, address, port, username, password, retries=5, min_interval=1.0, sleep=time.sleep,
-                 login_timeout=LOGIN_SECONDS):
+                 login_timeout=LOGIN_SECONDS, uefi=None):
         if not HAS_PYGHMI:
             raise IpmiError("the pyghmi Python library is missing on this host (Debian: python3-pyghmi)")
         self.address = address
@@ -103,6 +103,9 @@ class Bmc:
         self.min_interval = min_interval
         self._sleep = sleep
         self.login_timeout = login_timeout
+        # the boot flags' "BIOS boot type" bit with a boot device: True EFI, False PC-compatible;
+        # None sends it clear, as pyghmi does (the BMCs that honour it then boot legacy)
+        self.uefi = uefi
         self._session = None
 
     def describe(self):
@@ -198,10 +201,12 @@ class Bmc:
 
     def boot_device(self):
         answer = self.call("get boot device", lambda s: s.get_bootdev())
-        return dict(device=answer.get("bootdev"), persistent=bool(answer.get("persistent")))
+        return dict(device=answer.get("bootdev"), persistent=bool(answer.get("persistent")),
+                    uefi=bool(answer.get("uefimode")))
 
     def set_boot_device(self, device, persistent):
-        return self.call("set boot device %s" % device, lambda s: s.set_bootdev(device, persist=persistent))
+        return self.call("set boot device %s" % device,
+                         lambda s: s.set_bootdev(device, persist=persistent, uefiboot=bool(self.uefi)))
 
 
 def _text(exc):

@@ -189,20 +189,20 @@ def _native_node(loader, index, raw):
     return ns.node(loader.node(index, raw.get("name"), fallback), raw, loader.roles, DEFAULT_ROLE)
 
 
-def _capabilities(node, value):
-    """instackenv capabilities ('profile:compute,boot_option:local') as a dict."""
+def _capabilities(node, value, path="capabilities"):
+    """Ironic capabilities ('profile:compute,boot_mode:uefi') as a dict."""
     if value is None:
         return {}
     if isinstance(value, dict):
         return value
-    ns.text(node, "capabilities", value, "a string like 'profile:compute,boot_option:local'")
+    ns.text(node, path, value, "a string like 'profile:compute,boot_option:local'")
     caps = {}
     for item in value.split(","):
         item = item.strip()
         if not item:
             continue
         if ":" not in item:
-            node.fail("capabilities", "%s is not key:value (capabilities look like 'profile:compute,boot_option:local')"
+            node.fail(path, "%s is not key:value (capabilities look like 'profile:compute,boot_option:local')"
                       % _q(item))
         key, val = item.split(":", 1)
         caps[key.strip()] = val.strip()
@@ -251,6 +251,8 @@ def _instackenv_node(loader, index, raw):
     properties = dict(cpus=ns.count(node, "cpu", raw.get("cpu"), "CPUs", lenient=True),
                       memory_mb=ns.count(node, "memory", raw.get("memory"), "MiB", lenient=True),
                       local_gb=ns.count(node, "disk", raw.get("disk"), "GiB", lenient=True))
+    if caps.get("boot_mode") is not None:
+        properties["boot_mode"] = ns.boot_mode(node, "capabilities", caps["boot_mode"])
     return ns.normalized(name, role, DEFAULT_KIND, bmc, macs, root_device, None, properties)
 
 
@@ -340,6 +342,10 @@ def _bifrost_node(loader, index, key, raw):
                       memory_mb=ns.count(node, "properties.ram", props.get("ram"), "MiB", lenient=True),
                       local_gb=ns.count(node, "properties.disk_size", props.get("disk_size"), "GiB",
                                         lenient=True))
+    # Ironic's capability string, as bifrost inventories carry it ("boot_mode:uefi,...")
+    caps = _capabilities(node, props.get("capabilities"), "properties.capabilities")
+    if caps.get("boot_mode") is not None:
+        properties["boot_mode"] = ns.boot_mode(node, "properties.capabilities", caps["boot_mode"])
 
     network = None
     address = raw.get("ipv4_address")

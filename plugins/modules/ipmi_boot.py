@@ -33,8 +33,10 @@ options:
     default: false
   boot_mode:
     description:
-      - Redfish BMCs only - also set the firmware's boot mode (C(BootSourceOverrideMode)) for this boot.
-        Left out, the boot mode is not touched (the system's own setting applies).
+      - Also set the firmware's boot mode for this boot - Redfish's C(BootSourceOverrideMode), IPMI's boot type
+        bit (EFI or PC-compatible), which several vendors' BMCs honour: a UEFI-only server told nothing boots the
+        device in legacy mode there. Left out, Redfish leaves the mode alone and IPMI sends the bit clear
+        (PC-compatible), as IPMI clients do by default.
     type: str
     choices: [uefi, legacy]
 extends_documentation_fragment:

@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4, "agent"))
 
 import pyghmi.ipmi.bmc as bmc  # noqa: E402
+import pyghmi.ipmi.command as ipmicommand  # noqa: E402
 import pyghmi.ipmi.private.serversession as serversession  # noqa: E402
 import pyghmi.ipmi.private.session as ipmisession  # noqa: E402
 
@@ -27,10 +28,10 @@ from stackwright_agent import vbmc  # noqa: E402
 
 class MemoryBmc(vbmc.VirtualBmc):
     """The virtual BMC's RMCP+ handshake (SHA-1 only, see vbmc._Sha1OnlySession)
-    and pyghmi's own chassis and boot option commands; no libvirt behind it."""
+    and pyghmi's own chassis and boot option commands (the EFI boot type bit kept);
+    no libvirt behind it."""
 
     get_chassis_status = bmc.Bmc.get_chassis_status
-    set_system_boot_options = bmc.Bmc.set_system_boot_options
 
     def __init__(self, user, password, readback):
         bmc.Bmc.__init__(self, {user: password}, port=0, address="127.0.0.1")
@@ -38,6 +39,7 @@ class MemoryBmc(vbmc.VirtualBmc):
         self.port = self.serversocket.getsockname()[1]
         self.readback = readback
         self.device = "hd"
+        self.uefi = False
         self.power = "off"
 
     def get_boot_device(self):
@@ -47,7 +49,17 @@ class MemoryBmc(vbmc.VirtualBmc):
         if self.readback == "unset" and request["data"][0] == 5:
             # boot flags without their "valid" bit: no override at all
             return session.send_ipmi_response(data=[1, 5, 0, 0, 0, 0, 0])
+        if self.readback == "kept" and request["data"][0] == 5:
+            # pyghmi's answer, with the boot type bit (EFI) as it was set
+            device = ipmicommand.boot_devices.get(self.device, self.device)
+            return session.send_ipmi_response(data=[1, 5, 0b10000000 | (0b100000 if self.uefi else 0), device,
+                                                    0, 0, 0])
         return bmc.Bmc.get_system_boot_options(self, request, session)
+
+    def set_system_boot_options(self, request, session):
+        if request["data"][0] == 5:
+            self.uefi = bool(request["data"][1] & 0b100000)
+        return bmc.Bmc.set_system_boot_options(self, request, session)
 
     def set_boot_device(self, device):
         self.device = device

@@ -104,6 +104,16 @@ def test_a_refused_completion_code_is_not_retried(bmc_port):
     assert pauses == []
 
 
+@pytest.mark.parametrize("uefi", [True, False, None])
+def test_the_boot_mode_goes_with_the_boot_device(bmc_port, uefi):
+    """UEFI-only servers whose BMC honours the boot type bit boot a device set without
+    it in legacy mode: a UEFI node's request carries it (read back here as the BMC kept it)."""
+    bmc = ipmi.Bmc("127.0.0.1", bmc_port, "admin", PASSWORD, retries=5, min_interval=0, sleep=[].append, uefi=uefi)
+    bmc.set_boot_device("network", False)
+    answer = bmc.boot_device()
+    assert answer["device"] == "network" and answer["uefi"] is bool(uefi)
+
+
 def test_a_busy_bmc_code_is_worth_a_retry():
     class Busy(Exception):
         ipmicode = 0xC0
