@@ -55,6 +55,7 @@ MODULES = {
         "agent/tests/test_inputs.py",
     ]),
     "node_schema": ("agent/stackwright_agent/node_schema.py", [
+        "tests/unit/plugins/module_utils/test_node_schema_mutants.py",
         "tests/unit/plugins/module_utils/test_node_schema.py",
         "tests/unit/plugins/module_utils/test_nodes_file_redfish.py",
         "tests/unit/plugins/module_utils/test_nodes_file_strict.py",

@@ -1,0 +1,102 @@
+"""The node schema's checks at their edges, called directly: the option declarations
+Ansible validates baremetal_node's arguments with, special networks, gateways of
+point-to-point links, the words of near-miss suggestions and of every refusal, and
+what a node's kind needs. The behaviours a mutation run (tools/mutation.py) left
+untested."""
+
+import ipaddress
+
+import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from fixtures import _load
+
+ns = _load("node_schema", "agent/stackwright_agent/node_schema.py")
+
+PATHS = dict(address="network.address", gateway="network.gateway", dns="network.dns",
+             interface_mac="network.interface_mac")
+
+
+def invalid(check, *args, **kwargs):
+    with pytest.raises(ns.Invalid) as info:
+        check(ns.Checker(), *args, **kwargs)
+    return info.value
+
+
+def test_the_option_declarations_validate_a_node_as_ansible_reads_it():
+    result = ArgumentSpecValidator(ns.NODE_OPTIONS).validate(dict(
+        name="n1", bmc=dict(address="192.0.2.9", username="admin", password="pw"),
+        network=dict(address="192.0.2.10/24", gateway="192.0.2.1", dns=["192.0.2.53"])))
+    assert result.error_messages == []
+    params = result.validated_parameters
+    assert params["bmc"]["driver"] == "ipmi", "IPMI unless told"
+    assert params["network"]["dns"] == ["192.0.2.53"] and params["network"]["gateway"] == "192.0.2.1"
+    missing = ArgumentSpecValidator(ns.NODE_OPTIONS).validate(dict(name="n1", bmc=dict(username="admin")))
+    assert any("address" in m for m in missing.error_messages), missing.error_messages
+    wrong = ArgumentSpecValidator(ns.NODE_OPTIONS).validate(dict(name="n1", bmc=dict(
+        address="192.0.2.9", username="admin", password="pw", driver="amt")))
+    assert any("driver" in m for m in wrong.error_messages), wrong.error_messages
+    assert ArgumentSpecValidator(ns.NODE_OPTIONS).validate(dict(name="n1", bmc="x")).error_messages
+
+
+@pytest.mark.parametrize("cidr", ["0.1.0.0/16", "0.0.0.0/8", "0.255.0.0/24"])
+def test_this_network_0_0_0_0_8_is_no_network_of_a_cloud(cidr):
+    assert ns.network_problem(ipaddress.ip_network(cidr))
+
+
+def test_a_multicast_range_is_named():
+    assert ns.network_problem(ipaddress.ip_network("239.1.0.0/16")) == (
+        "239.1.0.0/16 is a multicast range; give a unicast network, like 192.0.2.0/24")
+
+
+def test_values_read_in_messages_as_written():
+    assert [ns.kind_of(v) for v in (None, True, 1, 1.5, "x", [], (), {}, object())] == [
+        "null", "a boolean", "a number", "a number", "a string", "a list", "a list", "a mapping", "a object"]
+    assert [ns.q(v) for v in (None, True, False, "x", 5)] == ["null", "true", "false", "'x'", "5"]
+
+
+def test_suggestions_for_near_misses():
+    assert ns.suggest("COMPUTE", ["Compute", "Controller"]) == "; did you mean 'Compute'?"
+    assert ns.suggest("Controler", ["Compute", "Controller"]) == "; did you mean 'Controller'?"
+    assert ns.suggest("CONTROLER", ["Compute", "Controller"]) == "; did you mean 'Controller'?"
+    assert ns.suggest("zzz", ["Compute", "Controller"]) == ""
+
+
+def test_text_length_limit_is_inclusive():
+    ns.text(ns.Checker(), "f", "a" * 8, max_len=8)  # at the limit: no error
+    err = invalid(ns.text, "f", "a" * 9, max_len=8)
+    assert err.field == "f" and err.detail and err.detail == str(err).split(": ", 1)[1]
+
+
+def test_a_gateway_of_a_point_to_point_link():
+    net = ns.network(ns.Checker(), "192.0.2.1/31", "192.0.2.0", None, None, PATHS)
+    assert net["gateway"] == "192.0.2.0", "a /31 has no network or broadcast address"
+    err = invalid(ns.network, "192.0.2.10/24", "192.0.2.0", None, None, PATHS)
+    assert err.field == "network.gateway" and err.detail == "'192.0.2.0' is not a host address of 192.0.2.0/24"
+    err = invalid(ns.network, "192.0.2.10/24", "192.0.2.x", None, None, PATHS)
+    assert err.field == "network.gateway" and err.detail == "'192.0.2.x' is not an IP address"
+
+
+def test_a_static_network_keeps_its_interface_mac():
+    net = ns.network(ns.Checker(), "192.0.2.10/24", None, ["192.0.2.53"], "52:54:00:AA:00:01", PATHS)
+    assert net == dict(address="192.0.2.10/24", gateway=None, dns=["192.0.2.53"], interface_mac="52:54:00:aa:00:01")
+
+
+@pytest.mark.parametrize("address, gateway, dns, field, detail", [
+    (None, None, None, "network.address",
+     "missing; give the node's address with its prefix length, like '192.0.2.10/24'"),
+    ("192.0.2.10", None, None, "network.address",
+     "'192.0.2.10' has no prefix length; write it as a CIDR, like '192.0.2.10/24'"),
+    ("192.0.2.10/24", None, "192.0.2.53", "network.dns", "expected a list of DNS server addresses, got a string"),
+])
+def test_network_refusals_name_field_and_fix(address, gateway, dns, field, detail):
+    err = invalid(ns.network, address, gateway, dns, None, PATHS)
+    assert (err.field, err.detail) == (field, detail)
+
+
+def test_what_a_kind_needs():
+    err = invalid(ns.presence, "container", True, {"address": "192.0.2.10/24"})
+    assert err.field == "bmc" and err.detail.startswith("a container node is pre-provisioned and has no BMC")
+    err = invalid(ns.presence, "baremetal", False, None)
+    assert err.field == "bmc" and "bmc is required unless the node is pre-provisioned" in err.detail
+    ns.presence(ns.Checker(), "baremetal", False, {"address": "192.0.2.10/24"})
