@@ -40,6 +40,7 @@ class MemoryBmc(vbmc.VirtualBmc):
         self.readback = readback
         self.device = "hd"
         self.uefi = False
+        self.persistent = False
         self.power = "off"
 
     def get_boot_device(self):
@@ -52,13 +53,14 @@ class MemoryBmc(vbmc.VirtualBmc):
         if self.readback == "kept" and request["data"][0] == 5:
             # pyghmi's answer, with the boot type bit (EFI) as it was set
             device = ipmicommand.boot_devices.get(self.device, self.device)
-            return session.send_ipmi_response(data=[1, 5, 0b10000000 | (0b100000 if self.uefi else 0), device,
-                                                    0, 0, 0])
+            return session.send_ipmi_response(data=[1, 5, 0b10000000 | (0b1000000 if self.persistent else 0) |
+                                                    (0b100000 if self.uefi else 0), device, 0, 0, 0])
         return bmc.Bmc.get_system_boot_options(self, request, session)
 
     def set_system_boot_options(self, request, session):
         if request["data"][0] == 5:
             self.uefi = bool(request["data"][1] & 0b100000)
+            self.persistent = bool(request["data"][1] & 0b1000000)
         return bmc.Bmc.set_system_boot_options(self, request, session)
 
     def set_boot_device(self, device):

@@ -127,3 +127,12 @@ def test_a_silent_bmc_is_retried_with_backoff_within_the_login_bound(silent_bmc,
     assert [p for p in pauses if p >= 1] == [1.0, 2.0], "backoff doubles"
     assert elapsed < 5, "each login waits login_timeout, not pyghmi's own"
     assert os.path.exists(str(tmp_path / "locks" / ("127.0.0.1_%d" % silent_bmc)))
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_the_boot_device_reads_back_as_set(persistent):
+    test_bmc = _load("ipmi_test_bmc", "tests/unit/plugins/module_utils/ipmi_test_bmc.py")
+    with test_bmc.running("admin", "pw-boot") as port:
+        bmc = ipmi.Bmc("127.0.0.1", port, "admin", "pw-boot", retries=0, min_interval=0)
+        bmc.set_boot_device("network", persistent)
+        assert bmc.boot_device() == dict(device="network", persistent=persistent, uefi=False)
