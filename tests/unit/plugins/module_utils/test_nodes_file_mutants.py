@@ -75,3 +75,35 @@ def test_bifrost_refusals_name_field_and_fix():
 def test_an_empty_file_says_what_it_expected(data, words):
     err = error(data)
     assert err.node is None and err.message.startswith(words)
+
+
+@pytest.mark.parametrize("mask, prefix", [("32", 32), (24, 24), ("255.255.255.0", 24), (" 255.255.0.0 ", 16)])
+def test_a_subnet_mask_or_prefix_length(mask, prefix):
+    nodes = nodes_file.load_nodes(bifrost(ipv4_address="192.0.2.10", ipv4_subnet_mask=mask))
+    assert nodes[0]["network"]["address"] == "192.0.2.10/%d" % prefix
+
+
+def test_a_prefix_length_0_is_read_and_refused_as_covering_everything():
+    err = error(bifrost(ipv4_address="192.0.2.10", ipv4_subnet_mask=0))
+    assert err.field == "ipv4_address" and "covers every address" in err.message
+
+
+@pytest.mark.parametrize("mask", [33, "33", "255.0.255.0", "wide", True])
+def test_a_bad_subnet_mask_is_named(mask):
+    err = error(bifrost(ipv4_address="192.0.2.10", ipv4_subnet_mask=mask))
+    assert err.field == "ipv4_subnet_mask" and err.message.endswith(
+        "is not a subnet mask; write it like '255.255.255.0' (or a prefix length, 24)")
+
+
+def test_a_profile_must_be_text_and_a_bifrost_node_a_mapping():
+    err = error(instackenv(capabilities={"profile": 5}))
+    assert err.field == "capabilities" and err.message.endswith("profile: expected a string, got a number")
+    err = error({"n0": "not a node", "n1": bifrost()["n0"]})
+    assert err.node == "n0" and err.message.endswith("expected a mapping (one node), got a string")
+
+
+def test_an_older_bifrost_gives_the_bmc_under_power():
+    info = dict(power=dict(ipmi_address="192.0.2.41", ipmi_username="admin", ipmi_password="pw"))
+    assert nodes_file.load_nodes(bifrost(driver_info=info))[0]["bmc"]["address"] == "192.0.2.41"
+    err = error(bifrost(driver_info=dict(power=dict(ipmi_username="admin", ipmi_password="pw"))))
+    assert err.field == "driver_info.power.ipmi_address"
