@@ -100,3 +100,40 @@ def test_what_a_kind_needs():
     err = invalid(ns.presence, "baremetal", False, None)
     assert err.field == "bmc" and "bmc is required unless the node is pre-provisioned" in err.detail
     ns.presence(ns.Checker(), "baremetal", False, {"address": "192.0.2.10/24"})
+
+
+GiB = 1 << 30
+
+
+def test_without_hints_the_smallest_disk_of_4_gib_is_the_root_disk():
+    tiny, four, big = (dict(name="vdc", size_bytes=GiB), dict(name="vdb", size_bytes=4 * GiB),
+                       dict(name="vda", size_bytes=40 * GiB))
+    assert ns.pick_root_disk([big, tiny, four], {}) is four, "4 GiB exactly is big enough"
+    assert ns.pick_root_disk([big, tiny], {}) is big
+    assert ns.pick_root_disk([tiny, dict(name="vdd")], {})["name"] == "vdd", "none is big: the smallest"
+    assert ns.pick_root_disk([], {}) is None
+    assert ns.pick_root_disk([big, four], {"name": "/dev/vda"}) is big
+    assert ns.pick_root_disk([big, four], {"name": "sdz"}) is None
+
+
+@pytest.mark.parametrize("check, args, field, detail", [
+    (ns.check_fields, ({"bogus": 1}, ("address", "gateway"), "network"), "network.bogus",
+     "unknown field 'bogus'; allowed: address, gateway"),
+    (ns.mac, ("macs[0]", 5.5), "macs[0]", "expected a MAC address, got a number"),
+    (ns.mac, ("macs[0]", "52:54:00"), "macs[0]",
+     "'52:54:00' is not a MAC address; write six pairs of hex digits separated by colons, like '52:54:00:12:34:56'"),
+    (ns.kind, ("kind", 5), "kind", "5 is not a node kind (baremetal, container, vm)"),
+    (ns.kind, ("kind", "VM"), "kind", "'VM' is not a node kind (baremetal, container, vm); did you mean 'vm'?"),
+    (ns.boot_mode, ("properties.boot_mode", "efi"), "properties.boot_mode", "'efi' is not a boot mode"),
+    (ns.root_device, ("root_device", {"rotational": "yes"}), "root_device.rotational",
+     "expected true or false (unquoted), got 'yes'"),
+])
+def test_refusals_are_invalid_fields_not_crashes(check, args, field, detail):
+    err = invalid(check, *args)
+    assert err.field == field and err.detail.startswith(detail), err.detail
+
+
+def test_a_boot_mode_is_kept_in_the_properties():
+    assert ns.properties(ns.Checker(), "properties", {"boot_mode": "uefi", "cpus": 2})["boot_mode"] == "uefi"
+    assert ns.properties(ns.Checker(), "properties", {"boot_mode": "bios"}, others=True)["boot_mode"] == "bios"
+    assert "boot_mode" not in ns.properties(ns.Checker(), "properties", {"cpus": 2})
