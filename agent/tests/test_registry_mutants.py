@@ -142,6 +142,7 @@ def test_an_old_registry_gets_the_new_columns_and_its_duplicates_are_named(tmp_p
     with caplog.at_level(logging.WARNING, logger="stackwright-agent.registry"):
         reg = Registry(str(state))
     text = caplog.text
+    assert {r.name for r in caplog.records} == {"stackwright-agent.registry"}, "the agent's log names the registry"
     assert "MAC 52:54:00:aa:00:01 is enrolled twice (node 'b' and another)" in text
     assert "holds duplicates for nodes (bmc_address, bmc_port)" in text
     node = reg.get("a")

@@ -107,3 +107,22 @@ def test_an_older_bifrost_gives_the_bmc_under_power():
     assert nodes_file.load_nodes(bifrost(driver_info=info))[0]["bmc"]["address"] == "192.0.2.41"
     err = error(bifrost(driver_info=dict(power=dict(ipmi_username="admin", ipmi_password="pw"))))
     assert err.field == "driver_info.power.ipmi_address"
+
+
+def test_a_default_role_that_is_not_allowed_is_named():
+    with pytest.raises(NodesFileError) as info:
+        nodes_file.load_nodes(instackenv(), roles=["Controller"])
+    assert info.value.field == "capabilities" and info.value.message.endswith(
+        "missing, and the default role 'Compute' is not allowed; give one of the allowed roles: Controller")
+    with pytest.raises(NodesFileError) as info:
+        nodes_file.load_nodes(bifrost(), roles=["Controller"])
+    assert info.value.message.endswith(
+        "missing, and the default role 'Compute' is not allowed; give one of the allowed roles: Controller")
+
+
+def test_the_bmc_under_power_only_when_not_given_directly():
+    info = dict(ipmi_address="192.0.2.42", ipmi_username="admin", ipmi_password="pw",
+                power=dict(ipmi_address="192.0.2.43", ipmi_username="admin", ipmi_password="pw"))
+    assert nodes_file.load_nodes(bifrost(driver_info=info))[0]["bmc"]["address"] == "192.0.2.42"
+    err = error(bifrost(driver_info=dict(ipmi_username="admin", ipmi_password="pw")))
+    assert err.field == "driver_info.ipmi_address"
