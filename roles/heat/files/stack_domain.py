@@ -9,6 +9,7 @@ prints {"changed": bool, "actions": [...]} and never a password."""
 import json
 import os
 import sys
+import time
 
 import openstack
 from keystoneauth1 import exceptions as ks_exceptions
@@ -65,5 +66,41 @@ def main():
     return 0
 
 
+# What a Keystone busy with a restart or a reload answers: worth another try.
+TRANSIENT = (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure,
+             ks_exceptions.ServiceUnavailable, ks_exceptions.InternalServerError, ks_exceptions.BadGateway,
+             ks_exceptions.GatewayTimeout)
+TRIES, PAUSE = 6, 5
+
+
+def transient(exc):
+    if isinstance(exc, TRANSIENT):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(exc, openstack.exceptions.HttpException) and status is not None and status >= 500
+
+
+def report_failure(exc):
+    """One JSON line saying what failed, with no secret in it (the task shows it)."""
+    msg = "%s: %s" % (type(exc).__name__, exc)
+    for name in ("HEAT_DOMAIN_ADMIN_PASSWORD", "OS_PASSWORD"):
+        if os.environ.get(name):
+            msg = msg.replace(os.environ[name], "********")
+    print(json.dumps({"changed": False, "actions": [], "failed": True, "msg": msg[:2000]}))
+    return 1
+
+
+def run():
+    for attempt in range(1, TRIES + 1):
+        try:
+            return main()
+        except Exception as exc:  # every failure is reported, never a traceback with values
+            if attempt < TRIES and transient(exc):
+                sys.stderr.write("attempt %d: %s: %s; again in %d s\n" % (attempt, type(exc).__name__, exc, PAUSE))
+                time.sleep(PAUSE)
+                continue
+            return report_failure(exc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
