@@ -137,3 +137,68 @@ def test_a_boot_mode_is_kept_in_the_properties():
     assert ns.properties(ns.Checker(), "properties", {"boot_mode": "uefi", "cpus": 2})["boot_mode"] == "uefi"
     assert ns.properties(ns.Checker(), "properties", {"boot_mode": "bios"}, others=True)["boot_mode"] == "bios"
     assert "boot_mode" not in ns.properties(ns.Checker(), "properties", {"cpus": 2})
+
+
+def test_option_types_convert_as_ansible_does():
+    result = ArgumentSpecValidator(ns.NODE_OPTIONS).validate(dict(
+        name="n1", bmc=dict(address=5, username="admin", password="pw"),
+        network=dict(address="192.0.2.10/24", gateway=7, dns=[8])))
+    params = result.validated_parameters
+    assert params["bmc"]["address"] == "5" and params["network"]["gateway"] == "7"
+    assert params["network"]["dns"] == ["8"]
+
+
+def test_the_agents_properties_check_their_boot_mode():
+    assert ns.properties(ns.Checker(), "properties", {"boot_mode": "bios", "x": 1}, others=True) == {
+        "boot_mode": "bios", "x": 1}
+    err = invalid(ns.properties, "properties", {"boot_mode": "efi"}, others=True)
+    assert err.field == "properties.boot_mode"
+
+
+@pytest.mark.parametrize("value, verify", [("false", False), (" No ", False), ("true", True), ("YES", True),
+                                           (None, True), (False, False)])
+def test_verify_ca_words(value, verify):
+    assert ns.verify_ca(ns.Checker(), "bmc.verify_ca", value) is verify
+
+
+def test_a_mac_or_address_twice_names_both_places():
+    err = invalid(ns.macs, "macs", ["52:54:00:aa:00:01", "52:54:00:AA:00:01"])
+    assert (err.field, err.detail) == ("macs[1]", "MAC 52:54:00:aa:00:01 is listed twice on this node (also at "
+                                                  "macs[0])")
+    nodes_file = _load("nodes_file", "plugins/module_utils/nodes_file.py")
+    two = [dict(name="a", bmc=dict(address="192.0.2.20", username="u", password="p"), macs=["52:54:00:aa:00:01"],
+                network=dict(address="192.0.2.10/24")),
+           dict(name="b", bmc=dict(address="192.0.2.21", username="u", password="p"), macs=["52:54:00:aa:00:01"])]
+    with pytest.raises(nodes_file.NodesFileError) as info:
+        nodes_file.load_nodes({"nodes": two})
+    assert info.value.message.endswith("a MAC address belongs to one NIC on one node"), info.value.message
+    assert "MAC 52:54:00:aa:00:01" in info.value.message
+    two[1].update(macs=["52:54:00:aa:00:02"], network=dict(address="192.0.2.10/24"))
+    with pytest.raises(nodes_file.NodesFileError) as info:
+        nodes_file.load_nodes({"nodes": two})
+    assert info.value.message.endswith("each node needs an address of its own"), info.value.message
+    assert "the address 192.0.2.10" in info.value.message
+
+
+@pytest.mark.parametrize("check, args, field, detail", [
+    (ns.bmc_endpoint, (None, 623, "u", "p", dict(address="bmc.address", port="bmc.port", username="bmc.username",
+                                                  password="bmc.password")),
+     "bmc.address", "missing; give the address of the node's BMC"),
+    (ns.bmc_endpoint, ("192.0.2.9", 623, "u", "p" * 21, dict(address="bmc.address", port="bmc.port",
+                                                              username="bmc.username", password="bmc.password")),
+     "bmc.password", "is not an IPMI password: at most 20 printable ASCII characters (IPMI 2.0)"),
+    (ns.port, ("bmc.port", 70000), "bmc.port", "70000 is not a port number (1 to 65535; IPMI's is 623)"),
+    (ns.presence, ("container", False, None), "network.address", "missing; a container node is pre-provisioned"),
+    (ns.redfish_address, (dict(address="bmc.address", port="bmc.port"), "https://[fd00::10", None), "bmc.address",
+     "'https://[fd00::10' is not a URL: an IPv6 address goes in brackets, like 'https://[fd00::10]:443'"),
+    (ns.redfish_address, (dict(address="bmc.address", port="bmc.port"), "https://[192.0.2.1]", None),
+     "bmc.address", "'https://[192.0.2.1]': only an IPv6 address goes in brackets"),
+    (ns.redfish_address, (dict(address="bmc.address", port="bmc.port"), "ftp://192.0.2.1", None), "bmc.address",
+     "'ftp': the scheme must be https (or http, for an emulator), like 'https://192.0.2.10'"),
+    (ns.redfish_address, (dict(address="bmc.address", port="bmc.port"), "https://u:p@192.0.2.1", None),
+     "bmc.address", "holds credentials (user@ or user:password@); give them as username and password, and the URL "
+                    "without them"),
+])
+def test_bmc_and_presence_refusals_name_the_field(check, args, field, detail):
+    err = invalid(check, *args)
+    assert err.field == field and err.detail.startswith(detail), (err.field, err.detail)
