@@ -123,6 +123,7 @@ def test_without_hints_the_smallest_disk_of_4_gib_is_the_root_disk():
     (ns.mac, ("macs[0]", "52:54:00"), "macs[0]",
      "'52:54:00' is not a MAC address; write six pairs of hex digits separated by colons, like '52:54:00:12:34:56'"),
     (ns.kind, ("kind", 5), "kind", "5 is not a node kind (baremetal, container, vm)"),
+    (ns.boot_mode, ("properties.boot_mode", 5), "properties.boot_mode", "5 is not a boot mode (bios, uefi)"),
     (ns.kind, ("kind", "VM"), "kind", "'VM' is not a node kind (baremetal, container, vm); did you mean 'vm'?"),
     (ns.boot_mode, ("properties.boot_mode", "efi"), "properties.boot_mode", "'efi' is not a boot mode"),
     (ns.root_device, ("root_device", {"rotational": "yes"}), "root_device.rotational",
@@ -131,6 +132,8 @@ def test_without_hints_the_smallest_disk_of_4_gib_is_the_root_disk():
 def test_refusals_are_invalid_fields_not_crashes(check, args, field, detail):
     err = invalid(check, *args)
     assert err.field == field and err.detail.startswith(detail), err.detail
+    if not isinstance(args[-1], str):
+        assert err.detail == detail, "no hint for a value that is not text"
 
 
 def test_a_boot_mode_is_kept_in_the_properties():
@@ -202,3 +205,10 @@ def test_a_mac_or_address_twice_names_both_places():
 def test_bmc_and_presence_refusals_name_the_field(check, args, field, detail):
     err = invalid(check, *args)
     assert err.field == field and err.detail.startswith(detail), (err.field, err.detail)
+
+
+@pytest.mark.parametrize("field", ["verify_ca", "system_id"])
+def test_redfish_fields_on_an_ipmi_bmc_are_refused(field):
+    err = invalid(ns.bmc, "bmc", {"address": "192.0.2.9", "username": "u", "password": "p", field: "1"})
+    assert (err.field, err.detail) == ("bmc." + field, "is for a Redfish BMC; set bmc.driver: redfish, or remove "
+                                                       + field)
