@@ -8,17 +8,19 @@ Results and survivors: docs/design/mutation-testing.md.
 
 Not part of CI (a run takes tens of minutes on two cores). Install and run:
 
-    /work/main/.venv/bin/pip install 'mutmut>=2.5,<3'   # or: pip install 'mutmut<3' in your venv
-    python tools/mutation.py                  # every module, one after the other
-    python tools/mutation.py --jobs 2 ipmi    # some modules; two at a time
-    python tools/mutation.py --list           # the modules and their tests
+    .venv/bin/pip install 'mutmut>=2.5,<3' whatthepatch   # into the checkout's venv only
+    .venv/bin/python tools/mutation.py --jobs 2 --sample 0.2   # a seeded fifth of the lines
+    .venv/bin/python tools/mutation.py ipmi systemd            # every line of two modules
+    .venv/bin/python tools/mutation.py --list                  # the modules and their tests
 
 mutmut 2 mutates the file in place and restores it, so this script never runs it in
 the checkout: it copies the tracked and new files of the working tree into a
 temporary directory (one per module), runs mutmut there and removes the copy.
 mutmut's results are kept (--cache): a later run re-tests only the mutants that
-survived, and new ones of changed lines (--fresh: all). It prints the kill rate per module and the diff of every surviving mutant; --json
-writes both to a file.
+survived, and new ones of changed lines (--fresh: all). Each mutant's tests run in a
+child of a fork server (tools/mutation_fork.py; --no-fork: a new Python each). It
+prints the kill rate per module and the diff of every surviving mutant; --json writes
+both to a file.
 """
 
 import argparse
@@ -258,7 +260,8 @@ def main(argv=None):
     try:
         subprocess.run([sys.executable, "-m", "mutmut", "--help"], check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError:
-        sys.exit("mutmut is not installed in this Python: %s -m pip install 'mutmut>=2.5,<3'" % sys.executable)
+        sys.exit("mutmut is not installed in this Python: %s -m pip install 'mutmut>=2.5,<3' whatthepatch"
+                 % sys.executable)
     started = time.time()
     names = args.modules or list(MODULES)
     if args.fresh:
