@@ -235,8 +235,8 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="modules mutated at the same time (default 1)")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies (for `mutmut show`)")
-    parser.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                         os.path.expanduser("~/.cache"), "stackwright-mutation"),
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    parser.add_argument("--cache", default=os.path.join(cache_home, "stackwright-mutation"),
                         help="keep mutmut's results here between runs (default %(default)s)")
     parser.add_argument("--no-fork", action="store_true",
                         help="run each mutant's tests in a new Python (slower; no fork server)")
@@ -269,8 +269,8 @@ def main(argv=None):
             if os.path.exists(os.path.join(args.cache, name + ".sqlite")):
                 os.unlink(os.path.join(args.cache, name + ".sqlite"))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda n: run_module(n, args.keep, args.cache, not args.no_fork, args.sample,
-                                                      args.seed), names))
+        results = list(pool.map(
+            lambda n: run_module(n, args.keep, args.cache, not args.no_fork, args.sample, args.seed), names))
     for r in results:
         for s in r["survivors"]:
             print("--- %s: surviving mutant %d\n%s" % (r["module"], s["id"], s["diff"]))
@@ -278,12 +278,12 @@ def main(argv=None):
             print("--- %s: mutmut made no mutant; its log ends:\n%s" % (r["module"], r["error"]))
     print("\n%-12s %7s %7s %9s %8s" % ("module", "mutants", "killed", "survived", "rate"))
     for r in results:
-        print("%-12s %7d %7d %9d %7s%% (%ds)" % (r["module"], r["total"], r["killed"], r["survived"],
-                                                r["kill_rate"], r["seconds"]))
+        print("%-12s %7d %7d %9d %7s%% (%ds)"
+              % (r["module"], r["total"], r["killed"], r["survived"], r["kill_rate"], r["seconds"]))
     total = sum(r["total"] for r in results)
     killed = sum(r["killed"] for r in results)
-    print("%-12s %7d %7d %9d %7.1f%% (%ds)" % ("all", total, killed, total - killed,
-                                              100.0 * killed / total if total else 0, time.time() - started))
+    print("%-12s %7d %7d %9d %7.1f%% (%ds)"
+          % ("all", total, killed, total - killed, 100.0 * killed / total if total else 0, time.time() - started))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"results": results, "seconds": round(time.time() - started)}, fh, indent=1)

@@ -513,8 +513,8 @@ def redfish_address(node, paths, address, port_number, lenient=False):
     given = None
     if port_text is not None:
         if not DIGITS_RE.match(port_text) or not 1 <= int(port_text) <= 65535:
-            node.fail(paths["address"], "%s: the port %s is not a number from 1 to 65535" % (q(address),
-                                                                                               q(port_text)))
+            node.fail(paths["address"], "%s: the port %s is not a number from 1 to 65535"
+                      % (q(address), q(port_text)))
         given = int(port_text)
     if port_number is not None:
         explicit = port(node, paths["port"], port_number, lenient)

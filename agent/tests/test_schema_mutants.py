@@ -51,8 +51,8 @@ def test_cidr_and_ip():
     assert c.check("10.0.0.1/24", "a") == "10.0.0.1/24"
     assert c.check("2001:DB8::0001/64", "a") == "2001:db8::1/64", "normalized"
     assert refused(c, 5, "a")[1] == "a: expected an address like 10.0.0.1/24"
-    assert refused(c, "10.0.0.300/24", "a")[1] == ("a: '10.0.0.300/24' is not an address with a prefix length, "
-                                                  "like 10.0.0.1/24")
+    assert refused(c, "10.0.0.300/24", "a")[1] == \
+        "a: '10.0.0.300/24' is not an address with a prefix length, like 10.0.0.1/24"
     assert refused(c, "10.0.0.1", "a")[1] == "a: '10.0.0.1' has no prefix length; write it like 10.0.0.1/24"
     assert refused(c, "127.0.0.1/8", "a")[1].startswith("a: '127.0.0.1/8': ") and "loopback" in refused(
         c, "127.0.0.1/8", "a")[1]
@@ -60,8 +60,8 @@ def test_cidr_and_ip():
     ip = s.Ip()
     assert ip.check("2001:DB8::10", "b") == "2001:db8::10"
     assert refused(ip, None, "b")[1] == "b: expected an IP address, got NoneType"
-    assert refused(ip, "fe80::1%eth0", "b")[1] == ("b: 'fe80::1%eth0' is not an IP address; write it like "
-                                                  "192.0.2.10 or 2001:db8::10")
+    assert refused(ip, "fe80::1%eth0", "b")[1] == \
+        "b: 'fe80::1%eth0' is not an IP address; write it like 192.0.2.10 or 2001:db8::10"
     assert refused(ip, "192.0.2", "b")[0] == "b"
     assert "loopback" in refused(ip, "127.0.0.1", "b")[1]
     assert s.Ip(loopback=True).check("127.0.0.1", "b") == "127.0.0.1"
@@ -74,8 +74,8 @@ def test_path_is_absolute_plain_and_normalized():
     assert p.check("/a//b/./c/", "p") == "/a/b/c"
     assert p.check("//srv", "p") == "/srv", "normpath's leading '//' is one '/'"
     assert p.check("//Xen/a", "p") == "/Xen/a"
-    assert refused(p, "a/b", "p")[1] == ("p: 'a/b' is not an absolute path; give an absolute path like "
-                                        "/var/lib/images/a.qcow2")
+    assert refused(p, "a/b", "p")[1] == \
+        "p: 'a/b' is not an absolute path; give an absolute path like /var/lib/images/a.qcow2"
     assert refused(p, "/a/../etc", "p")[1] == "p: '/a/../etc' has a '..' component; give the path without it"
     assert p.check("/a/..b/c..", "p") == "/a/..b/c..", "only a whole '..' component"
     assert refused(p, "/a\nb", "p")[0] == "p"

@@ -299,8 +299,8 @@ def _bifrost_node(loader, index, key, raw):
     ns.mapping(node, "driver_info", info)
     base = "driver_info"
     if driver in REDFISH_DRIVERS:
-        paths = dict((k, "driver_info.redfish_" + k) for k in ("address", "port", "username", "password",
-                                                                "system_id", "verify_ca"))
+        paths = dict((k, "driver_info.redfish_" + k)
+                     for k in ("address", "port", "username", "password", "system_id", "verify_ca"))
         bmc = ns.redfish_endpoint(node, info.get("redfish_address"), None, info.get("redfish_username"),
                                   info.get("redfish_password"), info.get("redfish_system_id"),
                                   info.get("redfish_verify_ca"), paths, lenient=True)

@@ -382,8 +382,8 @@ class Bmc:
 
     def set_boot_device(self, device, persistent):
         if device not in BOOT_TARGETS:
-            raise RedfishError("%s: boot device %r is not one of %s" % (self.describe(), device,
-                                                                       ", ".join(sorted(BOOT_TARGETS))))
+            raise RedfishError("%s: boot device %r is not one of %s"
+                               % (self.describe(), device, ", ".join(sorted(BOOT_TARGETS))))
         target = BOOT_TARGETS[device]
         resource, etag = self.system()
         boot = resource.get("Boot") or {}

@@ -34,8 +34,8 @@ options:
   boot_mode:
     description:
       - Also set the firmware's boot mode for this boot - Redfish's C(BootSourceOverrideMode), IPMI's boot type
-        bit (EFI or PC-compatible), which several vendors' BMCs honour: a UEFI-only server told nothing boots the
-        device in legacy mode there. Left out, Redfish leaves the mode alone and IPMI sends the bit clear
+        bit (EFI or PC-compatible), which several vendors' BMCs honour; there a UEFI-only server told nothing boots
+        the device in legacy mode. Left out, Redfish leaves the mode alone and IPMI sends the bit clear
         (PC-compatible), as IPMI clients do by default.
     type: str
     choices: [uefi, legacy]

@@ -183,12 +183,13 @@ def test_a_mac_or_address_twice_names_both_places():
     assert "the address 192.0.2.10" in info.value.message
 
 
+BMC_PATHS = dict(address="bmc.address", port="bmc.port", username="bmc.username", password="bmc.password")
+
+
 @pytest.mark.parametrize("check, args, field, detail", [
-    (ns.bmc_endpoint, (None, 623, "u", "p", dict(address="bmc.address", port="bmc.port", username="bmc.username",
-                                                  password="bmc.password")),
+    (ns.bmc_endpoint, (None, 623, "u", "p", BMC_PATHS),
      "bmc.address", "missing; give the address of the node's BMC"),
-    (ns.bmc_endpoint, ("192.0.2.9", 623, "u", "p" * 21, dict(address="bmc.address", port="bmc.port",
-                                                              username="bmc.username", password="bmc.password")),
+    (ns.bmc_endpoint, ("192.0.2.9", 623, "u", "p" * 21, BMC_PATHS),
      "bmc.password", "is not an IPMI password: at most 20 printable ASCII characters (IPMI 2.0)"),
     (ns.port, ("bmc.port", 70000), "bmc.port", "70000 is not a port number (1 to 65535; IPMI's is 623)"),
     (ns.presence, ("container", False, None), "network.address", "missing; a container node is pre-provisioned"),

@@ -58,8 +58,8 @@ def test_defaults_a_bare_host_means_https_and_the_systems_only_one():
     assert bmc == dict(driver="redfish", address="https://192.0.2.30", port=443, system_id=None, username="root",
                        password=SECRET, verify_ca=True)
     bmc = load_nodes(native(address="http://[FD00::30]:8000", verify_ca=False, system_id=1))[0]["bmc"]
-    assert (bmc["address"], bmc["port"], bmc["system_id"], bmc["verify_ca"]) == ("http://[fd00::30]:8000", 8000, "1",
-                                                                                  False)
+    assert (bmc["address"], bmc["port"], bmc["system_id"], bmc["verify_ca"]) == \
+        ("http://[fd00::30]:8000", 8000, "1", False)
 
 
 def test_the_ipmi_forms_are_unchanged():
