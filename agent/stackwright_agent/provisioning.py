@@ -377,11 +377,14 @@ class _Handler(BaseHTTPRequestHandler):
                                         detail="iPXE script served to %s" % mac,
                                         expect=lambda row: row is not None and row["token"] == token)
         url = self.server.url
-        # BOOTIF is the MAC the script was asked for: the NIC iPXE booted from
+        # BOOTIF is the MAC the script was asked for: the NIC iPXE booted from. Under UEFI
+        # the kernel's EFI stub loads its initrd itself, by the name on its command line
+        # (initrd=), from the images iPXE holds (iPXE before 1.21 hands it no other way);
+        # a BIOS kernel ignores the argument. Ironic's iPXE scripts do the same.
         script = ("#!ipxe\n"
                   "kernel %s/images/ramdisk/vmlinuz console=ttyS0 sw.api=%s sw.node=%s sw.token=%s BOOTIF=%s "
-                  "sw.timeout=%d\n"
-                  "initrd %s/images/ramdisk/initrd\n"
+                  "sw.timeout=%d initrd=ramdisk.img\n"
+                  "initrd --name ramdisk.img %s/images/ramdisk/initrd\n"
                   "boot\n" % (url, url, node["name"], node["token"], mac, remaining, url))
         return self._reply(200, script)
 
