@@ -3,7 +3,6 @@ skips, the table, leftovers by prefix, the provider pool, what the guest prints)
 the whole run against an in-memory fake of the openstacksdk calls it makes, and
 the dashboard check against a fake Horizon in headless Chromium (when installed)."""
 
-import base64
 import functools
 import http.server
 import itertools
@@ -711,7 +710,7 @@ class CatalogueCloud(FakeCloud):
         self.roles = {"admin", "creator"}
         self.key_manager = SimpleNamespace(
             create_secret=self._create_secret,
-            get_secret=lambda s: R(payload=self._find("secrets", s.id).data[::-1 if self.corrupt else 1]),
+            get_secret=lambda i: R(payload=self._find("secrets", i).data[::-1 if self.corrupt else 1]),
             delete_secret=lambda s: self._del("secrets", s),
             find_secret=lambda i: next((s for s in self.store["secrets"] if s.id == i), None),
             secrets=lambda: list(self.store["secrets"]),
@@ -734,9 +733,9 @@ class CatalogueCloud(FakeCloud):
         self.block_storage.find_volume = lambda i: next((v for v in self.store["volumes"] if v.id == i), None)
         self.compute.find_server = lambda i: next((s for s in self.store["servers"] if s.id == i), None)
 
-    def _create_secret(self, name, payload, payload_content_encoding, **attrs):
-        assert payload_content_encoding == "base64"
-        return self._add("secrets", R(name=name, data=base64.b64decode(payload), **attrs))
+    def _create_secret(self, name, payload, payload_content_type, **attrs):
+        assert payload_content_type == "text/plain" and isinstance(payload, str)
+        return self._add("secrets", R(name=name, data=payload, **attrs))
 
     def _create_stack(self, name, template, timeout_mins):
         stack = self._add("stacks", R(name=name, template=template, made=[], status="CREATE_IN_PROGRESS",
@@ -809,7 +808,7 @@ def test_stack_template_has_what_the_cloud_can_run():
 
 
 def test_secret_and_stack_in_the_container_scenario(monkeypatch, tmp_path, web):
-    """A secret's payload comes back byte for byte; a stack with a network, subnet and
+    """A secret's payload comes back exactly; a stack with a network, subnet and
     port reaches CREATE_COMPLETE, its outputs match, and its delete leaves nothing - an
     earlier run's stack and secret are deleted first."""
     cloud = CatalogueCloud(catalogue(web.url))
@@ -819,7 +818,7 @@ def test_secret_and_stack_in_the_container_scenario(monkeypatch, tmp_path, web):
     checks = by_name(summary)
     assert summary["ok"], summary["table"]
     assert checks["leftovers"]["detail"] == "deleted stack sw-validate-stack, secret sw-validate-secret"
-    assert checks["secret"]["detail"] == ("sw-validate-secret: 64 random bytes stored, read back byte for byte, "
+    assert checks["secret"]["detail"] == ("sw-validate-secret: 64 random characters stored, read back exactly, "
                                           "deleted; role creator present")
     assert checks["stack"]["detail"].startswith("sw-validate-stack CREATE_COMPLETE in ")
     assert checks["stack"]["detail"].endswith("(network, port; outputs match); deleted with all of them")
@@ -844,8 +843,8 @@ def test_a_payload_that_comes_back_different_fails(monkeypatch, tmp_path, web):
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
     checks = by_name(summary)
     assert summary["failed"] == ["secret"]
-    assert checks["secret"]["detail"] == ("sw-validate-secret: the payload read back (64 bytes) differs from the "
-                                          "one stored (64 bytes)")
+    assert checks["secret"]["detail"] == ("sw-validate-secret: the payload read back (64 characters) differs from "
+                                          "the one stored (64)")
     assert checks["cleanup"]["ok"] is True and not cloud.store["secrets"]
 
 
