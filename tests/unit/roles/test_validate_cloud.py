@@ -710,7 +710,8 @@ class CatalogueCloud(FakeCloud):
         self.roles = {"admin", "creator"}
         self.key_manager = SimpleNamespace(
             create_secret=self._create_secret,
-            get_secret=lambda i: R(payload=self._find("secrets", i).data[::-1 if self.corrupt else 1]),
+            get=lambda url, headers: R(content=self._find("secrets", url.split("/")[1]).data[
+                ::-1 if self.corrupt else 1].encode()),
             delete_secret=lambda s: self._del("secrets", s),
             find_secret=lambda i: next((s for s in self.store["secrets"] if s.id == i), None),
             secrets=lambda: list(self.store["secrets"]),
