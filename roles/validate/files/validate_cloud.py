@@ -764,7 +764,7 @@ class Validator:
             raise CheckFailed("%s: the payload read back (%d characters) differs from the one stored (%d)" % (
                 self.name("secret"), len(data or ""), len(payload)))
         km.delete_secret(made)
-        if km.find_secret(made.id) is not None:
+        if km.get("secrets/%s" % secret_id, raise_exc=False).status_code != 404:
             raise CheckFailed("%s: still there after its delete" % self.name("secret"))
         # what users other than admin need to store secrets (Barbican's policy)
         if self.conn.identity.find_role("creator") is None:

@@ -710,8 +710,7 @@ class CatalogueCloud(FakeCloud):
         self.roles = {"admin", "creator"}
         self.key_manager = SimpleNamespace(
             create_secret=self._create_secret,
-            get=lambda url, headers: R(content=self._find("secrets", url.split("/")[1]).data[
-                ::-1 if self.corrupt else 1].encode()),
+            get=self._secret_get,
             delete_secret=lambda s: self._del("secrets", s),
             find_secret=lambda i: next((s for s in self.store["secrets"] if s.id == i), None),
             secrets=lambda: list(self.store["secrets"]),
@@ -733,6 +732,13 @@ class CatalogueCloud(FakeCloud):
         self.network.find_port = lambda i: next((p for p in self.store["ports"] if p.id == i), None)
         self.block_storage.find_volume = lambda i: next((v for v in self.store["volumes"] if v.id == i), None)
         self.compute.find_server = lambda i: next((s for s in self.store["servers"] if s.id == i), None)
+
+    def _secret_get(self, url, headers=None, raise_exc=True):
+        """GET secrets/<id>[/payload]: the payload's bytes, or the status (404 once deleted)."""
+        found = [s for s in self.store["secrets"] if s.id == url.split("/")[1]]
+        if not url.endswith("/payload"):
+            return R(status_code=200 if found else 404)
+        return R(content=found[0].data[::-1 if self.corrupt else 1].encode(), status_code=200)
 
     def _create_secret(self, name, payload, payload_content_type, **attrs):
         assert payload_content_type == "text/plain" and isinstance(payload, str)
