@@ -711,6 +711,7 @@ class CatalogueCloud(FakeCloud):
         self.key_manager = SimpleNamespace(
             create_secret=self._create_secret,
             get=self._secret_get,
+            delete=lambda url, raise_exc=True: self._del("secrets", self._find("secrets", url.split("/")[1])),
             delete_secret=lambda s: self._del("secrets", s),
             find_secret=lambda i: next((s for s in self.store["secrets"] if s.id == i), None),
             secrets=lambda: list(self.store["secrets"]),
