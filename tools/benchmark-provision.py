@@ -10,7 +10,9 @@ undercloud: the instructions, the image and the first-boot config are files), th
 ramdisk writes the same image and powers off, and QEMU boots the disk until SSH
 answers. Then the real thing: the lab with 1 (then 2) VMs, the undercloud, and
 playbooks/provision.yml; per-phase times come from the registry's history. Peak
-memory of the lab's QEMU and BMC processes is sampled during each run.
+memory of the lab's QEMU and BMC processes is sampled during each run. Last, the
+one node again while a hostile host on the provisioning network floods the
+undercloud's listener (--flood), with the undercloud service's memory and threads.
 
 Images come from --image-dir (an undercloud image store: ramdisk/vmlinuz,
 ramdisk/initrd, overcloud-<profile>.raw.gz and its .sha256); the default builds
@@ -150,6 +152,112 @@ def floor(image_dir, image):
         shutil.rmtree(work, ignore_errors=True)
 
 
+# ------------------------------------------------------------ a hostile host
+
+HOSTILE_NS = "swbench-hostile"
+HOSTILE_ADDRESS = "192.168.24.250/24"
+
+
+def flood(target, stop_file):
+    """Run inside HOSTILE_NS until stop_file exists: hold half-sent requests, send
+    bodies no listener should read (a negative and a 400 MiB Content-Length) and
+    ask for unknown MACs' scripts, in rounds of 1,000. Prints counts as JSON."""
+    import random
+    import socket
+    host, port = target.rsplit(":", 1)
+    counts = {"unknown_mac": 0, "oversized": 0, "half_sent": 0, "refused": 0, "statuses": {}}
+    held = []
+
+    def ask(data):
+        try:
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(data)
+                status = (sock.recv(64).split() or [b"closed", b"closed"])[1].decode()
+        except OSError:
+            status = "refused"
+        counts["statuses"][status] = counts["statuses"].get(status, 0) + 1
+
+    while not os.path.exists(stop_file):
+        while len(held) < 100:  # beyond the listener's bound per address: closed at once
+            try:
+                sock = socket.create_connection((host, int(port)), timeout=5)
+                sock.sendall(b"GET /boot.ipxe HTTP/1.1\r\nHost: x\r\n")
+                held.append(sock)
+                counts["half_sent"] += 1
+            except OSError:
+                counts["refused"] += 1
+                break
+        for length in ("-1", str(400 << 20)):
+            ask(("POST /v1/ramdisk/bench0/inspection?token=x HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: %s\r\n\r\n" % length).encode())
+            counts["oversized"] += 1
+        for _ in range(1000):
+            mac = "-".join("%02x" % random.randrange(256) for _ in range(6))
+            ask(("GET /nodes/%s.ipxe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % mac).encode())
+            counts["unknown_mac"] += 1
+        for sock in held[:]:  # the ones the listener dropped are opened again
+            sock.setblocking(False)
+            try:
+                if sock.recv(1) == b"":
+                    raise OSError
+            except BlockingIOError:
+                continue
+            except OSError:
+                pass
+            sock.close()
+            held.remove(sock)
+    print(json.dumps(counts))
+
+
+class Hostile:
+    """A host on the lab's provisioning bridge (its own namespace, a veth into
+    br-prov, an address of the provisioning network) running flood() at the
+    undercloud's listener; samples the undercloud service's RSS and threads."""
+
+    def __init__(self, target):
+        self.target, self.peak_rss_mib, self.peak_threads, self.counts = target, 0, 0, None
+        self.stop_file = tempfile.mktemp(prefix="flood-stop.", dir="/var/tmp")
+        self.done = threading.Event()
+
+    def service_pid(self):
+        with open("/run/stackwright/units/stackwright-undercloud.service.main") as fh:
+            return fh.read().split()[0]
+
+    def sample(self):
+        while not self.done.wait(1):
+            try:
+                with open("/proc/%s/status" % self.service_pid()) as fh:
+                    status = dict(line.split(":", 1) for line in fh)
+            except OSError:
+                continue
+            self.peak_rss_mib = max(self.peak_rss_mib, int(status["VmRSS"].split()[0]) // 1024)
+            self.peak_threads = max(self.peak_threads, int(status["Threads"]))
+
+    def __enter__(self):
+        sh("ip", "netns", "add", HOSTILE_NS)
+        sh("ip", "link", "add", "swh0", "netns", HOSTILE_NS, "type", "veth", "peer", "name", "swh1", "netns", NETNS)
+        sh(*in_ns("ip", "link", "set", "swh1", "master", "br-prov", "up"))
+        for cmd in (["ip", "addr", "add", HOSTILE_ADDRESS, "dev", "swh0"], ["ip", "link", "set", "swh0", "up"],
+                    ["ip", "link", "set", "lo", "up"]):
+            sh("ip", "netns", "exec", HOSTILE_NS, *cmd)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", HOSTILE_NS, sys.executable, os.path.abspath(__file__),
+                                      "--flood", self.target, self.stop_file], stdout=subprocess.PIPE, text=True)
+        self.sampler = threading.Thread(target=self.sample, daemon=True)
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc):
+        open(self.stop_file, "w").close()
+        try:
+            self.counts = json.loads(self.proc.communicate(timeout=300)[0] or "null")
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.done.set()
+        os.unlink(self.stop_file)
+        sh("ip", "netns", "del", HOSTILE_NS, check=False)
+
+
 # --------------------------------------------------------------- the real thing
 
 INVENTORY = """
@@ -247,6 +355,14 @@ def stackwright():
         times["provision.yml, 1 node (deploy only)"] = playbook(inv.name, "provision.yml", "-e",
                                                                 "provision_nodes=bench0")
         report["one_node"] = {"bench0": history("bench0", t1)}
+        times["remove-node.yml bench0 (again)"] = playbook(inv.name, "remove-node.yml", "-e", "node=bench0")
+        with Hostile("192.168.24.1:8080") as hostile:
+            t3 = time.time()
+            times["provision.yml, 1 node, hostile host flooding"] = playbook(inv.name, "provision.yml", "-e",
+                                                                             "provision_nodes=bench0")
+        report["one_node_flooded"] = {"bench0": history("bench0", t3), "flood": hostile.counts,
+                                      "undercloud_peak_rss_mib": hostile.peak_rss_mib,
+                                      "undercloud_peak_threads": hostile.peak_threads}
         report["playbooks_s"] = {k: round(v, 1) for k, v in times.items()}
         report["peak_rss_mib_2_nodes"] = sampler.peak
         return report
@@ -278,7 +394,10 @@ def main():
                                             "(default: built by the image_build role, from its cache)")
     parser.add_argument("--out", default="benchmark-provision.json")
     parser.add_argument("--only", choices=["floor", "stackwright"], help="measure one side only")
+    parser.add_argument("--flood", nargs=2, metavar=("HOST:PORT", "STOP_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flood:
+        return flood(*args.flood)
     image_dir = args.image_dir or WORKDIR + "-images"
     if not args.image_dir and args.only != "stackwright":
         play = os.path.join(ROOT, "playbooks", ".benchmark-images.yml")
