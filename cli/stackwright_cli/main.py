@@ -198,6 +198,8 @@ NODE_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 NODE_NAME_RULE = "a node name is 1-63 lowercase letters, digits and '-', not starting or ending with '-'"
 VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
+# a backup's name is its UTC start time (roles/backup)
+BACKUP_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z|latest")
 # --limit, --tags: one word each (Ansible's own pattern syntax within it)
 WORD_RE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,1024}")
 
@@ -225,6 +227,9 @@ def check_arguments(args):
     ident = getattr(args, "run", None)
     if ident is not None and not RUN_ID_RE.fullmatch(ident):
         return "RUN %s: a run id (stackwright runs list), a prefix of one, or 'last'" % shown(ident)
+    backup = getattr(args, "backup", None)
+    if backup is not None and not BACKUP_RE.fullmatch(backup):
+        return "BACKUP %s: a backup's name (its UTC start time, like 20261206T153000Z), or 'latest'" % shown(backup)
     for option in ("limit", "tags", "skip_tags"):
         value = getattr(args, option, None)
         if value is not None and not WORD_RE.fullmatch(value):
@@ -541,6 +546,12 @@ VERBS = [
     Verb("overcloud status", "the last deploy and the services' state now (reads only)",
          phases(phase("status", "validate", {"validate_read_only": "true"}, key="status", show=False)),
          after=show_status),
+    Verb("overcloud backup", "back up the databases, keys, configuration and secrets to the deploy host",
+         phases(phase("backup", "backup"))),
+    Verb("overcloud restore", "restore the databases and keys from a backup (default: the newest)",
+         phases(phase("restore", "restore", lambda ctx, args: {"backup_restore": args.backup})),
+         arguments=[(("backup",), dict(nargs="?", default="latest", metavar="BACKUP",
+                                       help="the backup's name (its UTC start time), or latest"))]),
     Verb("overcloud scale-out", "provision and deploy new nodes (default: those the last deploy did not plan)",
          phases(phase("scale-out", "scale", with_names("scale_nodes"))), arguments=[NAMES]),
     Verb("overcloud scale-in", "disable and drain a compute host, delete its records, unprovision it",

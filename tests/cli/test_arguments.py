@@ -41,6 +41,10 @@ BAD = [(["node", "provision", name], "NAME '") for name in HOSTILE_NAMES] + [
     (["node", "import", "nodes\n.yml"], "FILE 'nodes\\x0a.yml': a path"),
     (["runs", "show", "../x"], "RUN '../x': a run id"),
     (["runs", "show", ""], "RUN '': a run id"),
+    (["overcloud", "restore", "../20261206T153000Z"], "BACKUP '../20261206T153000Z': a backup's name"),
+    (["overcloud", "restore", "20261206T153000Z;id"], "BACKUP '20261206T153000Z;id'"),
+    (["overcloud", "restore", ""], "BACKUP '': a backup's name"),
+    (["overcloud", "restore", "newest"], "or 'latest'"),
 ]
 
 
@@ -88,3 +92,13 @@ def test_accepted_values_reach_ansible_whole_as_json(tmp_path):
     assert loaded == [{"region": "one", "label": "a b=c"}, {"banner": "x y=z", "n": 2}, {"yaml_style": "p q"},
                       {"provision_nodes": "compute0"}]
     assert all(os.stat(w[1:]).st_mode & 0o077 == 0 for w in out[1::2] if w[1:] != str(vars_file))
+
+
+@pytest.mark.parametrize("words,wanted", [([], "latest"), (["latest"], "latest"),
+                                          (["20261206T153000Z"], "20261206T153000Z")])
+def test_restore_passes_the_backup_it_names(words, wanted):
+    args = cli_main.build_parser().parse_args(["overcloud", "restore"] + words)
+    assert cli_main.check_arguments(args) is None
+    verb = next(v for v in cli_main.VERBS if v.words == "overcloud restore")
+    (restore,) = verb.phases(None, args)
+    assert restore.playbook == "playbooks/restore.yml" and restore.extravars == {"backup_restore": wanted}
