@@ -546,6 +546,8 @@ VERBS = [
     Verb("overcloud status", "the last deploy and the services' state now (reads only)",
          phases(phase("status", "validate", {"validate_read_only": "true"}, key="status", show=False)),
          after=show_status),
+    Verb("overcloud rotate-keys", "rotate Keystone's fernet keys now (tokens issued before still validate)",
+         phases(phase("rotate-keys", "rotate-keys"))),
     Verb("overcloud backup", "back up the databases, keys, configuration and secrets to the deploy host",
          phases(phase("backup", "backup"))),
     Verb("overcloud restore", "restore the databases and keys from a backup (default: the newest)",
