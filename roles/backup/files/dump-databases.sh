@@ -7,7 +7,8 @@
 # line; a dump that does not restore as it should is named on stderr, exit 1.
 set -euo pipefail
 dir=$1
-system='information_schema|performance_schema|mysql|sys|stackwright_verify_.*'
+# (#mysql50#...: a directory of the data directory that is no database, lost+found)
+system='information_schema|performance_schema|mysql|sys|stackwright_verify_.*|#mysql50#.*'
 
 # "table rows" lines of database $1, sorted by table
 counts() {
