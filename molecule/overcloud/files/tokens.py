@@ -18,6 +18,6 @@ conn = openstack.connect(cloud="stackwright")
 if sys.argv[1] == "issue":
     print(conn.auth_token)
 else:
-    answer = conn.identity.get("/auth/tokens", headers={"X-Subject-Token": os.environ["TOKEN"]}, raise_exc=False)
+    answer = conn.identity.get("auth/tokens", headers={"X-Subject-Token": os.environ["TOKEN"]}, raise_exc=False)
     print(answer.status_code)
     sys.exit(0 if answer.status_code == 200 else 1)
