@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,20 @@ class Sampler(threading.Thread):
 
 # --------------------------------------------------------------------- the floor
 
+# The undercloud's stand-in: the files, and a 200 for the ramdisk's result (it retries a
+# refused POST until its deadline, as it would against an undercloud restarting).
+STAND_IN = """
+import functools, http.server, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])),
+                                functools.partial(Handler, directory=sys.argv[3])).serve_forever()
+"""
+
 def floor(image_dir, image):
     """PXE -> ramdisk writes the image -> power off -> boot from disk -> SSH, bare."""
     work = tempfile.mkdtemp(prefix="floor.", dir="/var/tmp")
@@ -120,8 +135,7 @@ def floor(image_dir, image):
             "--dhcp-range=fd00:99::,ra-only,64", "--dhcp-match=set:ipxe,175",
             "--dhcp-boot=tag:ipxe,%s/boot.ipxe" % api, "--conf-file=/dev/null",
             "--pid-file=%s/dnsmasq.pid" % work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen(in_ns(sys.executable, "-m", "http.server", "--bind", "10.99.0.1",
-                                            "--directory", web, "8099"),
+        procs.append(subprocess.Popen(in_ns(sys.executable, "-c", STAND_IN, "10.99.0.1", "8099", web),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         disk = os.path.join(work, "disk.qcow2")
         sh("qemu-img", "create", "-f", "qcow2", disk, "4G")
@@ -398,6 +412,8 @@ def main():
     args = parser.parse_args()
     if args.flood:
         return flood(*args.flood)
+    # stopped by SIGTERM, it still removes its VMs, servers and namespaces (finally:)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     image_dir = args.image_dir or WORKDIR + "-images"
     if not args.image_dir and args.only != "stackwright":
         play = os.path.join(ROOT, "playbooks", ".benchmark-images.yml")
