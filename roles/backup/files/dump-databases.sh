@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # dump-databases.sh DIR: every database of this MariaDB server but its own schemas,
 # one dump each in DIR (NAME.sql.gz, in one transaction: consistent while the cloud
 # runs, and NAME.create.sql, its CREATE DATABASE), each proven to restore: loaded into
