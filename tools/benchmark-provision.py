@@ -98,6 +98,7 @@ http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])),
                                 functools.partial(Handler, directory=sys.argv[3])).serve_forever()
 """
 
+
 def floor(image_dir, image):
     """PXE -> ramdisk writes the image -> power off -> boot from disk -> SSH, bare."""
     work = tempfile.mkdtemp(prefix="floor.", dir="/var/tmp")
