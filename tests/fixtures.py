@@ -4,8 +4,10 @@ stops by PID. The collection's tests (tests/) and the agent's (agent/tests/) bot
 use them, through their conftest.py."""
 
 import atexit
+import json
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -25,6 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "agent"))
 from stackwright_agent import provisioning  # noqa: E402
 from stackwright_agent.api import Api  # noqa: E402
 from stackwright_agent.config import Config  # noqa: E402
+from stackwright_agent.ipmi import IpmiError  # noqa: E402
 from stackwright_agent.roles import ROLES  # noqa: E402
 from stackwright_agent.server import AgentServer  # noqa: E402
 
@@ -218,3 +222,73 @@ def silent_bmc():
     sock.bind(("127.0.0.1", 0))
     yield sock.getsockname()[1]
     sock.close()
+
+
+FAKE_INVENTORY = {"cpus": {"count": 2, "model": "QEMU"}, "memory_mib": 2048, "nics": [], "disks": [
+    {"name": "sda", "path": "/dev/sda", "size_bytes": 40 << 30, "serial": "DISK-B", "rotational": False},
+    {"name": "vda", "path": "/dev/vda", "size_bytes": 20 << 30, "rotational": True}]}
+
+
+class FakeMachine:
+    """A server behind a BMC (fake: see the module doc)."""
+
+    def __init__(self, listener, mac="52-54-00-aa-00-01", pxe=True, refuse=None, name="n1"):
+        self.listener, self.mac, self.pxe, self.refuse, self.name = listener, mac, pxe, refuse, name
+        self.power, self.next_boot, self.persistent_boot = "off", None, "hd"
+        self.booted_disk = False
+        self.boots = 0
+        self.lock = threading.Lock()
+
+    def behind(self, conductor):
+        """Make this the one machine ``conductor`` drives (its BMC, its SSH), polling fast."""
+        conductor._bmc_factory = lambda node, retries=5: self
+        conductor._ssh_greets = lambda address: self.booted_disk
+        conductor._poll, conductor._power_watch = 0.05, 0.2
+        conductor._sleep = lambda seconds: time.sleep(min(seconds, 0.05))
+        return self
+
+    # the BMC client's interface (bmc.py)
+    def describe(self):
+        return "BMC fake"
+
+    def power_state(self):
+        if self.refuse:
+            raise IpmiError(self.refuse)
+        return self.power
+
+    def set_power(self, verb, wait=False):
+        with self.lock:
+            if verb == "off":
+                self.power, self.booted_disk = "off", False
+                return
+            if self.power == "on":
+                return
+            self.power = "on"
+            device = self.next_boot or self.persistent_boot
+            self.next_boot = None
+        if device == "network" and self.pxe:
+            self.boots += 1
+            threading.Thread(target=self._ramdisk, daemon=True).start()
+        elif device == "hd":
+            self.booted_disk = True
+
+    def boot_device(self):
+        return {"device": self.next_boot or self.persistent_boot, "persistent": self.next_boot is None}
+
+    def set_boot_device(self, device, persistent):
+        if persistent:
+            self.persistent_boot, self.next_boot = device, None
+        else:
+            self.next_boot = device
+
+    def _ramdisk(self):
+        status, script = http(self.listener, "/nodes/%s.ipxe" % self.mac)
+        token = re.search(r"sw\.token=(\S+)", script.decode()).group(1)
+        status, body = http(self.listener, "/v1/ramdisk/%s?token=" % self.name + token)
+        action = dict(line.split("=", 1) for line in body.decode().splitlines())["action"]
+        if action == "inspect":
+            http(self.listener, "/v1/ramdisk/%s/inspection?token=" % self.name + token,
+                 json.dumps(FAKE_INVENTORY).encode())
+        http(self.listener, "/v1/ramdisk/%s/result?token=" % self.name + token,
+             json.dumps({"action": action, "ok": True, "error": None, "seconds": 1}).encode())
+        self.power = "off"  # as the ramdisk does after its report

@@ -42,7 +42,8 @@ LOG = logging.getLogger("stackwright-agent.registry")
 STATES = ("enrolled", "verified", "inspected", "available", "deploying", "active", "cleaning", "failed", "deleted")
 
 # columns stored as JSON text
-JSON_COLUMNS = ("macs", "root_device", "network", "properties", "inspection", "action", "bmc_verify_ca")
+JSON_COLUMNS = ("macs", "root_device", "network", "properties", "inspection", "action", "bmc_verify_ca",
+                "target")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -120,8 +121,9 @@ def clean_text(text, limit=MAX_TEXT):
 # asked for its iPXE script (it PXE booted), None until it does.
 # bmc_system_id, bmc_verify_ca: a Redfish BMC's system and how its certificate is checked
 # (JSON: true, false or a CA bundle's path); NULL for IPMI.
+# target: the action the conductor runs or ran last (conductor.py), JSON.
 ADDED_COLUMNS = (("address", "TEXT"), ("armed_at", "REAL"), ("booted_at", "REAL"), ("bmc_system_id", "TEXT"),
-                 ("bmc_verify_ca", "TEXT"))
+                 ("bmc_verify_ca", "TEXT"), ("target", "TEXT"))
 # indexes of older registries that a wider one replaced
 DROPPED_INDEXES = ("nodes_bmc_endpoint",)
 

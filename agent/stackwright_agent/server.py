@@ -116,6 +116,8 @@ def serve(config):
     if config.provisioning_listen:
         from . import provisioning
         provisioning.start(config, api.drivers["nodes"].registry)
+        # actions a previous run of the service left running go on where they were
+        api.drivers["nodes"].conductor.resume()
     if config.dhcp_hosts_dir:
         api.drivers["nodes"].after_converge()  # files written by an older agent, or removed by hand
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(server, config.socket))

@@ -17,7 +17,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fixtures import agent_client
+from fixtures import ROOT, agent_client
+from stackwright_agent import conductor
 
 ADDRESS = "192.0.2.50"
 PORT = 6230
@@ -341,24 +342,21 @@ def test_boot_rewrite_of_a_uefi_domain_orders_its_devices():
     assert vbmc.boot_order(back) == ["hd"] and back.find("devices/interface/boot") is None
 
 
+# the conductor, in the BMC's network namespace, resuming the inspection set up below
 WATCHER = """
-import json, os, sys
-from ansible_collections.stackwright.cloud.plugins.module_utils.agent_client import AgentClient
-from ansible_collections.stackwright.cloud.plugins.module_utils.baremetal import NodeWaitError, wait_for_state
-from ansible_collections.stackwright.cloud.plugins.module_utils.ipmi import Bmc
-bmc = Bmc(%r, %d, %r, os.environ["BMC_PASSWORD"], retries=1)
-try:
-    node = wait_for_state(AgentClient(sys.argv[1], timeout=30), "pw", ["inspected"], 180,
-                          power=bmc.power_state, power_interval=3)
-    out = {"reached": node["provision_state"]}
-except NodeWaitError as exc:
-    out = {"error": exc.message, "node": exc.node}
-print(json.dumps(out))
-""" % (ADDRESS, PORT, USER)
+import json, sys
+from stackwright_agent import conductor
+from stackwright_agent.registry import Registry
+registry = Registry(sys.argv[1])
+worker = conductor.Conductor(registry, power_watch=3)
+worker.start("pw", resuming=True)
+worker.join("pw", 170)
+print(json.dumps(registry.get("pw")["target"]))
+"""
 
 
-def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_netns, domain, collections):
-    """The provisioning wait asks the node's BMC (a real virtual BMC over a TCG domain):
+def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_netns, domain):
+    """The conductor's wait asks the node's BMC (a real virtual BMC over a TCG domain):
     switched off while its ramdisk should be working, the node fails at once with the
     reason, not at the end of the phase's timeout."""
     ns = bmc_netns
@@ -369,21 +367,27 @@ def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_
     agent.put("nodes", "pw", {"action": {"action": "inspect"}})
     ipmi_ok(ns, "power", "on")
     wait_for("the domain to run", lambda: is_active(agent.config.libvirt_uri, domain))
+    # an inspection the conductor runs (written straight to the registry: the agent of
+    # this process cannot reach the BMC's namespace)
+    agent.api.drivers["nodes"].registry.update("pw", {"target": {
+        "action": "inspect", "status": "running", "started_at": time.time(),
+        "timeouts": dict(conductor.TIMEOUTS, inspect=180)}})
 
     started = time.monotonic()
-    watcher = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WATCHER, agent.config.socket],
-                               env=dict(os.environ, BMC_PASSWORD=PASSWORD, PYTHONPATH=collections),
+    watcher = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WATCHER, agent.config.state_dir],
+                               env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "agent")),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)  # the watch sees "on" (twice) and goes on waiting
     assert watcher.poll() is None, watcher.communicate()
     ipmi_ok(ns, "power", "off")
     out, err = watcher.communicate(timeout=120)
     assert watcher.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
-    assert result.get("error", "").startswith("the node is powered off, waiting for inspected"), result
+    target = json.loads(out.strip().splitlines()[-1])
+    assert target["status"] == "failed", target
+    assert target["error"].startswith("inspect: the node is powered off, waiting for inspected"), target
     assert time.monotonic() - started < 60, "noticed long before the wait's 180 s"
     node = agent.find("nodes", "pw")
-    assert node["provision_state"] == "failed" and node["last_error"] == result["error"]
+    assert node["provision_state"] == "failed" and node["last_error"] == target["error"]
 
 
 def _bmc_processes(spec_file):

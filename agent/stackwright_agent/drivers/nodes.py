@@ -53,14 +53,14 @@ import logging
 import os
 import secrets
 import threading
-import time
 
+from .. import conductor as cond
 from .. import hostkeys
 from .. import node_schema as ns
 from .. import schema as s
 from ..errors import Conflict, InvalidField
 from ..provisioning import URL_VALUE
-from ..registry import Registry, new_token
+from ..registry import Registry
 from . import Driver
 from .bmcs import credentials_digest
 
@@ -130,7 +130,18 @@ SCHEMA = s.Obj(dict(NODE_FIELDS, **{
         "config_url": URL,
     }),
     "if_armed_at": Number(),
+    # what the conductor is to do with the node (conductor.py): the module
+    # baremetal_node_action sends it
+    "provision_action": s.Obj({
+        "action": s.Enum(*cond.ACTIONS, required=True),
+        "image_url": URL,
+        "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
+        "config_url": URL,
+        "timeouts": s.Obj(dict((key, s.Int(minimum=0, maximum=86400)) for key in cond.TIMEOUTS)),
+    }),
 }))
+# the fields a client may set only while the conductor runs no action on the node
+LOW_LEVEL = ("provision_state", "action", "if_armed_at")
 
 # stored as given (the BMC goes into columns of its own)
 DESCRIPTIVE = tuple(f for f in ns.NODE_FIELDS if f not in ("name", "bmc"))
@@ -147,6 +158,7 @@ class NodeDriver(Driver):
         self._registry = None
         self._registry_lock = threading.Lock()
         self._new_salts = {}  # for nodes not enrolled yet: dry run and real run predict alike
+        self._conductor = None
 
     @property
     def registry(self):
@@ -156,6 +168,14 @@ class NodeDriver(Driver):
             if self._registry is None:
                 self._registry = Registry(self.config.state_dir)
         return self._registry
+
+    @property
+    def conductor(self):
+        registry = self.registry
+        with self._registry_lock:
+            if self._conductor is None:
+                self._conductor = cond.Conductor(registry)
+        return self._conductor
 
     # -- Driver interface ------------------------------------------------------
     def validate(self, spec):
@@ -195,7 +215,7 @@ class NodeDriver(Driver):
         merged = dict(row or {"name": spec["name"], "provision_state": "enrolled", "power_state": "unknown",
                               "last_error": None, "target_disk": None, "action": None, "deploy_done": False,
                               "macs": [], "root_device": {}, "network": None, "properties": {}, "role": None,
-                              "kind": None, "address": None})
+                              "kind": None, "address": None, "target": None})
         merged.update(fields)
         if "action" in fields:
             merged["booted_at"] = None  # armed (again): not booted for it yet
@@ -204,6 +224,16 @@ class NodeDriver(Driver):
     def _fields(self, spec, row):
         """The registry columns this request sets (raises Conflict for illegal jumps)."""
         fields = {}
+        busy = (row or {}).get("target") and row["target"].get("status") in ("running", "aborting")
+        if busy:
+            for key in LOW_LEVEL:
+                if spec[key] is not None:
+                    raise Conflict("%s: node %r is busy with %s (the conductor drives its states); abort that "
+                                   "first" % (key, spec["name"], row["target"]["action"]), field=key)
+        if spec["provision_action"] is not None:
+            target = cond.check_action(spec["name"], row, spec["provision_action"])
+            if target is not None:
+                fields["target"] = target
         if spec["if_armed_at"] is not None and (row or {}).get("armed_at") != spec["if_armed_at"]:
             raise Conflict("if_armed_at: the action of node %r was armed at %s, not at %s: it was armed again "
                            "(or disarmed) since; nothing changed"
@@ -305,15 +335,22 @@ class NodeDriver(Driver):
         event, detail = ("enroll", None) if row is None else ("api", None)
         if "action" in fields:
             # a new ramdisk action gets a new token: an old ramdisk can no longer report
-            fields["token"] = new_token() if fields["action"] else None
-            fields["armed_at"] = time.time() if fields["action"] else None
-            fields["booted_at"] = None
+            if fields["action"]:
+                fields.update(cond.arming(fields["action"], row))
+            else:
+                fields.update(token=None, armed_at=None, booted_at=None)
             event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
             if fields["action"] and fields["action"] == (row or {}).get("action"):
                 detail += " again (the earlier boot never reported)"
+        if "target" in fields:
+            event, detail = "action", fields["target"]["action"]
+            if fields["target"]["status"] == "aborting":
+                detail = "abort " + detail
         self.registry.update(name, fields, event=event, detail=detail, create=row is None)
         self._new_salts.pop(name, None)
         self.after_converge()
+        if "target" in fields:
+            self.conductor.start(name)
 
     def after_converge(self):
         sync_dhcp_hosts(self.registry, self.config.dhcp_hosts_dir)
@@ -381,4 +418,4 @@ def _resource(row):
             "provision_state": row["provision_state"], "power_state": row["power_state"],
             "last_error": row["last_error"], "target_disk": row["target_disk"], "action": row["action"],
             "deploy_done": bool(row["deploy_done"]), "booted": bool(row.get("booted_at")),
-            "address": row.get("address")}
+            "address": row.get("address"), "target": row.get("target")}

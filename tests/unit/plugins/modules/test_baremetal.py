@@ -7,26 +7,19 @@ JSON file the test reads."""
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-import threading
-import time
 import uuid
 
 import pytest
 
-from fixtures import http
+from fixtures import FakeMachine
 
 BIN = os.path.dirname(sys.executable)
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]
 NEW_PASSWORD = "pw2-" + uuid.uuid4().hex[:12]
-GiB = 1 << 30
 IMAGE_SHA = hashlib.sha256(b"overcloud image").hexdigest()
 OTHER_SHA = hashlib.sha256(b"another image").hexdigest()
-INVENTORY = {"cpus": {"count": 2, "model": "QEMU"}, "memory_mib": 2048,
-             "nics": [{"name": "ens3", "mac": "52:54:00:aa:00:01", "link": True, "speed_mbps": 1000}],
-             "disks": [{"name": "vda", "path": "/dev/vda", "size_bytes": 20 * GiB, "rotational": True}]}
 
 
 # ----------------------------------------------------------------- harness
@@ -91,61 +84,11 @@ def enroll_args(mac="52:54:00:aa:00:01", password=PASSWORD, **extra):
     return args
 
 
-def armed(agent, name):
-    """(token, action name) of the node, read from the registry file (the API never shows tokens)."""
-    with sqlite3.connect(os.path.join(agent.config.state_dir, "registry.sqlite")) as db:
-        token, action = db.execute("SELECT token, action FROM nodes WHERE name = ?", (name,)).fetchone()
-    return token, (json.loads(action)["action"] if action else None)
-
-
-def enroll_direct(agent, name, mac, bmc_address):
-    agent.put("nodes", name, {"role": "Compute", "kind": "baremetal", "macs": [mac],
-                              "bmc": {"address": bmc_address, "username": "admin", "password": PASSWORD}})
-
-
-def make_available(agent, listener, name):
-    """enrolled -> verified -> inspected (through the listener: target disk chosen) -> available."""
-    agent.put("nodes", name, {"provision_state": "verified", "action": {"action": "inspect"}})
-    token, _ = armed(agent, name)
-    assert http(listener, "/v1/ramdisk/%s/inspection?token=%s" % (name, token),
-                json.dumps(INVENTORY).encode())[0] == 200
-    assert http(listener, "/v1/ramdisk/%s/result?token=%s" % (name, token), b'{"ok": true}')[0] == 200
-    node = agent.put("nodes", name, {"provision_state": "available"})["resource"]
-    assert node["provision_state"] == "available" and node["target_disk"] == "/dev/vda"
-
-
-class Ramdisk(threading.Thread):
-    """Plays the ramdisk of one node: for each (action, result) in turn, waits until that
-    action is armed with a token not used yet, then reports the result through the listener."""
-
-    def __init__(self, agent, listener, name, script):
-        super().__init__(daemon=True)
-        self.agent, self.listener, self.name, self.script = agent, listener, name, list(script)
-        self.reported = []
-        self.error = None
-
-    def run(self):
-        used = set()
-        for action, result in self.script:
-            deadline = time.monotonic() + 180
-            while True:
-                token, current = armed(self.agent, self.name)
-                if token and token not in used and current == action:
-                    break
-                if time.monotonic() > deadline:
-                    self.error = "%s was never armed (reported so far: %s)" % (action, self.reported)
-                    return
-                time.sleep(0.2)
-            used.add(token)
-            time.sleep(0.5)  # a ramdisk takes a moment: the module is polling by now
-            status, _ = http(self.listener, "/v1/ramdisk/%s/result?token=%s" % (self.name, token),
-                             json.dumps(dict(result, action=action, seconds=1)).encode())
-            self.reported.append((action, status))
-
-
 # ------------------------------------------------------------------- tests
 
 def test_enroll_update_info_and_remove(play, agent):
+    conductor = agent.api.drivers["nodes"].conductor
+    conductor._ssh_greets = lambda address: address == "192.0.2.50"  # c1's SSH (a fake: the test says so)
     tasks = [
         dict(node_task(**enroll_args()), check_mode=True),                       # 0 predicted
         node_task(**enroll_args()),                                              # 1 enrolled
@@ -158,13 +101,13 @@ def test_enroll_update_info_and_remove(play, agent):
         node_task("nobody", module="baremetal_node_info"),                       # 8 missing
         node_task("c1", role="Controller", kind="container",                     # 9 pre-provisioned
                   network={"address": "192.0.2.50/24", "gateway": "192.0.2.1"}),
-        node_task("c1", provision_state="active"),                               # 10 adopted
+        action_task("deploy", name="c1"),                                       # 10 adopted
         {"name": "all nodes", "stackwright.cloud.baremetal_node_info": {}},       # 11
         node_task(**enroll_args(mac="52:54:00:aa:00:02", password=NEW_PASSWORD)),  # 12 new password
         node_task("c1", state="absent"),                                         # 13
         node_task("c1", module="baremetal_node_info"),                           # 14
         node_task("c2", macs=["52:54:00:aa:00:09"]),                             # 15 neither BMC nor address
-        node_task("n1", provision_state="active"),                               # 16 a BMC node is not adopted
+        node_task("n1", provision_state="active"),                               # 16 states are the conductor's
     ]
     results, output = play.run(tasks, "-vvv", "--diff")
     r = results
@@ -190,7 +133,7 @@ def test_enroll_update_info_and_remove(play, agent):
     assert r[13]["changed"] and r[13]["node"] is None
     assert r[14]["nodes"] == []
     assert r[15]["failed"] and r[15]["field"] == "bmc" and "network.address" in r[15]["msg"]
-    assert r[16]["failed"] and "provision_state" in r[16]["msg"] and "adoption" in r[16]["msg"]
+    assert r[16]["failed"] and "Unsupported parameters" in r[16]["msg"] and "provision_state" in r[16]["msg"]
     assert agent.find("nodes", "n1")["macs"] == ["52:54:00:aa:00:02"]
 
     # the BMC password never shows: not in the -vvv --diff output, not in any result
@@ -202,147 +145,56 @@ def test_enroll_update_info_and_remove(play, agent):
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output and "192.0.2.11" in output
 
 
-def test_deploy_and_undeploy_through_the_ramdisk(play, agent, listener):
-    enroll_direct(agent, "n1", "52:54:00:aa:00:01", "192.0.2.11")
-    make_available(agent, listener, "n1")
-    store = listener.image_store
-    with open(os.path.join(store, "overcloud.raw.gz.sha256"), "w") as fh:
-        fh.write("%s *other.raw.gz\n%s  overcloud.raw.gz\n" % (OTHER_SHA, IMAGE_SHA))
-    checksum_url = listener.url + "/images/overcloud.raw.gz.sha256"
-    deploy = dict(image_url="/images/overcloud.raw.gz", image_checksum_url=checksum_url)
+def action_task(action, name="n1", **args):
+    return node_task(name, module="baremetal_node_action", action=action, wait_timeout=60, **args)
 
-    # arming: from available; the same deploy again changes nothing
+
+def test_node_action_deploys_undeploys_powers_and_changes_nothing_twice(play, agent, listener):
+    """The module asks the conductor and waits; the machine is tests/fixtures.py's
+    FakeMachine (a fake BMC and ramdisk: Molecule provision drives real ones)."""
+    machine = FakeMachine(listener).behind(agent.api.drivers["nodes"].conductor)
+    with open(os.path.join(listener.image_store, "overcloud.raw.gz.sha256"), "w") as fh:
+        fh.write("%s  overcloud.raw.gz\n%s  other.raw.gz\n" % (IMAGE_SHA, OTHER_SHA))
+    deploy = {"image_url": "/images/overcloud.raw.gz",
+              "image_checksum_url": listener.url + "/images/overcloud.raw.gz.sha256"}
     results, _ = play.run([
-        dict(node_task(module="baremetal_deploy", **deploy), check_mode=True),                  # 0
-        node_task(module="baremetal_deploy", **deploy),                                        # 1
-        node_task(module="baremetal_deploy", **deploy),                                        # 2
-        dict(node_task(module="baremetal_deploy", image_url="/images/other.raw.gz",            # 3
-                       image_sha256=OTHER_SHA.upper()), check_mode=True),
+        node_task(**enroll_args(network={"address": "192.0.2.60/24"})),  # 0
+        dict(action_task("deploy", **deploy), check_mode=True),          # 1
+        action_task("deploy", **deploy),                                  # 2
+        action_task("deploy", **deploy),                                  # 3 active: unchanged
+        action_task("undeploy"),                                          # 4
+        action_task("undeploy"),                                          # 5 available and off: unchanged
+        action_task("power_on"),                                          # 6
+        action_task("power_on"),                                          # 7
     ])
-    r = results
-    assert r[0]["changed"] and r[0]["image_sha256"] == IMAGE_SHA
-    assert r[1]["changed"] and r[1]["node"] == r[0]["node"]
-    assert r[1]["node"]["provision_state"] == "deploying" and not r[1]["node"]["deploy_done"]
-    assert r[1]["node"]["action"] == {"action": "deploy", "image_url": "/images/overcloud.raw.gz",
-                                      "image_sha256": IMAGE_SHA, "config_url": None}
-    assert not r[2]["changed"], "the same deploy armed already"
-    assert r[3]["changed"] and r[3]["node"]["action"]["image_sha256"] == OTHER_SHA, "another image re-arms"
-    token, action = armed(agent, "n1")
-    assert action == "deploy" and agent.find("nodes", "n1")["action"]["image_sha256"] == IMAGE_SHA
-
-    # the ramdisk writes the image, cleans, then fails a deploy
-    ramdisk = Ramdisk(agent, listener, "n1", [
-        ("deploy", {"ok": True}), ("clean", {"ok": True}),
-        ("deploy", {"ok": False, "error": "deploy:write: checksum mismatch"})])
-    ramdisk.start()
-    proc = play.start([
-        node_task(wait_for=["deployed"], wait_timeout=60),                                     # 0
-        node_task(module="baremetal_deploy", **deploy),                                        # 1 written: unchanged
-        node_task(provision_state="active", power_state="on"),                                 # 2
-        node_task(module="baremetal_deploy", **deploy),                                        # 3 active: unchanged
-        dict(node_task(module="baremetal_undeploy"), check_mode=True),                         # 4
-        node_task(module="baremetal_undeploy", wait=True, wait_timeout=60),                    # 5
-        node_task(module="baremetal_undeploy", wait=True),                                     # 6 available: unchanged
-        node_task(module="baremetal_deploy", image_url="/images/overcloud.raw.gz",             # 7 the ramdisk fails
-                  image_sha256=IMAGE_SHA, wait=True, wait_timeout=60),
-        node_task(module="baremetal_node_info"),                                               # 8
-    ])
-    results, _ = play.finish(proc)
-    ramdisk.join(10)
-    assert ramdisk.error is None and ramdisk.reported == [("deploy", 200), ("clean", 200), ("deploy", 200)]
-    r = results
-    assert not r[0]["changed"] and r[0]["node"]["provision_state"] == "deploying" and r[0]["node"]["deploy_done"]
-    assert not r[1]["changed"] and r[1]["node"]["deploy_done"]
-    assert r[2]["changed"] and r[2]["node"]["provision_state"] == "active"
-    assert not r[3]["changed"] and "deployed already" in r[3]["msg"]
-    assert r[4]["changed"] and r[4]["node"]["provision_state"] == "cleaning"
-    assert r[4]["node"]["action"]["action"] == "clean"
-    assert r[5]["changed"] and r[5]["node"]["provision_state"] == "available" and r[5]["node"]["action"] is None
-    assert not r[6]["changed"] and r[6]["node"]["provision_state"] == "available"
-    assert r[7]["failed"] and "checksum mismatch" in r[7]["msg"] and r[7]["node"]["provision_state"] == "failed"
-    history = [(h["from_state"], h["to_state"], h["event"]) for h in r[8]["nodes"][0]["history"]]
-    assert ("available", "deploying", "arm") in history and ("active", "cleaning", "arm") in history
-    assert history[-1] == ("deploying", "failed", "result")
+    assert all(not r.get("failed") for r in results), [r.get("msg") for r in results]
+    assert results[1]["changed"] and results[1]["node"]["target"]["status"] == "running"
+    assert results[2]["changed"] and results[2]["image_sha256"] == IMAGE_SHA
+    assert results[2]["node"]["provision_state"] == "active" and results[2]["node"]["target"]["status"] == "done"
+    assert not results[3]["changed"]
+    assert results[4]["changed"] and results[4]["node"]["provision_state"] == "available"
+    assert results[4]["node"]["power_state"] == "off"
+    assert not results[5]["changed"]
+    assert results[6]["changed"] and results[6]["node"]["power_state"] == "on" and not results[7]["changed"]
+    assert machine.boots == 4  # inspect, clean, deploy, clean
 
 
-def test_refusals_and_timeouts(play, agent, listener):
-    enroll_direct(agent, "fresh", "52:54:00:aa:00:11", "192.0.2.21")
-    enroll_direct(agent, "busy", "52:54:00:aa:00:12", "192.0.2.22")
-    make_available(agent, listener, "busy")
-    agent.put("nodes", "busy", {"provision_state": "deploying", "action": {
-        "action": "deploy", "image_url": "/images/x.raw.gz", "image_sha256": IMAGE_SHA}})
-    enroll_direct(agent, "slow", "52:54:00:aa:00:13", "192.0.2.23")
-    make_available(agent, listener, "slow")
-    agent.put("nodes", "slow", {"provision_state": "cleaning", "action": {"action": "clean"}})
-    with open(os.path.join(listener.image_store, "two.sha256"), "w") as fh:
-        fh.write("%s  a.raw.gz\n%s  b.raw.gz\n" % (IMAGE_SHA, OTHER_SHA))
-
+def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, listener):
+    machine = FakeMachine(listener, pxe=False).behind(agent.api.drivers["nodes"].conductor)
     results, _ = play.run([
-        node_task("fresh", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA),  # 0
-        node_task("busy", module="baremetal_undeploy"),                                                      # 1
-        node_task("fresh", module="baremetal_undeploy"),                                                     # 2
-        node_task("busy", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256="abc"),      # 3
-        node_task("busy", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA,   # 4
-                  image_checksum_url=listener.url + "/images/two.sha256"),
-        node_task("busy", module="baremetal_deploy", image_url="/images/c.raw.gz",                           # 5
-                  image_checksum_url=listener.url + "/images/two.sha256"),
-        node_task("busy", module="baremetal_deploy", image_url="/images/c.raw.gz",                           # 6
-                  image_checksum_url=listener.url + "/images/missing.sha256"),
-        node_task("ghost", module="baremetal_deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA),  # 7
-        node_task("ghost", wait_for=["available"]),                                                          # 8
-        node_task("slow", wait_for=["available"], wait_timeout=2),                                           # 9
-        node_task("fresh", provision_state="deploying"),                                                     # 10
+        node_task(**enroll_args()),                                                           # 0
+        action_task("deploy", name="ghost", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA),  # 1
+        action_task("deploy"),                                                                # 2
+        action_task("deploy", image_url="/images/x.raw.gz", image_sha256="abc"),             # 3
+        action_task("inspect", timeouts={"pxe": -1}),                                         # 4
+        action_task("deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA,           # 5
+                    timeouts={"pxe": 1}),
     ])
-    r = results
-    assert r[0]["failed"] and r[0]["field"] == "provision_state"
-    assert "'fresh' is enrolled" in r[0]["msg"] and "available" in r[0]["msg"] and "inspect" in r[0]["msg"]
-    assert r[1]["failed"] and r[1]["field"] == "provision_state"
-    assert "deploying node cannot go to cleaning directly" in r[1]["msg"] and "failed" in r[1]["msg"]
-    assert r[2]["failed"] and "never inspected" in r[2]["msg"]
-    assert r[3]["failed"] and "image_sha256" in r[3]["msg"]
-    assert r[4]["failed"] and "mutually exclusive" in r[4]["msg"]
-    assert r[5]["failed"] and "image_checksum_url" in r[5]["msg"] and "c.raw.gz" in r[5]["msg"]
-    assert r[6]["failed"] and "image_checksum_url" in r[6]["msg"] and "missing.sha256" in r[6]["msg"]
-    assert r[7]["failed"] and r[7]["field"] == "name" and "not enrolled" in r[7]["msg"]
-    assert r[8]["failed"] and "not enrolled" in r[8]["msg"]
-    reason = "timed out after 2 s waiting for available (state was cleaning)"
-    assert r[9]["failed"] and r[9]["msg"] == reason
-    assert r[9]["node"]["provision_state"] == "failed" and r[9]["node"]["last_error"] == reason
-    assert r[10]["failed"] and "provision_state" in r[10]["msg"] and "enrolled" in r[10]["msg"]
-
-    slow = agent.find("nodes", "slow")
-    assert slow["provision_state"] == "failed" and slow["last_error"] == reason
-    assert agent.find("nodes", "fresh")["provision_state"] == "enrolled"
-    busy = agent.find("nodes", "busy")
-    assert busy["provision_state"] == "deploying" and busy["action"]["image_url"] == "/images/x.raw.gz"
-
-
-def test_a_node_that_never_pxe_boots_fails_early_with_the_reason(play, agent, listener):
-    # "silent" never asks for its iPXE script; "booted" does (as iPXE would, over HTTP),
-    # and then waits for a ramdisk that never reports: only the phase's own timeout ends it
-    for name, mac in (("silent", "52:54:00:aa:00:21"), ("booted", "52:54:00:aa:00:22")):
-        enroll_direct(agent, name, mac, "192.0.2.3%s" % mac[-1])
-        make_available(agent, listener, name)
-    deploy = dict(image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA)
-    results, _ = play.run([node_task("silent", module="baremetal_deploy", **deploy),
-                           node_task("booted", module="baremetal_deploy", **deploy)])
-    assert all(r["changed"] for r in results)
-    status, body = http(listener, "/nodes/52-54-00-aa-00-22.ipxe")
-    assert status == 200 and b"kernel " in body, body
-
-    results, _ = play.run([
-        node_task("silent", wait_for=["deployed"], wait_timeout=60, pxe_timeout=3),   # 0
-        node_task("booted", wait_for=["deployed"], wait_timeout=6, pxe_timeout=3),    # 1
-        node_task("silent", module="baremetal_node_info"),                            # 2
-        node_task("booted", module="baremetal_node_info"),                            # 3
-    ])
-    r = results
-    assert r[0]["failed"] and r[0]["msg"].startswith("no PXE boot within 3 s for deploy"), r[0]["msg"]
-    assert "52:54:00:aa:00:21" in r[0]["msg"] and "MACs in the nodes file" in r[0]["msg"]
-    silent = r[2]["nodes"][0]
-    assert silent["provision_state"] == "failed" and silent["last_error"] == r[0]["msg"]
-    assert silent["booted_at"] is None
-    assert r[1]["failed"] and r[1]["msg"].startswith("timed out after 6 s waiting for deployed"), r[1]["msg"]
-    booted = r[3]["nodes"][0]
-    assert booted["booted_at"] and booted["booted_at"] >= booted["armed_at"]
-    assert [h["event"] for h in booted["history"]].count("pxe") == 1
+    assert results[1]["failed"] and results[1]["field"] == "name" and "not enrolled" in results[1]["msg"]
+    assert results[2]["failed"] and results[2]["field"] == "image_url"
+    assert results[3]["failed"] and results[3]["field"] == "image_sha256"
+    assert results[4]["failed"] and results[4]["field"] == "timeouts.pxe"
+    assert results[5]["failed"] and results[5]["msg"].startswith("n1 failed in inspect: no PXE boot within 1 s")
+    assert results[5]["failed_step"] == "inspect" and machine.boots == 0
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"

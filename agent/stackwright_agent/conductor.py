@@ -1,0 +1,456 @@
+"""The undercloud's conductor: it drives a bare-metal node of the registry through its
+states to where an action asks, end to end, as Ironic's conductor does.
+
+An action (``PUT /v1/nodes/<name>`` with ``provision_action``; ``ACTIONS`` says what
+each wants) is stored on the node as its ``target``: ``{"action", "status": running,
+"started_at", ...}``. A worker thread per node then takes the node one step at a time
+(``next_step``: the step order lives here and nowhere else), each step ending in a
+registry write with a history row, so the record says what happened and when:
+
+``verify``  the BMC answers (power state read)              enrolled  -> verified
+``inspect`` the ramdisk reports the hardware                verified  -> inspected
+``clean``   the ramdisk wipes the disks                     *         -> cleaning -> available
+``deploy``  the ramdisk writes the image; boot from disk;   available -> deploying -> active
+            SSH answers on the node's address
+``adopt``   a node without a BMC: SSH answers               enrolled  -> active
+
+A ramdisk step arms the ramdisk (a fresh token), boots it (power off, one-time PXE,
+power on), waits for its report - failing when the node never asks for its iPXE script
+within the PXE timeout, when the BMC says off at two checks in a row, or when the
+phase's timeout passes - and makes sure the node is off after it.
+
+The target ends ``done`` or ``failed`` (the node failed, ``last_error`` "<step>: why",
+the ramdisk disarmed so that a late report cannot land). ``abort`` fails a running
+action at its next check. Clients wait for the target's status and never name a state.
+
+The target is in the registry, so a conductor that restarts (the undercloud service
+restarted, the host rebooted) resumes every running action where it was: a ramdisk
+step whose action is still armed goes back to waiting for it, without a new boot, so
+a ramdisk that reports meanwhile (it retries) is not lost.
+"""
+
+import logging
+import socket
+import threading
+import time
+
+from . import bmc as bmcs
+from .errors import Conflict, InvalidField
+from .registry import new_token
+
+LOG = logging.getLogger("stackwright-agent.conductor")
+
+# action -> (what it needs, the states it may start from; None: any)
+ACTIONS = {
+    # the whole way to active (a node without a BMC: adopted once SSH answers)
+    "deploy": ("image", None),
+    # verify, inspect and clean: ready for a deploy
+    "provide": (None, ("enrolled", "verified", "inspected", "cleaning", "available", "failed")),
+    "inspect": ("bmc", ("enrolled", "verified", "available", "inspected", "failed")),
+    # an active (or failed) node cleaned back to available, and powered off
+    "undeploy": ("bmc", ("active", "failed", "inspected", "cleaning", "available")),
+    "power_on": ("bmc", None),
+    "power_off": ("bmc", None),
+    "abort": (None, None),
+}
+# the timeouts an action may carry (seconds; 0 for pxe waits the whole phase)
+TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 600, "poweroff": 120,
+            "power": 300}
+POLL = 2
+POWER_WATCH = 15
+# pyghmi keeps its sessions in class-level state: one IPMI exchange at a time in this process
+_IPMI_LOCK = threading.Lock()
+
+
+class StepFailed(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class Aborted(StepFailed):
+    pass
+
+
+def next_step(action, node):
+    """The step that takes ``node`` on towards what ``action`` wants; None when it is there."""
+    state, power = node["provision_state"], node["power_state"]
+    has_bmc = bool(node.get("bmc_address"))
+    if action == "power_on":
+        return None if power == "on" else "power_on"
+    if action == "power_off":
+        return None if power == "off" else "power_off"
+    if state == "failed" and action in ("deploy", "provide", "inspect"):
+        return "start_over"
+    if action == "deploy" and not has_bmc:
+        return None if state == "active" else "adopt"
+    if action == "undeploy":
+        if state == "available":
+            return None if power == "off" else "power_off"
+        return "clean"
+    chain = {"enrolled": "verify", "verified": "inspect", "inspected": "clean", "cleaning": "clean",
+             "available": "deploy", "deploying": "deploy"}
+    goal = {"deploy": "active", "provide": "available", "inspect": "inspected"}[action]
+    if state == goal:
+        return None
+    if action == "inspect" and state == "available":
+        return "verify"
+    return chain.get(state)
+
+
+def check_action(name, row, request):
+    """Refuse (InvalidField, Conflict) an action ``request`` the node ``row`` cannot take;
+    else the target to store (None: nothing to do, the node is there or doing it)."""
+    action = request["action"]
+    needs, starts = ACTIONS[action]
+    running = row and (row.get("target") or {}).get("status") == "running"
+    if row is None:
+        raise Conflict("provision_action: node %r is not enrolled" % name, field="provision_action")
+    if action == "abort":
+        return dict(row["target"], status="aborting") if running else None
+    if running:
+        if row["target"]["action"] == action:
+            return None  # asked again (a re-run, a run after a killed one): the same action goes on
+        raise Conflict("provision_action: node %r is busy with %s since %s; wait for it, or abort it first"
+                       % (name, row["target"]["action"], time.strftime("%H:%M:%S", time.localtime(
+                           row["target"]["started_at"]))), field="provision_action")
+    if needs == "bmc" and not row.get("bmc_address"):
+        raise Conflict("provision_action: node %r has no BMC (it is pre-provisioned): %s needs one"
+                       % (name, action), field="provision_action")
+    if needs == "image" and row.get("bmc_address"):
+        for field in ("image_url", "image_sha256"):
+            if not request.get(field):
+                raise InvalidField("provision_action." + field, "is required for a deploy")
+    if starts is not None and row["provision_state"] not in starts:
+        hint = "; undeploy it first" if row["provision_state"] == "active" else ""
+        raise Conflict("provision_action: node %r is %s; %s starts from %s%s"
+                       % (name, row["provision_state"], action, ", ".join(starts), hint), field="provision_action")
+    if next_step(action, row) is None:
+        return None
+    timeouts = dict(TIMEOUTS, **{k: v for k, v in (request.get("timeouts") or {}).items() if v is not None})
+    target = {"action": action, "status": "running", "started_at": round(time.time(), 3), "timeouts": timeouts}
+    for field in ("image_url", "image_sha256", "config_url"):
+        if request.get(field):
+            target[field] = request[field]
+    return target
+
+
+def arming(action, row):
+    """The registry fields that arm ``action`` (a dict) on the node ``row``: a fresh token
+    (an earlier ramdisk can no longer report), the time, not booted yet."""
+    return {"action": action, "token": new_token(), "armed_at": time.time(), "booted_at": None}
+
+
+def no_pxe_boot(node, pxe_timeout, now, since):
+    """Why to give up on ``node`` whose armed ramdisk action has waited more than
+    ``pxe_timeout`` seconds (from the arming, or ``since`` when later) for the node to ask
+    for its iPXE script; else None."""
+    armed_at = node.get("armed_at")
+    if not (pxe_timeout and node.get("action") and armed_at) or node.get("booted_at"):
+        return None
+    if now - max(armed_at, since) <= pxe_timeout:
+        return None
+    return ("no PXE boot within %d s for %s: the node never asked for its iPXE script (MACs %s). "
+            "Check the MACs in the nodes file, that the node boots from the network, and its link to "
+            "the provisioning network" % (pxe_timeout, node["action"]["action"], ", ".join(node.get("macs") or [])))
+
+
+class Conductor:
+    """One worker thread per node with a running action (see the module doc)."""
+
+    def __init__(self, registry, bmc_factory=None, sleep=time.sleep, clock=time.monotonic, wall_clock=time.time,
+                 poll=POLL, power_watch=POWER_WATCH, ssh_greets=None):
+        self.registry = registry
+        self._bmc_factory = bmc_factory or _bmc_of
+        self._ssh_greets = ssh_greets or _ssh_greets
+        self._sleep, self._clock, self._wall = sleep, clock, wall_clock
+        self._poll, self._power_watch = poll, power_watch
+        self._workers = {}
+        self._lock = threading.Lock()
+
+    # -- starting and stopping ----------------------------------------------------
+    def start(self, name, resuming=False):
+        """Run the node's action in a worker of its own, unless one runs already."""
+        with self._lock:
+            worker = self._workers.get(name)
+            if worker is not None and worker.is_alive():
+                return
+            worker = threading.Thread(target=self._run, args=(name, resuming), name="conductor-%s" % name,
+                                      daemon=True)
+            self._workers[name] = worker
+            worker.start()
+
+    def resume(self):
+        """Start a worker for every action a previous run of the service left running."""
+        for node in self.registry.all():
+            status = (node.get("target") or {}).get("status")
+            if status in ("running", "aborting"):
+                LOG.info("resuming %s of node %s", node["target"]["action"], node["name"])
+                self.start(node["name"], resuming=True)
+
+    def join(self, name, timeout=None):
+        worker = self._workers.get(name)
+        if worker is not None:
+            worker.join(timeout)
+
+    # -- the worker ---------------------------------------------------------------
+    def _run(self, name, resuming):
+        step = "start"
+        try:
+            while True:
+                node = self._check(name)
+                target = node["target"]
+                step = next_step(target["action"], node)
+                if step is None:
+                    self._finish(name, "done")
+                    return
+                getattr(self, "_step_" + step)(node, target, resuming)
+                resuming = False
+        except StepFailed as exc:
+            self._fail(name, step, exc.message, aborted=isinstance(exc, Aborted))
+        except Exception as exc:  # a defect must still end the action, with its reason
+            LOG.exception("node %s: %s failed", name, step)
+            self._fail(name, step, "conductor error: %s: %s" % (type(exc).__name__, exc))
+
+    def _check(self, name):
+        """The node now; Aborted when its action is to stop, StepFailed when it is gone."""
+        node = self.registry.get(name)
+        if node is None:
+            raise StepFailed("node %r was removed from the registry" % name)
+        status = (node.get("target") or {}).get("status")
+        if status == "aborting":
+            raise Aborted("aborted by the operator")
+        if status != "running":
+            raise Aborted("its action was replaced")
+        return node
+
+    def _update(self, name, fields, detail, event="conductor"):
+        LOG.info("node %s: %s", name, detail)
+        return self.registry.update(name, fields, event=event, detail=detail)
+
+    def _finish(self, name, status):
+        node = self.registry.get(name)
+        target = dict(node["target"], status=status, finished_at=round(self._wall(), 3))
+        self._update(name, {"target": target}, "%s %s" % (target["action"], status))
+
+    def _fail(self, name, step, message, aborted=False):
+        node = self.registry.get(name)
+        if node is None:
+            return
+        target = node.get("target") or {}
+        if target.get("status") not in ("running", "aborting"):
+            return  # replaced meanwhile: that action is not this worker's to end
+        error = "%s: %s" % (step, message)
+        fields = {"target": dict(target, status="failed", error=error, finished_at=round(self._wall(), 3)),
+                  "action": None, "token": None, "last_error": error}
+        if target["action"] not in ("power_on", "power_off") or aborted:
+            fields["provision_state"] = "failed"
+        self._update(name, fields, error)
+
+    # -- the BMC ------------------------------------------------------------------
+    def _bmc(self, node, watch=False):
+        return self._bmc_factory(node, retries=1 if watch else 5)
+
+    def _power(self, node, verb=None, watch=False):
+        """Ask the BMC: the power state, after ``verb`` (on, off) when given; StepFailed
+        with the BMC's words when it fails."""
+        bmc = self._bmc(node, watch)
+        ipmi = isinstance(bmc, bmcs.ipmi.Bmc)
+        try:
+            if verb is None:
+                return self._locked(ipmi, bmc.power_state)
+            self._locked(ipmi, lambda: bmc.set_power(verb, wait=False))
+            deadline = self._clock() + node["target"]["timeouts"]["power"]
+            while True:
+                state = self._locked(ipmi, bmc.power_state)
+                if state == verb:
+                    return state
+                if self._clock() > deadline:
+                    raise StepFailed("%s: still %s %d s after power %s"
+                                     % (bmc.describe(), state, node["target"]["timeouts"]["power"], verb))
+                self._sleep(1)
+        except bmcs.BmcError as exc:
+            raise StepFailed(exc.message)
+        finally:
+            bmcs.close(bmc)
+
+    def _boot_device(self, node, device, persistent):
+        """Set the next boot (network: PXE, hd: disk). A BMC that takes it and reads back
+        no override, as several vendors' do, is noted in the history, not a failure."""
+        bmc = self._bmc(node)
+        ipmi = isinstance(bmc, bmcs.ipmi.Bmc)
+        try:
+            self._locked(ipmi, lambda: bmc.set_boot_device(device, persistent))
+            read = self._locked(ipmi, bmc.boot_device)["device"]
+        except bmcs.BmcError as exc:
+            raise StepFailed(exc.message)
+        finally:
+            bmcs.close(bmc)
+        if read in ("default", "unknown", "none", "", None):
+            self._update(node["name"], {}, "%s took boot device %s and reads back no override (%r); the "
+                         "node's PXE request shows whether it took effect" % (bmc.describe(), device, read),
+                         event="warning")
+        elif read != device:
+            raise StepFailed("%s accepted boot device %s but reports %s" % (bmc.describe(), device, read))
+
+    @staticmethod
+    def _locked(ipmi, call):
+        if not ipmi:
+            return call()
+        with _IPMI_LOCK:
+            return call()
+
+    # -- the steps ----------------------------------------------------------------
+    def _step_start_over(self, node, target, resuming):
+        self._update(node["name"], {"provision_state": "enrolled", "last_error": None},
+                     "start over from enrolled (was failed: %s)" % node.get("last_error"))
+
+    def _step_verify(self, node, target, resuming):
+        power = self._power(node)
+        self._update(node["name"], {"provision_state": "verified", "power_state": power},
+                     "verify: the BMC answers, power %s" % power)
+
+    def _step_power_on(self, node, target, resuming):
+        self._update(node["name"], {"power_state": self._power(node, "on")}, "power on")
+
+    def _step_power_off(self, node, target, resuming):
+        self._update(node["name"], {"power_state": self._power(node, "off")}, "power off")
+
+    def _step_inspect(self, node, target, resuming):
+        self._ramdisk(node, target, {"action": "inspect"}, None, resuming,
+                      lambda n: n["provision_state"] == "inspected", "inspected", "inspect")
+
+    def _step_clean(self, node, target, resuming):
+        state = None if node["provision_state"] == "cleaning" else "cleaning"
+        self._ramdisk(node, target, {"action": "clean"}, state, resuming,
+                      lambda n: n["provision_state"] == "available", "available", "clean")
+
+    def _step_deploy(self, node, target, resuming):
+        name = node["name"]
+        if not node["deploy_done"]:
+            action = {"action": "deploy", "image_url": target["image_url"], "image_sha256": target["image_sha256"]}
+            if target.get("config_url"):
+                action["config_url"] = target["config_url"]
+            if not node.get("target_disk"):
+                raise StepFailed("node %r has no target disk; inspect it first" % name)
+            state = None if node["provision_state"] == "deploying" else "deploying"
+            node = self._ramdisk(node, target, action, state, resuming,
+                                 lambda n: n["provision_state"] == "deploying" and n["deploy_done"],
+                                 "the image written", "deploy")
+        self._boot_device(node, "hd", True)
+        power = self._power(node, "on")
+        self._update(name, {"power_state": power}, "deploy: image written, booting from disk")
+        self._wait_ssh(node, target["timeouts"]["boot"], "boot")
+        self._update(name, {"provision_state": "active"}, "deploy: SSH answers on %s" % node["address"])
+
+    def _step_adopt(self, node, target, resuming):
+        if not node.get("address"):
+            raise StepFailed("node %r has neither a BMC nor an address to adopt it at" % node["name"])
+        self._wait_ssh(node, target["timeouts"]["boot"], "adopt")
+        self._update(node["name"], {"provision_state": "active"}, "adopt: SSH answers on %s" % node["address"])
+
+    # -- the ramdisk --------------------------------------------------------------
+    def _ramdisk(self, node, target, action, state, resuming, reached, wanted, timeout_key):
+        """Arm ``action``, boot the ramdisk, wait until ``reached``, power off after it."""
+        name = node["name"]
+        if resuming and node.get("action") and node["action"]["action"] == action["action"] and not reached(node):
+            # the service restarted during this step: its ramdisk may still report
+            self._update(name, {}, "%s: resumed, waiting for the ramdisk armed before" % action["action"])
+        else:
+            fields = arming(action, node)
+            if state is not None:
+                fields["provision_state"] = state
+            if action["action"] == "deploy":
+                fields["deploy_done"] = False
+            self._update(name, fields, action["action"], event="arm")
+            self._power(node, "off")
+            self._boot_device(node, "network", False)
+            self._power(node, "on")
+            self._update(name, {"power_state": "on"}, "%s: ramdisk booting" % action["action"])
+        node = self._wait(name, reached, wanted, target["timeouts"][timeout_key], target["timeouts"]["pxe"])
+        self._ramdisk_done(node, target)
+        return self.registry.get(name)
+
+    def _wait(self, name, reached, wanted, timeout, pxe_timeout):
+        deadline = self._clock() + timeout
+        started = self._wall()
+        next_power = self._clock() + self._power_watch
+        off = False
+        while True:
+            node = self._check(name)
+            if reached(node):
+                return node
+            if node["provision_state"] == "failed":
+                raise StepFailed(node.get("last_error") or "the ramdisk reported a failure")
+            message = no_pxe_boot(node, pxe_timeout, self._wall(), started)
+            if message is None and self._clock() >= next_power:
+                next_power = self._clock() + self._power_watch
+                off_before, off = off, self._seen_off(node)
+                if off:
+                    node = self._check(name)  # the ramdisk powers off once it has reported: look again
+                    if reached(node):
+                        return node
+                    if off_before:
+                        message = ("the node is powered off, waiting for %s (state %s): it was switched off, "
+                                   "or its ramdisk stopped before it reported (its console says which)"
+                                   % (wanted, node["provision_state"]))
+            left = deadline - self._clock()
+            if message is None and left <= 0:
+                message = "timed out after %d s waiting for %s (state was %s%s)" % (
+                    timeout, wanted, node["provision_state"],
+                    ", not PXE booted" if not node.get("booted_at") else "")
+            if message is not None:
+                raise StepFailed(message)
+            self._sleep(min(self._poll, max(left, 0.1)))
+
+    def _seen_off(self, node):
+        """Whether the BMC says off; a BMC that does not answer is no verdict."""
+        try:
+            return self._power(node, watch=True) == "off"
+        except StepFailed:
+            return False
+
+    def _ramdisk_done(self, node, target):
+        """The ramdisk powers the node off after reporting: give it the time, then make sure."""
+        deadline = self._clock() + target["timeouts"]["poweroff"]
+        while self._clock() < deadline:
+            if self._seen_off(node):
+                break
+            self._sleep(3)
+        self._update(node["name"], {"power_state": self._power(node, "off")}, "ramdisk done, node off")
+
+    def _wait_ssh(self, node, timeout, step):
+        """Until the node's SSH server greets on its address (``SSH-`` banner)."""
+        deadline = self._clock() + timeout
+        address = node["address"]
+        while True:
+            self._check(node["name"])
+            if self._ssh_greets(address):
+                return
+            if self._clock() > deadline:
+                raise StepFailed("no SSH on %s:22 within %d s after %s" % (address, timeout, step))
+            self._sleep(self._poll)
+
+
+def _ssh_greets(address, port=22):
+    """Whether an SSH server greets (``SSH-`` banner) at ``address``."""
+    try:
+        with socket.create_connection((address, port), timeout=5) as sock:
+            sock.settimeout(5)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _bmc_of(node, retries=5):
+    """The BMC client of a registry row."""
+    return bmcs.make(node["bmc_driver"], node["bmc_address"], node["bmc_port"], node["bmc_username"],
+                     node["bmc_password"], system_id=node.get("bmc_system_id"),
+                     verify_ca=True if node.get("bmc_verify_ca") is None else node["bmc_verify_ca"],
+                     retries=retries, boot_mode=_boot_mode(node))
+
+
+def _boot_mode(node):
+    """The node's firmware mode (nodes file: properties.boot_mode) as BMCs take it."""
+    mode = (node.get("properties") or {}).get("boot_mode")
+    return {"uefi": "UEFI", "bios": "Legacy"}.get(mode)

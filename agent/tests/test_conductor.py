@@ -1,0 +1,135 @@
+"""The undercloud's conductor (conductor.py) driving nodes through the real registry,
+API and provisioning listener. The machine is the one fake here, and says so: a BMC
+that powers it and a "ramdisk" thread that, on a one-time network boot, asks the
+listener for its iPXE script and instructions and reports as the real ramdisk does
+(Molecule's provision scenario drives real QEMU machines over IPMI and PXE)."""
+
+import time
+
+import pytest
+
+from fixtures import FakeMachine, agent_client, token_of
+from test_nodes import node_body
+
+from stackwright_agent import conductor as cond
+
+IMAGE = {"image_url": "/images/overcloud.raw.gz", "image_sha256": "ab" * 32}
+
+
+@pytest.fixture
+def machine(agent, listener):
+    machine = FakeMachine(listener).behind(agent.api.drivers["nodes"].conductor)
+    agent.put("nodes", "n1", node_body(network={"address": "192.0.2.50/24"}))
+    return machine
+
+
+def act(agent, body, wait=True):
+    answer = agent.put("nodes", "n1", {"provision_action": body})
+    if wait:
+        agent.api.drivers["nodes"].conductor.join("n1", 30)
+    return answer
+
+
+def test_a_deploy_goes_every_step_from_enrolled_to_active(agent, machine):
+    answer = act(agent, dict(IMAGE, action="deploy"))
+    assert answer["changed"] and answer["resource"]["target"]["status"] == "running"
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "active" and node["power_state"] == "on", node["history"]
+    assert node["target"]["status"] == "done" and node["target"]["action"] == "deploy"
+    states = [row["to_state"] for row in node["history"] if row["to_state"] != row["from_state"]]
+    assert states == ["verified", "inspected", "cleaning", "available", "deploying", "active"]
+    assert machine.boots == 3 and machine.persistent_boot == "hd"
+    # asked again: nothing to do, nothing changes
+    assert not act(agent, dict(IMAGE, action="deploy"))["changed"]
+    # the way back: undeploy cleans it and leaves it off
+    act(agent, {"action": "undeploy"})
+    node = agent.find("nodes", "n1")
+    assert (node["provision_state"], node["power_state"], node["target"]["status"]) == ("available", "off", "done")
+
+
+def test_a_node_that_never_pxe_boots_fails_naming_the_step_and_its_macs(agent, machine):
+    machine.pxe = False
+    act(agent, {"action": "inspect", "timeouts": {"pxe": 1}})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
+    assert node["last_error"].startswith("inspect: no PXE boot within 1 s") and "52:54:00:aa:00:01" in node["last_error"]
+    assert node["action"] is None and token_of(agent, "n1") is None, "a failed step leaves nothing armed"
+    # a new action on a failed node starts over, and gets there
+    machine.pxe = True
+    act(agent, {"action": "provide"})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "available" and node["last_error"] is None
+
+
+def test_a_bmc_that_refuses_fails_verify_at_once(agent, machine):
+    machine.refuse = "BMC fake refused user 'admin': wrong user name or password"
+    act(agent, {"action": "provide"})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "verify: " + machine.refuse and node["provision_state"] == "failed"
+
+
+def test_an_action_is_not_started_twice_another_waits_and_abort_stops_it(agent, machine):
+    machine.pxe = False
+    assert act(agent, {"action": "inspect"}, wait=False)["changed"]
+    assert not act(agent, {"action": "inspect"}, wait=False)["changed"], "the same action goes on"
+    for body in ({"action": "provide"}, ):
+        with pytest.raises(agent_client.AgentClientError) as info:
+            act(agent, body, wait=False)
+        assert info.value.field == "provision_action" and "busy with inspect" in info.value.message
+    with pytest.raises(agent_client.AgentClientError) as info:
+        agent.put("nodes", "n1", {"action": {"action": None}})
+    assert info.value.field == "action", "low-level changes wait until the conductor is done"
+    act(agent, {"action": "abort"})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "failed" and node["last_error"].endswith("aborted by the operator")
+    assert not act(agent, {"action": "abort"})["changed"], "nothing runs: nothing to abort"
+
+
+def test_a_restarted_conductor_resumes_without_a_new_boot(agent, machine, listener):
+    machine.pxe = False
+    act(agent, {"action": "inspect"}, wait=False)
+    nodes = agent.api.drivers["nodes"]
+    deadline = time.time() + 10
+    while not agent.find("nodes", "n1")["action"] and time.time() < deadline:
+        time.sleep(0.05)
+    token = token_of(agent, "n1")
+    # the service stops (its worker with it) ...
+    nodes.registry.update("n1", {"target": dict(agent.find("nodes", "n1")["target"], status="stopping")})
+    nodes.conductor.join("n1", 10)
+    nodes.registry.update("n1", {"target": dict(agent.find("nodes", "n1")["target"], status="running")})
+    # ... and a new one resumes the inspection: the ramdisk armed before may still report
+    fresh = cond.Conductor(nodes.registry, bmc_factory=lambda node, retries=5: machine, poll=0.05, power_watch=0.2,
+                           sleep=lambda s: time.sleep(min(s, 0.05)))
+    fresh.resume()
+    time.sleep(0.3)
+    assert token_of(agent, "n1") == token and machine.boots == 0, "no new arming, no new boot"
+    machine.pxe = True
+    machine._ramdisk()  # the node, booted meanwhile, reports with the armed token
+    fresh.join("n1", 30)
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "inspected" and node["target"]["status"] == "done", node["history"]
+
+
+def test_a_deploy_without_an_image_is_refused_and_changes_nothing(agent, machine):
+    before = agent.find("nodes", "n1")
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "deploy"}, wait=False)
+    assert info.value.field == "provision_action.image_url"
+    assert agent.find("nodes", "n1") == before
+
+
+@pytest.mark.parametrize("action,state", [("deploy", "enrolled"), ("provide", "enrolled"), ("inspect", "failed")])
+def test_every_state_has_a_next_step_or_is_the_goal(action, state):
+    # the step order as a table: from each state an action starts from, it goes on
+    seen = set()
+    node = {"provision_state": state, "power_state": "off", "bmc_address": "192.0.2.11"}
+    after = {"start_over": "enrolled", "verify": "verified", "inspect": "inspected", "clean": "available",
+             "deploy": "active"}
+    while True:
+        step = cond.next_step(action, node)
+        if step is None:
+            break
+        assert step not in seen, "a loop: %s again" % step
+        seen.add(step)
+        node = dict(node, provision_state=after[step])
+    assert node["provision_state"] == {"deploy": "active", "provide": "available", "inspect": "inspected"}[action]
