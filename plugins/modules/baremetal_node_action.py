@@ -67,32 +67,38 @@ options:
         description:
           - From power-on to the node asking for its iPXE script (a wrong MAC, a disk-first boot order, a dead
             provisioning link fail here). V(0) waits the whole phase.
+          - The conductor takes 300 when it is unset.
         type: int
-        default: 300
       inspect:
-        description: The inspection ramdisk's report.
+        description:
+          - The inspection ramdisk's report.
+          - The conductor takes 600 when it is unset.
         type: int
-        default: 600
       clean:
-        description: The cleaning ramdisk's report.
+        description:
+          - The cleaning ramdisk's report.
+          - The conductor takes 600 when it is unset.
         type: int
-        default: 600
       deploy:
-        description: The image written.
+        description:
+          - The image written.
+          - The conductor takes 1800 when it is unset.
         type: int
-        default: 1800
       boot:
-        description: From power-on from disk (or from adoption's start) to SSH answering.
+        description:
+          - From power-on from disk (or from adoption's start) to SSH answering.
+          - The conductor takes 600 when it is unset.
         type: int
-        default: 600
       poweroff:
-        description: For the ramdisk to power the node off after its report (then the conductor does).
+        description:
+          - For the ramdisk to power the node off after its report (then the conductor does).
+          - The conductor takes 120 when it is unset.
         type: int
-        default: 120
       power:
-        description: For the BMC to report the power state asked for.
+        description:
+          - For the BMC to report the power state asked for.
+          - The conductor takes 300 when it is unset.
         type: int
-        default: 300
   wait:
     description:
       - Wait until the action ends. A node that fails fails the task with its C(last_error) ("STEP - why").
