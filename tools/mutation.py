@@ -75,7 +75,10 @@ MODULES = {
         "tests/unit/plugins/module_utils/test_node_schema.py",
         "-k", "not test_module_ and not test_the_built_collection",  # subprocess runs: the module, packaging
     ]),
-    "ipmi": ("plugins/module_utils/ipmi.py", [
+    "conductor": ("agent/stackwright_agent/conductor.py", [
+        "agent/tests/test_conductor.py",
+    ]),
+    "ipmi": ("agent/stackwright_agent/ipmi.py", [
         "tests/unit/plugins/module_utils/test_ipmi.py",
         "tests/unit/plugins/module_utils/test_ipmi_mutants.py",
         # 10 s of real retries against a silent BMC; test_ipmi_mutants pins the same bounds
