@@ -58,8 +58,6 @@ TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 60
             "power": 300}
 POLL = 2
 POWER_WATCH = 15
-# pyghmi keeps its sessions in class-level state: one IPMI exchange at a time in this process
-_IPMI_LOCK = threading.Lock()
 
 
 class StepFailed(Exception):
@@ -255,14 +253,13 @@ class Conductor:
         """Ask the BMC: the power state, after ``verb`` (on, off) when given; StepFailed
         with the BMC's words when it fails."""
         bmc = self._bmc(node, watch)
-        ipmi = isinstance(bmc, bmcs.ipmi.Bmc)
         try:
             if verb is None:
-                return self._locked(ipmi, bmc.power_state)
-            self._locked(ipmi, lambda: bmc.set_power(verb, wait=False))
+                return bmc.power_state()
+            bmc.set_power(verb, wait=False)
             deadline = self._clock() + node["target"]["timeouts"]["power"]
             while True:
-                state = self._locked(ipmi, bmc.power_state)
+                state = bmc.power_state()
                 if state == verb:
                     return state
                 if self._clock() > deadline:
@@ -278,10 +275,9 @@ class Conductor:
         """Set the next boot (network: PXE, hd: disk). A BMC that takes it and reads back
         no override, as several vendors' do, is noted in the history, not a failure."""
         bmc = self._bmc(node)
-        ipmi = isinstance(bmc, bmcs.ipmi.Bmc)
         try:
-            self._locked(ipmi, lambda: bmc.set_boot_device(device, persistent))
-            read = self._locked(ipmi, bmc.boot_device)["device"]
+            bmc.set_boot_device(device, persistent)
+            read = bmc.boot_device()["device"]
         except bmcs.BmcError as exc:
             raise StepFailed(exc.message)
         finally:
@@ -292,13 +288,6 @@ class Conductor:
                          event="warning")
         elif read != device:
             raise StepFailed("%s accepted boot device %s but reports %s" % (bmc.describe(), device, read))
-
-    @staticmethod
-    def _locked(ipmi, call):
-        if not ipmi:
-            return call()
-        with _IPMI_LOCK:
-            return call()
 
     # -- the steps ----------------------------------------------------------------
     def _step_start_over(self, node, target, resuming):

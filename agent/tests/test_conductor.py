@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from fixtures import FakeMachine, agent_client, token_of
+from fixtures import FakeMachine, _load, agent_client, token_of
 from test_nodes import node_body
 
-from stackwright_agent import conductor as cond
+from stackwright_agent import conductor as cond, ipmi
 
 IMAGE = {"image_url": "/images/overcloud.raw.gz", "image_sha256": "ab" * 32}
 
@@ -133,3 +133,29 @@ def test_every_state_has_a_next_step_or_is_the_goal(action, state):
         seen.add(step)
         node = dict(node, provision_state=after[step])
     assert node["provision_state"] == {"deploy": "active", "provide": "available", "inspect": "inspected"}[action]
+
+
+def test_a_bmc_that_never_answers_holds_up_no_other_node(agent, silent_bmc):
+    """Real IPMI both ways: a UDP port that drops everything (a dead BMC) and pyghmi's
+    BMC server (tests/unit/plugins/module_utils/ipmi_test_bmc.py)."""
+    test_bmc = _load("ipmi_test_bmc", "tests/unit/plugins/module_utils/ipmi_test_bmc.py")
+    password = "pw-conductor"
+    with test_bmc.running("admin", password) as port:
+        ports = {"dead": silent_bmc, "live": port}
+        conductor = agent.api.drivers["nodes"].conductor
+        conductor._bmc_factory = lambda node, retries=5: ipmi.Bmc(
+            "127.0.0.1", ports[node["name"]], "admin", password, retries=0, min_interval=0, login_timeout=6)
+        agent.put("nodes", "dead", node_body("dead", mac="52:54:00:aa:00:0d", address="192.0.2.12"))
+        agent.put("nodes", "live", node_body("live", mac="52:54:00:aa:00:0e", address="192.0.2.13"))
+        agent.put("nodes", "dead", {"provision_action": {"action": "provide"}})
+        time.sleep(0.5)  # its verify is logging in to a BMC that never answers
+        started = time.monotonic()
+        agent.put("nodes", "live", {"provision_action": {"action": "power_on"}})
+        conductor.join("live", 20)
+        took = time.monotonic() - started
+        live = agent.find("nodes", "live")
+        assert live["power_state"] == "on" and live["target"]["status"] == "done", live["target"]
+        assert took < 4, "held up %.1f s by the other node's silent BMC" % took
+        conductor.join("dead", 20)
+        dead = agent.find("nodes", "dead")
+        assert dead["provision_state"] == "failed" and dead["last_error"].startswith("verify: BMC 127.0.0.1:")
