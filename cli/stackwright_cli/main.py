@@ -539,6 +539,8 @@ VERBS = [
          checks=[names_or_all]),
     Verb("node remove", "power a node off, clean it, back to available (scale-in a compute host first)",
          phases(phase("remove", "remove-node", with_name("node"))), arguments=[NAME]),
+    Verb("node abort", "stop the provisioning action running on a node (it goes failed; provision starts it over)",
+         phases(phase("abort", "node-abort", lambda ctx, args: {"node": args.name})), arguments=[NAME]),
     Verb("overcloud deploy", "deploy (or converge) the overcloud on the active nodes",
          phases(phase("deploy", "deploy"))),
     Verb("overcloud validate", "prove the cloud works: boot a server, attach a volume, ...",

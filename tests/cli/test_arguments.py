@@ -16,6 +16,7 @@ HOSTILE_NAMES = ["", " ", "a b=c", "compute0\n", "Compute0", "compute-", "a;rebo
 BAD = [(["node", "provision", name], "NAME '") for name in HOSTILE_NAMES] + [
     (["node", "provision", "compute0", ""], "NAME '': a node name is"),
     (["node", "remove", "a b=c"], "NAME 'a b=c': a node name is"),
+    (["node", "abort", "a;reboot"], "NAME 'a;reboot': a node name is"),
     (["overcloud", "scale-in", "node=compute1"], "NAME 'node=compute1'"),
     (["overcloud", "scale-out", ""], "never means all nodes"),
     (["overcloud", "deploy", "-e", "novalue"], "-e 'novalue': give KEY=VALUE"),
