@@ -53,7 +53,7 @@ ACTIONS = {
     "power_off": ("bmc", None),
     "abort": (None, None),
 }
-# the timeouts an action may carry (seconds; 0 for pxe waits the whole phase)
+# the timeouts an action may carry (seconds, at least 1; 0 for pxe waits the whole phase)
 TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 600, "poweroff": 120,
             "power": 300}
 POLL = 2
@@ -101,12 +101,15 @@ def check_action(name, row, request):
     else the target to store (None: nothing to do, the node is there or doing it)."""
     action = request["action"]
     needs, starts = ACTIONS[action]
-    running = row and (row.get("target") or {}).get("status") == "running"
+    status = ((row or {}).get("target") or {}).get("status")
     if row is None:
         raise Conflict("provision_action: node %r is not enrolled" % name, field="provision_action")
     if action == "abort":
-        return dict(row["target"], status="aborting") if running else None
-    if running:
+        return dict(row["target"], status="aborting") if status == "running" else None
+    if status == "aborting":
+        raise Conflict("provision_action: node %r is stopping its %s (aborted); ask again in a moment"
+                       % (name, row["target"]["action"]), field="provision_action")
+    if status == "running":
         if row["target"]["action"] == action:
             return None  # asked again (a re-run, a run after a killed one): the same action goes on
         raise Conflict("provision_action: node %r is busy with %s since %s; wait for it, or abort it first"
@@ -165,17 +168,24 @@ class Conductor:
         self._poll, self._power_watch = poll, power_watch
         self._workers = {}
         self._lock = threading.Lock()
+        # the action the calling worker runs (_Mine): each worker is a thread of its own
+        self._local = threading.local()
 
     # -- starting and stopping ----------------------------------------------------
     def start(self, name, resuming=False):
-        """Run the node's action in a worker of its own, unless one runs already."""
+        """Run the node's action in a worker of its own, unless its worker runs already.
+        A worker that ran the node's previous action has written its end (a new action
+        is refused until then) and is returning: it is waited for."""
         with self._lock:
-            worker = self._workers.get(name)
+            target = (self.registry.get(name) or {}).get("target") or {}
+            worker, started_at = self._workers.get(name, (None, None))
             if worker is not None and worker.is_alive():
-                return
-            worker = threading.Thread(target=self._run, args=(name, resuming), name="conductor-%s" % name,
-                                      daemon=True)
-            self._workers[name] = worker
+                if started_at == target.get("started_at"):
+                    return
+                worker.join(10)
+            worker = threading.Thread(target=self._run, args=(name, target.get("started_at"), resuming),
+                                      name="conductor-%s" % name, daemon=True)
+            self._workers[name] = (worker, target.get("started_at"))
             worker.start()
 
     def resume(self):
@@ -187,63 +197,81 @@ class Conductor:
                 self.start(node["name"], resuming=True)
 
     def join(self, name, timeout=None):
-        worker = self._workers.get(name)
+        worker = self._workers.get(name, (None, None))[0]
         if worker is not None:
             worker.join(timeout)
 
     # -- the worker ---------------------------------------------------------------
-    def _run(self, name, resuming):
+    def _run(self, name, started_at, resuming):
         step = "start"
+        mine = self._local.mine = _Mine(started_at)
         try:
             while True:
                 node = self._check(name)
                 target = node["target"]
+                if resuming and node["provision_state"] == "failed" and target["action"] != "power_on" \
+                        and target["action"] != "power_off":
+                    # it failed (a ramdisk's report) while the service was down: that ends the action
+                    raise StepFailed(node.get("last_error") or "failed while the undercloud service was down")
                 step = next_step(target["action"], node)
                 if step is None:
-                    self._finish(name, "done")
+                    self._end(name, mine, "done")
                     return
                 getattr(self, "_step_" + step)(node, target, resuming)
                 resuming = False
         except StepFailed as exc:
-            self._fail(name, step, exc.message, aborted=isinstance(exc, Aborted))
+            self._end(name, mine, "failed", step, exc.message)
         except Exception as exc:  # a defect must still end the action, with its reason
             LOG.exception("node %s: %s failed", name, step)
-            self._fail(name, step, "conductor error: %s: %s" % (type(exc).__name__, exc))
+            self._end(name, mine, "failed", step, "conductor error: %s: %s" % (type(exc).__name__, exc))
 
     def _check(self, name):
         """The node now; Aborted when its action is to stop, StepFailed when it is gone."""
+        mine = self._local.mine
         node = self.registry.get(name)
         if node is None:
             raise StepFailed("node %r was removed from the registry" % name)
-        status = (node.get("target") or {}).get("status")
-        if status == "aborting":
-            raise Aborted("aborted by the operator")
-        if status != "running":
-            raise Aborted("its action was replaced")
+        if not mine.running(node):
+            raise Aborted("aborted by the operator" if mine.aborting(node) else "its action was replaced")
         return node
 
     def _update(self, name, fields, detail, event="conductor"):
+        """Write ``fields`` only while the action is still this worker's and running
+        (checked in the write's transaction); Aborted otherwise."""
+        mine = self._local.mine
+        row = self.registry.update(name, fields, event=event, detail=detail, expect=mine.running)
+        if row is None:
+            raise Aborted("aborted by the operator" if mine.aborting(self.registry.get(name)) else
+                          "its action was replaced")
         LOG.info("node %s: %s", name, detail)
-        return self.registry.update(name, fields, event=event, detail=detail)
+        return row
 
-    def _finish(self, name, status):
-        node = self.registry.get(name)
-        target = dict(node["target"], status=status, finished_at=round(self._wall(), 3))
-        self._update(name, {"target": target}, "%s %s" % (target["action"], status))
-
-    def _fail(self, name, step, message, aborted=False):
-        node = self.registry.get(name)
-        if node is None:
-            return
-        target = node.get("target") or {}
-        if target.get("status") not in ("running", "aborting"):
-            return  # replaced meanwhile: that action is not this worker's to end
-        error = "%s: %s" % (step, message)
-        fields = {"target": dict(target, status="failed", error=error, finished_at=round(self._wall(), 3)),
-                  "action": None, "token": None, "last_error": error}
-        if target["action"] not in ("power_on", "power_off") or aborted:
-            fields["provision_state"] = "failed"
-        self._update(name, fields, error)
+    def _end(self, name, mine, status, step=None, message=None):
+        """The action ends ``status``; failed: the node failed with "STEP: reason", its
+        ramdisk disarmed (a power action leaves the provision state alone). An abort
+        that came first turns a finish into that abort."""
+        for _ in range(2):
+            node = self.registry.get(name)
+            if node is None or not mine.ours(node):
+                return  # removed or replaced: not this worker's to end
+            target = node["target"]
+            if mine.aborting(node):
+                status, message = "failed", "aborted by the operator"
+            fields = {}
+            if status == "failed":
+                error = "%s: %s" % (step, message)
+                if target["action"] not in ("power_on", "power_off"):
+                    fields = {"provision_state": "failed", "last_error": error, "action": None, "token": None}
+                target = dict(target, error=error)
+            fields["target"] = dict(target, status=status, finished_at=round(self._wall(), 3))
+            detail = target.get("error") or "%s %s" % (target["action"], status)
+            row = self.registry.update(name, fields, event="conductor", detail=detail,
+                                       expect=lambda row, seen=target["status"]: mine.ours(row)
+                                       and row["target"]["status"] == seen)
+            if row is not None:
+                LOG.info("node %s: %s", name, detail)
+                return
+            # the API wrote an abort between the read and the write: end it as that
 
     # -- the BMC ------------------------------------------------------------------
     def _bmc(self, node, watch=False):
@@ -265,6 +293,7 @@ class Conductor:
                 if self._clock() > deadline:
                     raise StepFailed("%s: still %s %d s after power %s"
                                      % (bmc.describe(), state, node["target"]["timeouts"]["power"], verb))
+                self._check(node["name"])  # an abort lands here too
                 self._sleep(1)
         except bmcs.BmcError as exc:
             raise StepFailed(exc.message)
@@ -342,8 +371,9 @@ class Conductor:
     def _ramdisk(self, node, target, action, state, resuming, reached, wanted, timeout_key):
         """Arm ``action``, boot the ramdisk, wait until ``reached``, power off after it."""
         name = node["name"]
-        if resuming and node.get("action") and node["action"]["action"] == action["action"] and not reached(node):
-            # the service restarted during this step: its ramdisk may still report
+        if resuming and node.get("action") and node["action"]["action"] == action["action"] and not reached(node) \
+                and target.get("booted_for") == node.get("armed_at"):
+            # the service restarted while the ramdisk ran: it may still report
             self._update(name, {}, "%s: resumed, waiting for the ramdisk armed before" % action["action"])
         else:
             fields = arming(action, node)
@@ -351,11 +381,13 @@ class Conductor:
                 fields["provision_state"] = state
             if action["action"] == "deploy":
                 fields["deploy_done"] = False
-            self._update(name, fields, action["action"], event="arm")
+            armed_at = self._update(name, fields, action["action"], event="arm")["armed_at"]
             self._power(node, "off")
             self._boot_device(node, "network", False)
             self._power(node, "on")
-            self._update(name, {"power_state": "on"}, "%s: ramdisk booting" % action["action"])
+            # booted: a restart from here on waits for this ramdisk rather than boot another
+            self._update(name, {"power_state": "on", "target": dict(target, booted_for=armed_at)},
+                         "%s: ramdisk booting" % action["action"])
         node = self._wait(name, reached, wanted, target["timeouts"][timeout_key], target["timeouts"]["pxe"])
         self._ramdisk_done(node, target)
         return self.registry.get(name)
@@ -405,6 +437,7 @@ class Conductor:
         while self._clock() < deadline:
             if self._seen_off(node):
                 break
+            self._check(node["name"])
             self._sleep(3)
         self._update(node["name"], {"power_state": self._power(node, "off")}, "ramdisk done, node off")
 
@@ -419,6 +452,23 @@ class Conductor:
             if self._clock() > deadline:
                 raise StepFailed("no SSH on %s:22 within %d s after %s" % (address, timeout, step))
             self._sleep(self._poll)
+
+
+class _Mine:
+    """Whether a registry row's action is the one a worker runs (its start time)."""
+
+    def __init__(self, started_at):
+        self.started_at = started_at
+
+    def ours(self, row):
+        target = (row or {}).get("target") or {}
+        return target.get("started_at") == self.started_at and target.get("status") in ("running", "aborting")
+
+    def running(self, row):
+        return self.ours(row) and row["target"]["status"] == "running"
+
+    def aborting(self, row):
+        return self.ours(row) and row["target"]["status"] == "aborting"
 
 
 def _ssh_greets(address, port=22):

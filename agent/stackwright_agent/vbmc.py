@@ -312,6 +312,13 @@ class _Sha1OnlySession(serversession.ServerSession):
             return
         super()._got_rakp1(data)
 
+    def sessionless_data(self, data, sockaddr):
+        # A client that logs in again from the address and port of a session it let
+        # lapse (a long-lived client, as the undercloud's conductor is, keeps its UDP
+        # socket): pyghmi hands the new session request to the old session, which has
+        # no such method, and its server loop died of it. A BMC starts a new session.
+        self.bmc.sessionless_data(data, sockaddr)
+
 
 class VirtualBmc(bmc.Bmc):
     def __init__(self, spec, worker):
@@ -335,7 +342,10 @@ class VirtualBmc(bmc.Bmc):
 
     def serve(self):
         while True:
-            ipmisession.Session.wait_for_rsp(timeout=30)
+            try:
+                ipmisession.Session.wait_for_rsp(timeout=30)
+            except Exception:  # a packet it cannot handle must not take the BMC down
+                LOG.exception("%s: a request failed", self.domain_name)
 
     # -- power ---------------------------------------------------------------
     def _queue(self, label, fn, retry=True):

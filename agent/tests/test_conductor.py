@@ -4,6 +4,7 @@ that powers it and a "ramdisk" thread that, on a one-time network boot, asks the
 listener for its iPXE script and instructions and reports as the real ramdisk does
 (Molecule's provision scenario drives real QEMU machines over IPMI and PXE)."""
 
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from fixtures import FakeMachine, _load, agent_client, token_of
 from test_nodes import node_body
 
 from stackwright_agent import conductor as cond, ipmi
+from stackwright_agent.drivers import nodes as nodes_driver
 
 IMAGE = {"image_url": "/images/overcloud.raw.gz", "image_sha256": "ab" * 32}
 
@@ -159,3 +161,89 @@ def test_a_bmc_that_never_answers_holds_up_no_other_node(agent, silent_bmc):
         conductor.join("dead", 20)
         dead = agent.find("nodes", "dead")
         assert dead["provision_state"] == "failed" and dead["last_error"].startswith("verify: BMC 127.0.0.1:")
+
+
+def slowed(machine):
+    """The machine's BMC holds its next power-state answer until the event is set."""
+    gate, real = threading.Event(), machine.power_state
+    machine.power_state = lambda: (gate.wait(10), real())[1]
+    return gate, real
+
+
+def test_an_aborted_power_action_leaves_an_active_node_active(agent, machine):
+    act(agent, dict(IMAGE, action="deploy"))
+    gate, real = slowed(machine)
+    act(agent, {"action": "power_off"}, wait=False)
+    time.sleep(0.2)
+    act(agent, {"action": "abort"}, wait=False)
+    gate.set()
+    agent.api.drivers["nodes"].conductor.join("n1", 10)
+    machine.power_state = real
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "active" and node["last_error"] is None
+    assert node["target"]["status"] == "failed" and node["target"]["error"].endswith("aborted by the operator")
+    assert not act(agent, dict(IMAGE, action="deploy"))["changed"], "nothing to redeploy, nothing wiped"
+    assert machine.boots == 3
+
+
+def test_a_busy_node_is_not_removed_and_takes_no_new_action_while_it_stops(agent, machine):
+    gate, _ = slowed(machine)
+    act(agent, {"action": "provide"}, wait=False)  # its verify waits for the BMC
+    time.sleep(0.2)
+    with pytest.raises(agent_client.AgentClientError) as info:
+        agent.put("nodes", "n1", {"state": "absent"})
+    assert info.value.field == "state" and "busy with provide" in info.value.message
+    assert act(agent, {"action": "abort"}, wait=False)["changed"]
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "inspect"}, wait=False)
+    assert info.value.field == "provision_action" and "stopping" in info.value.message
+    gate.set()
+    agent.api.drivers["nodes"].conductor.join("n1", 10)
+    node = agent.find("nodes", "n1")
+    assert node["target"]["action"] == "provide" and node["last_error"] == "verify: aborted by the operator"
+    assert agent.put("nodes", "n1", {"state": "absent"})["changed"], "stopped: it may go now"
+
+
+def test_a_restart_between_arming_and_booting_boots_the_ramdisk(agent, machine):
+    registry = agent.api.drivers["nodes"].registry
+    # the service stopped right after it armed the inspection, before the power-on
+    registry.update("n1", {"provision_state": "verified", "target": {
+        "action": "inspect", "status": "running", "started_at": time.time(), "timeouts": dict(cond.TIMEOUTS)}})
+    registry.update("n1", cond.arming({"action": "inspect"}, None), event="arm")
+    fresh = cond.Conductor(registry, bmc_factory=lambda node, retries=5: machine, poll=0.05, power_watch=0.2,
+                           sleep=lambda s: time.sleep(min(s, 0.05)))
+    fresh.resume()
+    fresh.join("n1", 30)
+    node = agent.find("nodes", "n1")
+    assert machine.boots == 1 and node["provision_state"] == "inspected", node["last_error"]
+
+
+def test_an_abort_racing_the_end_of_the_action_is_refused_not_applied(agent, machine, monkeypatch):
+    conductor, asked = agent.api.drivers["nodes"].conductor, []
+
+    def racing(name, row, request, check=cond.check_action):
+        out = check(name, row, request)
+        asked.append(request["action"])
+        if asked.count("abort") == 2:  # between the abort's read and its write the action ends
+            machine._ramdisk()
+            conductor.join(name, 30)
+        return out
+    monkeypatch.setattr(nodes_driver.cond, "check_action", racing)
+    machine.pxe = False
+    act(agent, {"action": "inspect"}, wait=False)
+    while not agent.find("nodes", "n1").get("booted") and not agent.find("nodes", "n1")["action"]:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "abort"})
+    assert info.value.field == "provision_action" and "changed while" in info.value.message
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "inspected" and node["target"]["status"] == "done"
+
+
+@pytest.mark.parametrize("key", ["inspect", "clean", "deploy", "boot", "power", "poweroff"])
+def test_a_zero_timeout_is_refused_but_pxe_may_wait_the_whole_phase(agent, machine, key):
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "inspect", "timeouts": {key: 0}}, wait=False)
+    assert info.value.field == "provision_action.timeouts." + key
+    assert agent.find("nodes", "n1")["target"] is None

@@ -109,7 +109,7 @@ options:
       - Seconds to wait with O(wait). When they pass the task fails, but the action goes on (its own
         O(timeouts) end it); run the module again to wait again, or with O(action=abort) to stop it.
     type: int
-    default: 3600
+    default: 7200
 extends_documentation_fragment:
   - stackwright.cloud.agent
   - stackwright.cloud.agent.RESOURCE
@@ -253,7 +253,7 @@ def main():
         image_url=dict(type="str"),
         timeouts=dict(type="dict", options=dict((key, dict(type="int")) for key in TIMEOUT_KEYS)),
         wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=3600),
+        wait_timeout=dict(type="int", default=7200),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[("image_sha256", "image_checksum_url")])
@@ -263,9 +263,18 @@ def main():
         module.fail_json(msg="image_sha256: %r is not a SHA-256 (64 hex digits)" % p["image_sha256"],
                          field="image_sha256")
     for key, value in (p["timeouts"] or {}).items():
-        if value is not None and not 0 <= value <= 86400:
-            module.fail_json(msg="timeouts.%s: %d is not between 0 and 86400 seconds" % (key, value),
+        least = 0 if key == "pxe" else 1
+        if value is not None and not least <= value <= 86400:
+            module.fail_json(msg="timeouts.%s: %d is not between %d and 86400 seconds" % (key, value, least),
                              field="timeouts." + key)
+    if p["wait_timeout"] < 1:
+        module.fail_json(msg="wait_timeout: %d is not a number of seconds (1 or more)" % p["wait_timeout"],
+                         field="wait_timeout")
+    if p["action"] != "deploy":
+        for field in ("image_url", "image_sha256", "image_checksum_url", "config_url"):
+            if p[field] is not None:
+                module.fail_json(msg="%s: only a deploy takes an image; %s does not" % (field, p["action"]),
+                                 field=field)
     client = client_for(module)
     node = get_node(module, client, name)
     if node is None:

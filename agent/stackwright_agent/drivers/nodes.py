@@ -137,7 +137,8 @@ SCHEMA = s.Obj(dict(NODE_FIELDS, **{
         "image_url": URL,
         "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
         "config_url": URL,
-        "timeouts": s.Obj(dict((key, s.Int(minimum=0, maximum=86400)) for key in cond.TIMEOUTS)),
+        "timeouts": s.Obj(dict((key, s.Int(minimum=0 if key == "pxe" else 1, maximum=86400))
+                               for key in cond.TIMEOUTS)),
     }),
 }))
 # the fields a client may set only while the conductor runs no action on the node
@@ -180,6 +181,10 @@ class NodeDriver(Driver):
     # -- Driver interface ------------------------------------------------------
     def validate(self, spec):
         if spec["state"] == "absent":
+            target = (self.registry.get(spec["name"]) or {}).get("target") or {}
+            if target.get("status") in ("running", "aborting"):
+                raise Conflict("state: node %r is busy with %s; abort it (and let it stop) before removing the "
+                               "node" % (spec["name"], target["action"]), field="state")
             return
         # one node per MAC, BMC endpoint and static address (409); the registry checks
         # again inside its write lock, for requests racing this one
@@ -346,7 +351,12 @@ class NodeDriver(Driver):
             event, detail = "action", fields["target"]["action"]
             if fields["target"]["status"] == "aborting":
                 detail = "abort " + detail
-        self.registry.update(name, fields, event=event, detail=detail, create=row is None)
+        # an action is set over the one read, not over what a worker wrote meanwhile
+        expect = (lambda now: (now or {}).get("target") == (row or {}).get("target")) if "target" in fields else None
+        if self.registry.update(name, fields, event=event, detail=detail, create=row is None,
+                                expect=expect) is None and expect is not None:
+            raise Conflict("provision_action: the action of node %r changed while this request was made; look "
+                           "again" % name, field="provision_action")
         self._new_salts.pop(name, None)
         self.after_converge()
         if "target" in fields:

@@ -146,7 +146,7 @@ def test_enroll_update_info_and_remove(play, agent):
 
 
 def action_task(action, name="n1", **args):
-    return node_task(name, module="baremetal_node_action", action=action, wait_timeout=60, **args)
+    return node_task(name, module="baremetal_node_action", action=action, **dict({"wait_timeout": 60}, **args))
 
 
 def test_node_action_deploys_undeploys_powers_and_changes_nothing_twice(play, agent, listener):
@@ -189,6 +189,9 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
         action_task("inspect", timeouts={"pxe": -1}),                                         # 4
         action_task("deploy", image_url="/images/x.raw.gz", image_sha256=IMAGE_SHA,           # 5
                     timeouts={"pxe": 1}),
+        action_task("inspect", timeouts={"clean": 0}),                                        # 6
+        action_task("undeploy", image_url="/images/x.raw.gz"),                               # 7
+        action_task("inspect", wait_timeout=0),                                               # 8
     ])
     assert results[1]["failed"] and results[1]["field"] == "name" and "not enrolled" in results[1]["msg"]
     assert results[2]["failed"] and results[2]["field"] == "image_url"
@@ -196,5 +199,8 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
     assert results[4]["failed"] and results[4]["field"] == "timeouts.pxe"
     assert results[5]["failed"] and results[5]["msg"].startswith("n1 failed in inspect: no PXE boot within 1 s")
     assert results[5]["failed_step"] == "inspect" and machine.boots == 0
+    assert results[6]["failed"] and results[6]["field"] == "timeouts.clean"
+    assert results[7]["failed"] and results[7]["field"] == "image_url" and "only a deploy" in results[7]["msg"]
+    assert results[8]["failed"] and results[8]["field"] == "wait_timeout"
     node = agent.find("nodes", "n1")
     assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
