@@ -278,6 +278,9 @@ def main():
     client = client_for(module)
     node = get_node(module, client, name)
     if node is None:
+        if module.check_mode:
+            # the enrollment before this task was only predicted: so is the action
+            module.exit_json(changed=True, node=None, msg="node %r is not enrolled yet: check mode" % name)
         module.fail_json(msg="name: node %r is not enrolled (stackwright.cloud.baremetal_node enrolls it)" % name,
                          field="name", node=None)
     request = dict(action=p["action"], timeouts=dict((k, v) for k, v in (p["timeouts"] or {}).items()

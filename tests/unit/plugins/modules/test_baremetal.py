@@ -192,6 +192,8 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
         action_task("inspect", timeouts={"clean": 0}),                                        # 6
         action_task("undeploy", image_url="/images/x.raw.gz"),                               # 7
         action_task("inspect", wait_timeout=0),                                               # 8
+        dict(action_task("deploy", name="ghost", image_url="/images/x.raw.gz",                # 9
+                         image_sha256=IMAGE_SHA), check_mode=True),
     ])
     assert results[1]["failed"] and results[1]["field"] == "name" and "not enrolled" in results[1]["msg"]
     assert results[2]["failed"] and results[2]["field"] == "image_url"
@@ -202,5 +204,7 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
     assert results[6]["failed"] and results[6]["field"] == "timeouts.clean"
     assert results[7]["failed"] and results[7]["field"] == "image_url" and "only a deploy" in results[7]["msg"]
     assert results[8]["failed"] and results[8]["field"] == "wait_timeout"
+    # in check mode a node whose enrollment was only predicted gets its action predicted too
+    assert not results[9].get("failed") and results[9]["changed"]
     node = agent.find("nodes", "n1")
     assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
