@@ -514,6 +514,8 @@ def phases(*makers):
 
 NAMES = (("names",), dict(nargs="*", metavar="NAME"))
 NAME = (("name",), dict(metavar="NAME"))
+BACKUP = (("backup",), dict(nargs="?", default="latest", metavar="BACKUP",
+                            help="the backup's name (its UTC start time), or latest"))
 
 GROUPS = {"lab": "the built-in virtual lab", "undercloud": "the undercloud", "node": "bare-metal nodes",
           "overcloud": "the OpenStack cloud", "runs": "the runs directory"}
@@ -525,6 +527,14 @@ VERBS = [
         phase("lab", "lab", {"lab_state": "absent"}, key="absent")), after=say_if_already_down),
     Verb("undercloud install", "dnsmasq, the node registry, the image store, the images",
          phases(phase("undercloud", "undercloud"))),
+    Verb("undercloud backup", "back up the node registry, the SSH keys, the nodes file and the image manifest",
+         phases(phase("backup", "undercloud-backup",
+                      lambda ctx, args: {"undercloud_backup_images": True} if args.images else {})),
+         arguments=[(("--images",), dict(action="store_true", help="copy the images too (by default their names "
+                                                                   "and SHA-256: undercloud install rebuilds them)"))]),
+    Verb("undercloud restore", "restore the registry and the keys from a backup (default: the newest)",
+         phases(phase("restore", "undercloud-restore", lambda ctx, args: {"undercloud_backup_restore": args.backup})),
+         arguments=[BACKUP]),
     Verb("node import", "validate a nodes file and enroll its nodes", phases(
         phase("import", "provision", lambda ctx, args: {"provision_nodes_file": args.file,
                                                         "provision_enroll_only": "true"}, key="enroll")),
@@ -554,8 +564,7 @@ VERBS = [
          phases(phase("backup", "backup"))),
     Verb("overcloud restore", "restore the databases and keys from a backup (default: the newest)",
          phases(phase("restore", "restore", lambda ctx, args: {"backup_restore": args.backup})),
-         arguments=[(("backup",), dict(nargs="?", default="latest", metavar="BACKUP",
-                                       help="the backup's name (its UTC start time), or latest"))]),
+         arguments=[BACKUP]),
     Verb("overcloud scale-out", "provision and deploy new nodes (default: those the last deploy did not plan)",
          phases(phase("scale-out", "scale", with_names("scale_nodes"))), arguments=[NAMES]),
     Verb("overcloud scale-in", "disable and drain a compute host, delete its records, unprovision it",

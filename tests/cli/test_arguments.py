@@ -46,6 +46,10 @@ BAD = [(["node", "provision", name], "NAME '") for name in HOSTILE_NAMES] + [
     (["overcloud", "restore", "20261206T153000Z;id"], "BACKUP '20261206T153000Z;id'"),
     (["overcloud", "restore", ""], "BACKUP '': a backup's name"),
     (["overcloud", "restore", "newest"], "or 'latest'"),
+    (["undercloud", "restore", "../20261206T153000Z"], "BACKUP '../20261206T153000Z': a backup's name"),
+    (["undercloud", "restore", "20261206T153000Z.partial"], "BACKUP '20261206T153000Z.partial'"),
+    (["undercloud", "restore", ""], "BACKUP '': a backup's name"),
+    (["undercloud", "restore", "x\x1b[2J"], "BACKUP 'x\\x1b[2J'"),
 ]
 
 
@@ -97,9 +101,20 @@ def test_accepted_values_reach_ansible_whole_as_json(tmp_path):
 
 @pytest.mark.parametrize("words,wanted", [([], "latest"), (["latest"], "latest"),
                                           (["20261206T153000Z"], "20261206T153000Z")])
-def test_restore_passes_the_backup_it_names(words, wanted):
-    args = cli_main.build_parser().parse_args(["overcloud", "restore"] + words)
+@pytest.mark.parametrize("group,playbook,variable", [("overcloud", "restore", "backup_restore"),
+                                                     ("undercloud", "undercloud-restore", "undercloud_backup_restore")])
+def test_restore_passes_the_backup_it_names(words, wanted, group, playbook, variable):
+    args = cli_main.build_parser().parse_args([group, "restore"] + words)
     assert cli_main.check_arguments(args) is None
-    verb = next(v for v in cli_main.VERBS if v.words == "overcloud restore")
+    verb = next(v for v in cli_main.VERBS if v.words == group + " restore")
     (restore,) = verb.phases(None, args)
-    assert restore.playbook == "playbooks/restore.yml" and restore.extravars == {"backup_restore": wanted}
+    assert restore.playbook == "playbooks/%s.yml" % playbook and restore.extravars == {variable: wanted}
+
+
+@pytest.mark.parametrize("words,extravars", [([], {}), (["--images"], {"undercloud_backup_images": True})])
+def test_undercloud_backup_copies_the_images_only_when_asked(words, extravars):
+    args = cli_main.build_parser().parse_args(["undercloud", "backup"] + words)
+    assert cli_main.check_arguments(args) is None
+    verb = next(v for v in cli_main.VERBS if v.words == "undercloud backup")
+    (backup,) = verb.phases(None, args)
+    assert backup.playbook == "playbooks/undercloud-backup.yml" and backup.extravars == extravars
