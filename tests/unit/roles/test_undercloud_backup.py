@@ -119,6 +119,7 @@ def test_backup_while_the_registry_is_written_then_restore_puts_it_back(underclo
         while not stop.is_set() and len(written) < 2000:
             agent.put("nodes", "w%04d" % len(written), node_body(len(written) + 3))
             written.append(len(written))
+            stop.wait(0.01)  # a steady writer, not one that starves the run of the CPU
 
     writer = threading.Thread(target=enroll)
     writer.start()
@@ -181,7 +182,7 @@ def test_backup_while_the_registry_is_written_then_restore_puts_it_back(underclo
            "overcloud-openstack.raw.gz (missing)" in out, out
 
 
-def test_a_damaged_backup_is_refused_naming_the_file_and_nothing_changes(undercloud, agent):
+def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_back(undercloud, agent):
     agent.put("nodes", "n0", node_body(0))
     code, out = undercloud.run("undercloud-backup.yml", "-e", "undercloud_backup_images=true")
     assert code == 0, out
@@ -189,16 +190,24 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_nothing_changes(undercl
     backup = undercloud.backups / name
     assert (backup / "images" / "overcloud-openstack.raw.gz").read_bytes() == undercloud.image
 
-    code, out = undercloud.run("undercloud-restore.yml", "-e", "undercloud_backup_restore=../%s" % name)
-    assert code != 0 and "is not a backup's name" in out, out
-
-    with open(backup / "files.tar.gz", "ab") as fh:
+    # a later backup (the one restore takes by default) with one byte more in a file
+    damaged = undercloud.backups / "29991231T235959Z"
+    subprocess.run(["cp", "-a", str(backup), str(damaged)], check=True)
+    with open(damaged / "files.tar.gz", "ab") as fh:
         fh.write(b"\0")
     agent.put("nodes", "n1", node_body(1))  # after the backup: a restore would remove it
     registry = undercloud.agent_dir / "registry.sqlite"
     before = registry.read_bytes()
     code, out = undercloud.run("undercloud-restore.yml")
     assert code != 0
-    assert "undercloud backup %s is damaged, nothing was restored: files.tar.gz: FAILED" % name in out, out
+    assert "undercloud backup 29991231T235959Z is damaged, nothing was restored: files.tar.gz: FAILED" in out, out
     assert not undercloud.log.exists(), "the conductor was not stopped"
     assert registry.read_bytes() == before and [n for n, _ in nodes_of(registry)] == ["n0", "n1"]
+
+    (undercloud.images / "overcloud-openstack.raw.gz").unlink()
+    code, out = undercloud.run("undercloud-restore.yml", "-e", "undercloud_backup_restore=%s" % name)
+    assert code == 0, out
+    assert [n for n, _ in nodes_of(registry)] == ["n0"]
+    assert (undercloud.images / "overcloud-openstack.raw.gz").read_bytes() == undercloud.image
+    assert stat.S_IMODE(os.stat(undercloud.images / "overcloud-openstack.raw.gz").st_mode) == 0o644
+    assert "; images as backed up" in out, out
