@@ -204,6 +204,16 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     assert not undercloud.log.exists(), "the conductor was not stopped"
     assert registry.read_bytes() == before and [n for n, _ in nodes_of(registry)] == ["n0", "n1"]
 
+    # an archive that would put a file elsewhere (its checksums made again): only the undercloud's go back
+    outside = undercloud.tmp / "outside"
+    outside.write_text("not the undercloud's")
+    subprocess.run(["gunzip", str(backup / "files.tar.gz")], check=True)
+    subprocess.run(["tar", "--append", "--file", str(backup / "files.tar"), "--directory", "/",
+                    str(outside).lstrip("/")], check=True)
+    subprocess.run(["gzip", str(backup / "files.tar")], check=True)
+    subprocess.run("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs -r -d '\\n' sha256sum "
+                   "> SHA256SUMS", shell=True, cwd=str(backup), check=True)
+    outside.unlink()
     (undercloud.images / "overcloud-openstack.raw.gz").unlink()
     code, out = undercloud.run("undercloud-restore.yml", "-e", "undercloud_backup_restore=%s" % name)
     assert code == 0, out
@@ -211,3 +221,4 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     assert (undercloud.images / "overcloud-openstack.raw.gz").read_bytes() == undercloud.image
     assert stat.S_IMODE(os.stat(undercloud.images / "overcloud-openstack.raw.gz").st_mode) == 0o644
     assert "; images as backed up" in out, out
+    assert not outside.exists()
