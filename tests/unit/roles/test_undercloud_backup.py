@@ -222,3 +222,13 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     assert stat.S_IMODE(os.stat(undercloud.images / "overcloud-openstack.raw.gz").st_mode) == 0o644
     assert "; images as backed up" in out, out
     assert not outside.exists()
+
+
+@pytest.mark.parametrize("setting", ["backups", "/var/lib/stackwright/backups/overcloud/"])
+def test_a_backup_directory_that_would_lose_backups_is_refused(undercloud, setting):
+    # relative: wherever Ansible runs; the overcloud's: its retention would remove the other's backups
+    where = os.path.join(str(undercloud.tmp), setting)
+    before = sorted(os.listdir(where)) if os.path.isdir(where) else None
+    code, out = undercloud.run("undercloud-backup.yml", "-e", "undercloud_backup_dir=%s" % setting)
+    assert code != 0 and "undercloud_backup_dir %s: an absolute path outside undercloud_state_dir" % setting in out, out
+    assert (sorted(os.listdir(where)) if os.path.isdir(where) else None) == before, "nothing written there"
