@@ -345,7 +345,9 @@ class Conductor:
 
     def _step_deploy(self, node, target, resuming):
         name = node["name"]
-        if not node["deploy_done"]:
+        # written already only by this deploy (a restart after the write): a node made
+        # available again carries the flag of its previous deploy
+        if not (node["provision_state"] == "deploying" and node["deploy_done"]):
             action = {"action": "deploy", "image_url": target["image_url"], "image_sha256": target["image_sha256"]}
             if target.get("config_url"):
                 action["config_url"] = target["config_url"]
@@ -379,8 +381,8 @@ class Conductor:
             fields = arming(action, node)
             if state is not None:
                 fields["provision_state"] = state
-            if action["action"] == "deploy":
-                fields["deploy_done"] = False
+            if action["action"] in ("deploy", "clean"):
+                fields["deploy_done"] = False  # a wiped disk holds no image
             armed_at = self._update(name, fields, action["action"], event="arm")["armed_at"]
             self._power(node, "off")
             self._boot_device(node, "network", False)

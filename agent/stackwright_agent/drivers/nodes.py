@@ -217,6 +217,10 @@ class NodeDriver(Driver):
             return None
         row = self.registry.get(spec["name"])
         fields = self._fields(spec, row)
+        if row is not None and current is not None and not fields:
+            # this request changes nothing: the node as read, not as a conductor worker
+            # may have moved it on since (that is not this request's change)
+            return current
         merged = dict(row or {"name": spec["name"], "provision_state": "enrolled", "power_state": "unknown",
                               "last_error": None, "target_disk": None, "action": None, "deploy_done": False,
                               "macs": [], "root_device": {}, "network": None, "properties": {}, "role": None,
