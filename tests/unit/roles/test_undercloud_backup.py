@@ -78,7 +78,8 @@ class Undercloud:
             "undercloud_state_dir": str(self.state), "undercloud_ssh_key": str(self.key),
             "provision_nodes_file": str(self.nodes_file), "undercloud_agent_socket": agent.config.socket,
             "undercloud_backup_dir": str(self.backups), "undercloud_backup_service_tasks": str(service)}}}}}}))
-        (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+        # as the project's ansible.cfg runs modules: piped, not copied
+        (tmp_path / "ansible.cfg").write_text("[defaults]\ninternal_poll_interval = 0.01\n[connection]\npipelining = true\n")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         self.env.update(ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                         ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"),
