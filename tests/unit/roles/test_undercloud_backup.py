@@ -105,6 +105,12 @@ def nodes_of(path):
         db.close()
 
 
+def reseal(backup):
+    """SHA256SUMS made again, as the backup makes it."""
+    subprocess.run("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs -r -d '\\n' sha256sum "
+                   "> SHA256SUMS", shell=True, cwd=str(backup), check=True)
+
+
 @pytest.fixture
 def undercloud(tmp_path, collections, agent):
     return Undercloud(tmp_path, collections, agent)
@@ -212,9 +218,18 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     subprocess.run(["tar", "--append", "--file", str(backup / "files.tar"), "--directory", "/",
                     str(outside).lstrip("/")], check=True)
     subprocess.run(["gzip", str(backup / "files.tar")], check=True)
-    subprocess.run("find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs -r -d '\\n' sha256sum "
-                   "> SHA256SUMS", shell=True, cwd=str(backup), check=True)
+    reseal(backup)
     outside.unlink()
+    # a registry copy that is no database, its checksums made again: refused all the same
+    broken = undercloud.backups / "29991231T235958Z"
+    subprocess.run(["cp", "-a", str(backup), str(broken)], check=True)
+    (broken / "registry.sqlite").write_bytes(b"not a database" * 100)
+    reseal(broken)
+    code, out = undercloud.run("undercloud-restore.yml", "-e", "undercloud_backup_restore=%s" % broken.name)
+    assert code != 0 and "undercloud backup %s: nothing was restored: registry %s cannot be read" % (
+        broken.name, broken / "registry.sqlite") in out, out
+    assert not undercloud.log.exists() and registry.read_bytes() == before
+
     (undercloud.images / "overcloud-openstack.raw.gz").unlink()
     code, out = undercloud.run("undercloud-restore.yml", "-e", "undercloud_backup_restore=%s" % name)
     assert code == 0, out
@@ -223,6 +238,13 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     assert stat.S_IMODE(os.stat(undercloud.images / "overcloud-openstack.raw.gz").st_mode) == 0o644
     assert "; images as backed up" in out, out
     assert not outside.exists()
+
+
+def test_a_restore_with_no_backup_says_so_and_changes_nothing(undercloud):
+    code, out = undercloud.run("undercloud-restore.yml")
+    assert code != 0 and "there is no complete undercloud backup in %s to restore: make one first" % (
+        undercloud.backups) in out, out
+    assert not undercloud.log.exists()
 
 
 @pytest.mark.parametrize("setting", ["backups", "/var/lib/stackwright/backups/overcloud/"])
