@@ -240,7 +240,13 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_an_image_it_has_goes_ba
     assert not outside.exists()
 
 
-def test_a_restore_with_no_backup_says_so_and_changes_nothing(undercloud):
+def test_no_registry_no_backup_and_a_restore_with_no_backup_says_so(undercloud):
+    registry = undercloud.agent_dir / "registry.sqlite"
+    assert not registry.exists(), "no node enrolled yet: no registry"
+    code, out = undercloud.run("undercloud-backup.yml")
+    assert code != 0 and "no backup was made: no registry at %s" % registry in out, out
+    assert not [n for n in undercloud.backup_names() if NAME.match(n)], "no complete backup"
+
     code, out = undercloud.run("undercloud-restore.yml")
     assert code != 0 and "there is no complete undercloud backup in %s to restore: make one first" % (
         undercloud.backups) in out, out
