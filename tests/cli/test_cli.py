@@ -196,17 +196,33 @@ def test_progress_bar_learns_the_task_count(env):
 
 def test_interrupted_run_exits_130_and_is_recorded(env, silent_bmc):
     write_nodes(env["nodes_file"], [node("compute0", silent_bmc, 1)])
+    # the image's checksum, where the deploy reads it (an image store's listener)
+    store = env["tmp"] / "store"
+    (store / "images").mkdir(parents=True)
+    (store / "images" / "overcloud-openstack.raw.gz.sha256").write_text("%s  overcloud-openstack.raw.gz\n" % ("0" * 64))
+    listener = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], cwd=str(store),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(listener.stdout.readline().split("port ")[1].split()[0])
     argv = [STACKWRIGHT, "-i", str(env["inventory"]), "--runs-dir", str(env["runs"]), "--progress", "lines",
-            "node", "provision", "--all"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")})
-    # the BMC never answers, so the verify step is retrying when the operator hits Ctrl-C
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and registry(env["agent"]).get("compute0", {}).get("provision_state") != "enrolled":
-        time.sleep(0.5)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
+            "node", "provision", "--all", "-e", "provision_http_url=http://127.0.0.1:%d" % port]
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")})
+        # the BMC never answers, so the conductor's verify is retrying (and the run waiting
+        # for it) when the operator hits Ctrl-C
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and ((env["agent"].find("nodes", "compute0") or {}).get("target") or {}).get(
+                "status") != "running":
+            time.sleep(0.5)
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        listener.kill()
+        listener.wait()
+        # the conductor's action outlives the run (as designed): stop it
+        if env["agent"].find("nodes", "compute0"):
+            env["agent"].put("nodes", "compute0", {"provision_action": {"action": "abort"}})
     assert proc.returncode == 130, out
     run = json.loads(next(env["runs"].glob("*-node-provision/run.json")).read_text())
     assert run["exit_code"] == 130
