@@ -56,6 +56,10 @@ ACTIONS = {
 # the timeouts an action may carry (seconds, at least 1; 0 for pxe waits the whole phase)
 TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 600, "poweroff": 120,
             "power": 300}
+# actions that move no provision state: their end leaves it as it is
+POWER_ACTIONS = ("power_on", "power_off")
+# a target in these states still has a worker to finish it
+BUSY = ("running", "aborting")
 POLL = 2
 POWER_WATCH = 15
 
@@ -136,9 +140,15 @@ def check_action(name, row, request):
     return target
 
 
-def arming(action, row):
-    """The registry fields that arm ``action`` (a dict) on the node ``row``: a fresh token
-    (an earlier ramdisk can no longer report), the time, not booted yet."""
+def busy(row):
+    """The node's action (its target) when one is still going (running or stopping), else None."""
+    target = (row or {}).get("target") or {}
+    return target if target.get("status") in BUSY else None
+
+
+def arming(action):
+    """The registry fields that arm ``action`` (a dict): a fresh token (an earlier
+    ramdisk can no longer report), the time, not booted yet."""
     return {"action": action, "token": new_token(), "armed_at": time.time(), "booted_at": None}
 
 
@@ -191,8 +201,7 @@ class Conductor:
     def resume(self):
         """Start a worker for every action a previous run of the service left running."""
         for node in self.registry.all():
-            status = (node.get("target") or {}).get("status")
-            if status in ("running", "aborting"):
+            if busy(node):
                 LOG.info("resuming %s of node %s", node["target"]["action"], node["name"])
                 self.start(node["name"], resuming=True)
 
@@ -209,8 +218,7 @@ class Conductor:
             while True:
                 node = self._check(name)
                 target = node["target"]
-                if resuming and node["provision_state"] == "failed" and target["action"] != "power_on" \
-                        and target["action"] != "power_off":
+                if resuming and node["provision_state"] == "failed" and target["action"] not in POWER_ACTIONS:
                     # it failed (a ramdisk's report) while the service was down: that ends the action
                     raise StepFailed(node.get("last_error") or "failed while the undercloud service was down")
                 step = next_step(target["action"], node)
@@ -260,7 +268,7 @@ class Conductor:
             fields = {}
             if status == "failed":
                 error = "%s: %s" % (step, message)
-                if target["action"] not in ("power_on", "power_off"):
+                if target["action"] not in POWER_ACTIONS:
                     fields = {"provision_state": "failed", "last_error": error, "action": None, "token": None}
                 target = dict(target, error=error)
             fields["target"] = dict(target, status=status, finished_at=round(self._wall(), 3))
@@ -378,7 +386,7 @@ class Conductor:
             # the service restarted while the ramdisk ran: it may still report
             self._update(name, {}, "%s: resumed, waiting for the ramdisk armed before" % action["action"])
         else:
-            fields = arming(action, node)
+            fields = arming(action)
             if state is not None:
                 fields["provision_state"] = state
             if action["action"] in ("deploy", "clean"):
@@ -463,8 +471,8 @@ class _Mine:
         self.started_at = started_at
 
     def ours(self, row):
-        target = (row or {}).get("target") or {}
-        return target.get("started_at") == self.started_at and target.get("status") in ("running", "aborting")
+        target = busy(row)
+        return target is not None and target.get("started_at") == self.started_at
 
     def running(self, row):
         return self.ours(row) and row["target"]["status"] == "running"

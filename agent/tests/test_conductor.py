@@ -214,7 +214,7 @@ def test_a_restart_between_arming_and_booting_boots_the_ramdisk(agent, machine):
     # the service stopped right after it armed the inspection, before the power-on
     registry.update("n1", {"provision_state": "verified", "target": {
         "action": "inspect", "status": "running", "started_at": time.time(), "timeouts": dict(cond.TIMEOUTS)}})
-    registry.update("n1", cond.arming({"action": "inspect"}, None), event="arm")
+    registry.update("n1", cond.arming({"action": "inspect"}), event="arm")
     fresh = cond.Conductor(registry, bmc_factory=lambda node, retries=5: machine, poll=0.05, power_watch=0.2,
                            sleep=lambda s: time.sleep(min(s, 0.05)))
     fresh.resume()

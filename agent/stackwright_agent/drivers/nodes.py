@@ -181,8 +181,8 @@ class NodeDriver(Driver):
     # -- Driver interface ------------------------------------------------------
     def validate(self, spec):
         if spec["state"] == "absent":
-            target = (self.registry.get(spec["name"]) or {}).get("target") or {}
-            if target.get("status") in ("running", "aborting"):
+            target = cond.busy(self.registry.get(spec["name"]))
+            if target:
                 raise Conflict("state: node %r is busy with %s; abort it (and let it stop) before removing the "
                                "node" % (spec["name"], target["action"]), field="state")
             return
@@ -233,12 +233,12 @@ class NodeDriver(Driver):
     def _fields(self, spec, row):
         """The registry columns this request sets (raises Conflict for illegal jumps)."""
         fields = {}
-        busy = (row or {}).get("target") and row["target"].get("status") in ("running", "aborting")
+        busy = cond.busy(row)
         if busy:
             for key in LOW_LEVEL:
                 if spec[key] is not None:
                     raise Conflict("%s: node %r is busy with %s (the conductor drives its states); abort that "
-                                   "first" % (key, spec["name"], row["target"]["action"]), field=key)
+                                   "first" % (key, spec["name"], busy["action"]), field=key)
         if spec["provision_action"] is not None:
             target = cond.check_action(spec["name"], row, spec["provision_action"])
             if target is not None:
@@ -345,7 +345,7 @@ class NodeDriver(Driver):
         if "action" in fields:
             # a new ramdisk action gets a new token: an old ramdisk can no longer report
             if fields["action"]:
-                fields.update(cond.arming(fields["action"], row))
+                fields.update(cond.arming(fields["action"]))
             else:
                 fields.update(token=None, armed_at=None, booted_at=None)
             event, detail = ("arm", fields["action"]["action"]) if fields["action"] else ("disarm", None)
