@@ -6,12 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
 from fixtures import COLLECTIONS, ROOT, agent_client
 from stackwright_agent.drivers import libvirtd
+from stackwright_agent.drivers.containers import _cmdline
 
 NAME = "node1"
 
@@ -130,6 +132,11 @@ class FakeContainer:
         self.dir = tmp_path / NAME
         self.dir.mkdir()
         self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "--machine=" + NAME])
+        # Popen returns once exec has begun; the new command line is readable a moment
+        # later (a loaded CI machine saw it empty), and the agent finds a container by it.
+        deadline = time.monotonic() + 10
+        while "--machine=" + NAME not in _cmdline(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         (self.dir / "nspawn.pid").write_text("%d\n" % self.proc.pid)
         keys = ("netns", "lab_netns", "bridge", "veth", "mac", "image", "base", "memory_mib", "cpus", "generation")
         (self.dir / "container.json").write_text(json.dumps(dict({k: body[k] for k in keys}, name=NAME)))
