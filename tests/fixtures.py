@@ -57,7 +57,9 @@ class RunningAgent:
     def start(self):
         self.api = Api(self.config)
         self.server = AgentServer(self.config.socket, self.api)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # a short poll: shutdown() waits up to one for serve_forever to see it (every test pays it)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
         self.client = agent_client.AgentClient(self.config.socket, timeout=120)
 
@@ -128,7 +130,7 @@ def collections(tmp_path_factory):
 def listener(agent):
     """The agent's provisioning listener on 127.0.0.1, a free port."""
     config = Config(state_dir=agent.config.state_dir, provisioning_listen="127.0.0.1:0")
-    server = provisioning.start(config, agent.api.drivers["nodes"].registry)
+    server = provisioning.start(config, agent.api.drivers["nodes"].registry, poll_interval=0.05)
     yield server
     server.shutdown()
     server.server_close()

@@ -23,6 +23,12 @@ The target ends ``done`` or ``failed`` (the node failed, ``last_error`` "<step>:
 the ramdisk disarmed so that a late report cannot land). ``abort`` fails a running
 action at its next check. Clients wait for the target's status and never name a state.
 
+Between actions the conductor reads every idle node's power state from its BMC, one
+node after another, every ``power_sync_interval`` seconds (Ironic's power-state sync),
+so that a node switched on or off outside Stackwright (its BMC's web page, a power
+cut) reads as it is, and a power action asked of it is not answered "nothing to do"
+from a stale record. A BMC that stops answering is logged once, not retried here.
+
 The target is in the registry, so a conductor that restarts (the undercloud service
 restarted, the host rebooted) resumes every running action where it was: a ramdisk
 step whose action is still armed goes back to waiting for it, without a new boot, so
@@ -180,6 +186,7 @@ class Conductor:
         self._lock = threading.Lock()
         # the action the calling worker runs (_Mine): each worker is a thread of its own
         self._local = threading.local()
+        self._unanswered = set()  # nodes whose BMC the power-state sync could not read
 
     # -- starting and stopping ----------------------------------------------------
     def start(self, name, resuming=False):
@@ -204,6 +211,55 @@ class Conductor:
             if busy(node):
                 LOG.info("resuming %s of node %s", node["target"]["action"], node["name"])
                 self.start(node["name"], resuming=True)
+
+    # -- the power-state sync ------------------------------------------------------
+    def sync_power(self):
+        """Read each idle node's power state from its BMC; record what differs. Nodes
+        that are busy (their worker owns the BMC) or only enrolled (a BMC not verified
+        yet) are left alone. Returns {name: (recorded, read)} of the nodes corrected."""
+        changed = {}
+        for node in self.registry.all():
+            if not node.get("bmc_address") or busy(node) or node["provision_state"] == "enrolled":
+                continue
+            name, recorded = node["name"], node["power_state"]
+            bmc = None
+            try:
+                bmc = self._bmc_factory(node, retries=1)
+                power = bmc.power_state()
+            except bmcs.BmcError as exc:
+                if name not in self._unanswered:
+                    LOG.warning("node %s: power-state sync: %s", name, exc.message)
+                self._unanswered.add(name)
+                continue
+            finally:
+                if bmc is not None:
+                    bmcs.close(bmc)
+            if name in self._unanswered:
+                LOG.info("node %s: power-state sync: the BMC answers again", name)
+                self._unanswered.discard(name)
+            if power == recorded or power not in ("on", "off"):
+                continue
+            # not if an action started meanwhile or the record moved: its worker knows better
+            row = self.registry.update(name, {"power_state": power}, event="power",
+                                       detail="power %s, read from the BMC (recorded %s)" % (power, recorded),
+                                       expect=lambda row: not busy(row) and row["power_state"] == recorded)
+            if row is not None:
+                LOG.info("node %s: power %s, read from the BMC (recorded %s)", name, power, recorded)
+                changed[name] = (recorded, power)
+        return changed
+
+    def start_power_sync(self, interval):
+        """Run ``sync_power`` every ``interval`` seconds in a thread of its own."""
+        def loop():
+            while True:
+                self._sleep(interval)
+                try:
+                    self.sync_power()
+                except Exception:  # the next sweep tries again; the service goes on
+                    LOG.exception("power-state sync failed")
+        thread = threading.Thread(target=loop, name="conductor-power-sync", daemon=True)
+        thread.start()
+        return thread
 
     def join(self, name, timeout=None):
         worker = self._workers.get(name, (None, None))[0]

@@ -41,6 +41,9 @@ DEFAULTS = {
     # statically, so a running cloud renews no lease from the undercloud:
     # {"prefix": 24, "gateway": "192.168.24.254" or null, "dns": ["IP", ...]}. None: DHCP
     "provisioning_network": None,
+    # undercloud only: seconds between two reads of every idle node's power state from
+    # its BMC (the conductor's power-state sync); 0: never
+    "power_sync_interval": 60,
 }
 
 CONDUCTOR_SETTINGS = ("provisioning_listen", "provisioning_pool", "dhcp_hosts_dir", "dhcp_lease_file",
@@ -107,6 +110,10 @@ class Config:
                 raise AgentError("%s is the undercloud conductor's setting; this agent's roles are %s "
                                  "(add conductor to roles)" % (key, ", ".join(merged["roles"])),
                                  code="invalid_config")
+        interval = merged["power_sync_interval"]
+        if isinstance(interval, bool) or not isinstance(interval, int) or not 0 <= interval <= 86400:
+            raise AgentError("power_sync_interval must be whole seconds from 0 (never) to 86400, not %r"
+                             % (interval,), code="invalid_config")
         if merged["provisioning_pool"] is not None:
             merged["provisioning_pool"] = parse_pool(merged["provisioning_pool"])
         if merged["provisioning_network"] is not None:

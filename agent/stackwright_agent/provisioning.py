@@ -234,10 +234,12 @@ class Leases:
         return any(address in self.addresses(mac) for mac in macs)
 
 
-def start(config, registry=None):
-    """Start the listener in a thread; returns the server (``shutdown()`` stops it)."""
+def start(config, registry=None, poll_interval=0.5):
+    """Start the listener in a thread; returns the server (``shutdown()`` stops it,
+    within ``poll_interval`` seconds)."""
     server = ProvisioningServer(config, registry)
-    threading.Thread(target=server.serve_forever, daemon=True, name="provisioning").start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True,
+                     name="provisioning").start()
     LOG.info("provisioning listener on %s (images from %s)", server.url, server.image_store)
     return server
 

@@ -118,6 +118,8 @@ def serve(config):
         provisioning.start(config, api.drivers["nodes"].registry)
         # actions a previous run of the service left running go on where they were
         api.drivers["nodes"].conductor.resume()
+        if config.power_sync_interval:
+            api.drivers["nodes"].conductor.start_power_sync(config.power_sync_interval)
     if config.dhcp_hosts_dir:
         api.drivers["nodes"].after_converge()  # files written by an older agent, or removed by hand
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(server, config.socket))

@@ -142,6 +142,82 @@ def test_every_state_has_a_next_step_or_is_the_goal(action, state):
     assert node["provision_state"] == {"deploy": "active", "provide": "available", "inspect": "inspected"}[action]
 
 
+# The step tables, written out here rather than read from the module: a change to the
+# conductor's tables must change these too.
+STATES = ("enrolled", "verified", "inspected", "cleaning", "available", "deploying", "active", "failed")
+REFUSED_FROM = {"deploy": (), "power_on": (), "power_off": (),
+                "provide": ("deploying", "active"),
+                "inspect": ("cleaning", "deploying", "active"),
+                "undeploy": ("enrolled", "verified", "deploying")}
+
+
+@pytest.mark.parametrize("action", sorted(REFUSED_FROM))
+def test_the_states_each_action_starts_from(action):
+    request = dict(IMAGE, action=action)
+    for state in STATES:
+        row = {"provision_state": state, "power_state": "on", "bmc_address": "192.0.2.11", "target": None}
+        if state in REFUSED_FROM[action]:
+            with pytest.raises(cond.Conflict) as info:
+                cond.check_action("n1", row, request)
+            assert "node 'n1' is %s; %s starts from" % (state, action) in info.value.message
+            assert ("undeploy it first" in info.value.message) == (state == "active")
+        else:
+            cond.check_action("n1", row, request)  # taken (or nothing to do)
+
+
+FIRST_STEP = {  # (action, state, power) -> the step the conductor takes first
+    ("deploy", "enrolled", "off"): "verify", ("deploy", "verified", "off"): "inspect",
+    ("deploy", "inspected", "off"): "clean", ("deploy", "cleaning", "on"): "clean",
+    ("deploy", "available", "off"): "deploy", ("deploy", "deploying", "on"): "deploy",
+    ("deploy", "active", "on"): None, ("deploy", "failed", "off"): "start_over",
+    ("provide", "enrolled", "off"): "verify", ("provide", "verified", "off"): "inspect",
+    ("provide", "inspected", "off"): "clean", ("provide", "cleaning", "off"): "clean",
+    ("provide", "available", "off"): None, ("provide", "failed", "on"): "start_over",
+    ("inspect", "enrolled", "off"): "verify", ("inspect", "verified", "off"): "inspect",
+    ("inspect", "inspected", "off"): None, ("inspect", "available", "off"): "verify",
+    ("inspect", "failed", "off"): "start_over",
+    ("undeploy", "active", "on"): "clean", ("undeploy", "failed", "on"): "clean",
+    ("undeploy", "inspected", "off"): "clean", ("undeploy", "cleaning", "off"): "clean",
+    ("undeploy", "available", "on"): "power_off", ("undeploy", "available", "off"): None,
+    ("power_on", "active", "off"): "power_on", ("power_on", "failed", "on"): None,
+    ("power_off", "available", "on"): "power_off", ("power_off", "active", "off"): None,
+}
+
+
+@pytest.mark.parametrize("key", sorted(FIRST_STEP), ids=["-".join(k) for k in sorted(FIRST_STEP)])
+def test_the_first_step_of_each_action_from_each_state(key):
+    action, state, power = key
+    node = {"provision_state": state, "power_state": power, "bmc_address": "192.0.2.11"}
+    assert cond.next_step(action, node) == FIRST_STEP[key]
+
+
+def test_a_node_without_a_bmc_is_adopted_and_takes_no_bmc_action():
+    node = {"provision_state": "enrolled", "power_state": None, "bmc_address": None, "target": None}
+    assert cond.next_step("deploy", node) == "adopt"
+    assert cond.next_step("deploy", dict(node, provision_state="active")) is None
+    assert cond.check_action("n1", node, {"action": "deploy"})["action"] == "deploy", "no image needed to adopt"
+    for action in ("inspect", "undeploy", "power_on", "power_off"):
+        with pytest.raises(cond.Conflict) as info:
+            cond.check_action("n1", node, {"action": action})
+        assert "has no BMC" in info.value.message and action in info.value.message
+
+
+def test_an_action_carries_its_timeouts_and_image_and_asks_nothing_of_a_node_that_is_there():
+    row = {"provision_state": "available", "power_state": "off", "bmc_address": "192.0.2.11", "target": None}
+    target = cond.check_action("n1", row, dict(IMAGE, action="deploy", config_url="/config/n1.tar.gz",
+                                               timeouts={"pxe": 0, "deploy": 60, "boot": None}))
+    assert target["timeouts"] == dict(cond.TIMEOUTS, pxe=0, deploy=60), "unset ones keep their defaults"
+    assert (target["image_url"], target["image_sha256"], target["config_url"]) == (
+        IMAGE["image_url"], IMAGE["image_sha256"], "/config/n1.tar.gz")
+    assert target["status"] == "running" and target["action"] == "deploy"
+    assert cond.check_action("n1", dict(row, provision_state="active"), dict(IMAGE, action="deploy")) is None
+    assert cond.check_action("n1", row, {"action": "power_off"}) is None
+    with pytest.raises(cond.Conflict) as info:
+        cond.check_action("n1", None, {"action": "deploy"})
+    assert "not enrolled" in info.value.message
+    assert cond.check_action("n1", row, {"action": "abort"}) is None, "nothing runs: nothing to abort"
+
+
 def test_a_bmc_that_never_answers_holds_up_no_other_node(agent, silent_bmc):
     """Real IPMI both ways: a UDP port that drops everything (a dead BMC) and pyghmi's
     BMC server (tests/unit/plugins/module_utils/ipmi_test_bmc.py)."""
@@ -252,3 +328,22 @@ def test_a_zero_timeout_is_refused_but_pxe_may_wait_the_whole_phase(agent, machi
         act(agent, {"action": "inspect", "timeouts": {key: 0}}, wait=False)
     assert info.value.field == "provision_action.timeouts." + key
     assert agent.find("nodes", "n1")["target"] is None
+
+
+def test_the_power_sync_reads_what_was_done_outside_and_power_actions_follow(agent, machine):
+    conductor = agent.api.drivers["nodes"].conductor
+    machine.power = "on"
+    assert conductor.sync_power() == {}, "an enrolled node's BMC is not verified yet: left alone"
+    act(agent, {"action": "provide"})
+    assert agent.find("nodes", "n1")["power_state"] == "off"
+    machine.power = "on"  # switched on at the BMC's web page
+    assert conductor.sync_power() == {"n1": ("off", "on")}
+    node = agent.find("nodes", "n1")
+    assert node["power_state"] == "on" and node["history"][-1]["detail"] == "power on, read from the BMC (recorded off)"
+    # so switching it off is a change, and does it
+    assert act(agent, {"action": "power_off"})["changed"] and machine.power == "off"
+    assert conductor.sync_power() == {}, "the record is right: nothing to correct"
+    # a BMC that stops answering changes no record
+    machine.refuse = "BMC fake: no answer"
+    machine.power = "on"
+    assert conductor.sync_power() == {} and agent.find("nodes", "n1")["power_state"] == "off"

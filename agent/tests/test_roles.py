@@ -57,6 +57,10 @@ def test_a_kind_of_another_role_is_not_found_and_says_whose_it_is(tmp_path):
     ({"roles": []}, "roles"),
     ({"roles": ["node"], "provisioning_listen": "127.0.0.1:8080"}, "provisioning_listen"),
     ({"roles": ["lab_host"], "provisioning_pool": "192.0.2.10-192.0.2.20"}, "provisioning_pool"),
+    ({"power_sync_interval": -1}, "power_sync_interval"),
+    ({"power_sync_interval": "60"}, "power_sync_interval"),
+    ({"power_sync_interval": True}, "power_sync_interval"),
+    ({"power_sync_interval": 1.5}, "power_sync_interval"),
 ])
 def test_bad_roles_are_refused_naming_the_setting(settings, field):
     with pytest.raises(AgentError) as err:
