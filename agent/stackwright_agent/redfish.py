@@ -393,7 +393,10 @@ class Bmc:
                                % (self.describe(), target, ", ".join(allowed)))
         override = dict(BootSourceOverrideTarget=target,
                         BootSourceOverrideEnabled="Continuous" if persistent else "Once")
-        if self.boot_mode:
+        # only a change: sushy-tools' libvirt driver rebuilds the domain's firmware (loader
+        # and NVRAM paths of its own) on any mode it is sent, and Ironic too sends it only
+        # when it differs
+        if self.boot_mode and boot.get("BootSourceOverrideMode") != self.boot_mode:
             override["BootSourceOverrideMode"] = self.boot_mode
         what = "set boot device %s" % target
         try:

@@ -408,8 +408,9 @@ def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_
     assert node["provision_state"] == "failed" and node["last_error"] == target["error"]
 
 
-def _bmc_processes(spec_file):
-    """Pids of live processes running the BMC of ``spec_file``."""
+def _bmc_processes(spec_file, module=b"stackwright_agent.vbmc"):
+    """Pids of live processes running the BMC of ``spec_file`` (the Redfish BMC's:
+    module sushy_tools.emulator.main, its settings file)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -419,7 +420,7 @@ def _bmc_processes(spec_file):
                 argv = fh.read().split(b"\0")
         except OSError:
             continue
-        if b"stackwright_agent.vbmc" in argv and spec_file.encode() in argv and alive(int(entry)):
+        if module in argv and spec_file.encode() in argv and alive(int(entry)):
             found.append(int(entry))
     return found
 

@@ -1,5 +1,15 @@
-"""Virtual BMCs: one IPMI endpoint per lab domain, so the lab's VMs are driven
-exactly like bare-metal servers (power and boot device over IPMI).
+"""Virtual BMCs: one BMC per lab domain, so the lab's VMs are driven exactly like
+bare-metal servers (power and boot device over IPMI, or over Redfish).
+
+``protocol`` ipmi (the default): the BMC is a ``python3 -m stackwright_agent.vbmc``
+process listening on UDP. ``protocol`` redfish: it is sushy-tools' emulator
+(``python3 -m sushy_tools.emulator.main``, its libvirt driver) listening on TCP,
+over HTTPS with a self-signed certificate the driver makes (``<name>.crt``, the CA
+a client verifies against; ``certificate`` in the resource), HTTP basic auth from a
+bcrypt htpasswd file (``<name>.htpasswd``, 0600), and shown only its own domain
+(SUSHY_EMULATOR_ALLOWED_INSTANCES: the domain's UUID, which is the system's Id,
+``system_id`` in the resource). Its settings are the Python file ``<name>.conf``
+(0600) its command line names. Everything below holds for both.
 
 Each BMC is a ``python3 -m stackwright_agent.vbmc`` process, optionally inside a
 network namespace, listening on ``address``:``port`` (UDP). Its settings,
@@ -24,6 +34,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,13 +65,20 @@ SCHEMA = s.Obj({
     "state": s.Enum("present", "absent", default="present"),
     # loopback allowed: a BMC on 127.0.0.1 inside a lab namespace is reached from there
     "address": s.Ip(loopback=True, doc="IP address the BMC listens on; it must be on an interface (in netns)"),
-    "port": s.Int(minimum=1, maximum=65535, default=623),
+    "protocol": s.Enum("ipmi", "redfish", default="ipmi"),
+    # unset: the protocol's port (DEFAULT_PORTS)
+    "port": s.Int(minimum=1, maximum=65535),
     # IPMI 2.0 limits: user names up to 16 bytes, passwords up to 20
     "username": s.Str(max_len=16, pattern=r"[!-~]+", hint="use printable ASCII without spaces"),
     "password": Secret(max_len=20, pattern=r"[ -~]+", hint="printable ASCII"),
 })
 
 MODULE = "stackwright_agent.vbmc"
+# the Redfish BMC: sushy-tools' emulator
+SUSHY_MODULE = "sushy_tools.emulator.main"
+DEFAULT_PORTS = {"ipmi": 623, "redfish": 443}
+# the self-signed certificate of a Redfish BMC (as vendors ship theirs)
+CERT_DAYS = 3650
 # how long converge waits for a started BMC to bind its port, or a stopped one to exit
 START_TIMEOUT = 10
 STOP_TIMEOUT = 10
@@ -99,9 +117,14 @@ def _reap(pid):
         pass
 
 
-def _udp_ports_bound(pid):
-    """Local UDP ports of the sockets process ``pid`` holds, read through its own
-    /proc view, which shows its network namespace."""
+def _port(spec):
+    return spec.get("port") or DEFAULT_PORTS[spec.get("protocol") or "ipmi"]
+
+
+def _ports_bound(pid, protocol="ipmi"):
+    """Local ports process ``pid`` serves on - UDP sockets for IPMI, listening TCP
+    sockets for Redfish - read through its own /proc view, which shows its network
+    namespace."""
     inodes = set()
     try:
         for fd in os.listdir("/proc/%d/fd" % pid):
@@ -114,13 +137,15 @@ def _udp_ports_bound(pid):
     except OSError:
         return set()
     ports = set()
-    for table in ("udp", "udp6"):
+    tcp = protocol == "redfish"
+    for table in ("tcp", "tcp6") if tcp else ("udp", "udp6"):
         try:
             with open("/proc/%d/net/%s" % (pid, table), encoding="ascii") as fh:
                 next(fh)
                 for line in fh:
                     cols = line.split()
-                    if len(cols) > 9 and cols[9] in inodes:
+                    # TCP: only sockets in LISTEN (0A)
+                    if len(cols) > 9 and cols[9] in inodes and (not tcp or cols[3] == "0A"):
                         ports.add(int(cols[1].rsplit(":", 1)[1], 16))
         except (OSError, StopIteration):
             continue
@@ -179,7 +204,8 @@ class BmcDriver(Driver):
                 argv = fh.read().decode("utf-8", "replace").split("\0")
         except OSError:
             return False
-        if MODULE not in argv or self._path(name, ".json") not in argv:
+        if not ((MODULE in argv and self._path(name, ".json") in argv)
+                or (SUSHY_MODULE in argv and self._path(name, ".conf") in argv)):
             return False
         return _proc_state(pid) not in (None, "Z", "X")
 
@@ -211,13 +237,16 @@ class BmcDriver(Driver):
         for field in ("address", "username", "password"):
             if spec[field] is None:
                 raise InvalidField(field, "is required for a BMC that is present")
+        redfish = spec["protocol"] == "redfish"
+        if redfish and ":" in spec["username"]:
+            raise InvalidField("username", "must not contain ':' for a Redfish BMC (HTTP basic auth splits on it)")
         try:
             address = str(ipaddress.ip_address(spec["address"]))
         except ValueError:
             raise InvalidField("address", "%r is not an IP address" % spec["address"])
         links = ip_json(["addr", "show"], netns=ns)
         lo = [r for r in links if r.get("ifname") == "lo"]
-        if lo and "UP" not in lo[0].get("flags", []):
+        if lo and "UP" not in lo[0].get("flags", []) and not redfish:
             # pyghmi's session loop wakes itself through a loopback socket
             raise InvalidField("netns", "the loopback interface is down in %s; bring it up first "
                                "(ip -n %s link set lo up)" % ("netns " + ns if ns else "the host namespace", ns or "."))
@@ -227,11 +256,16 @@ class BmcDriver(Driver):
                                "addresses)" % (address, "netns " + ns if ns else "the host namespace"))
         for other in self._stored_specs():
             if (other["name"] != spec["name"] and other.get("netns") == ns and other["address"] == address
-                    and other["port"] == spec["port"]):
+                    and other["port"] == _port(spec)
+                    and (other.get("protocol") or "ipmi") == spec["protocol"]):  # UDP and TCP ports differ
                 raise InvalidField("port", "%s port %d is taken by the BMC of %r"
-                                   % (address, spec["port"], other["name"]))
-        if importlib.util.find_spec("pyghmi") is None:
-            raise Unsupported("the BMC needs pyghmi, which is not installed for %s" % sys.executable)
+                                   % (address, _port(spec), other["name"]))
+        for module in ("sushy_tools", "bcrypt") if redfish else ("pyghmi",):
+            if importlib.util.find_spec(module) is None:
+                raise Unsupported("the %s BMC needs %s, which is not installed for %s"
+                                  % (spec["protocol"], module, sys.executable))
+        if redfish and shutil.which("openssl") is None:
+            raise Unsupported("the redfish BMC needs openssl (its certificate), which is not installed")
         if DomainDriver(self.config).read({"name": spec["name"]}) is None:
             raise InvalidField("name", "no domain %r in libvirt (%s); define it first"
                                % (spec["name"], self.config.libvirt_uri))
@@ -253,30 +287,51 @@ class BmcDriver(Driver):
         stored = _read_json(self._path(name, ".json"))
         if stored is None:
             return None
-        return {"name": name, "netns": stored.get("netns"), "address": stored["address"], "port": stored["port"],
-                "username": stored["username"], "running": self._pid(name) is not None,
-                "credentials": credentials_digest(stored.get("salt", ""), stored["username"], stored["password"])}
+        return self._resource(stored, self._pid(name) is not None)
+
+    def _resource(self, content, running):
+        redfish = content.get("protocol") == "redfish"
+        return {"name": content["domain"], "netns": content.get("netns"), "protocol": content.get("protocol", "ipmi"),
+                "address": content["address"], "port": content["port"], "username": content["username"],
+                "running": running,
+                "credentials": credentials_digest(content.get("salt", ""), content["username"], content["password"]),
+                # what a Redfish client needs: the system's Id and the CA to verify the BMC with
+                "system_id": content.get("system_id") if redfish else None,
+                "certificate": self._path(content["domain"], ".crt") if redfish else None}
 
     def _file_content(self, spec, stored):
-        return {"domain": spec["name"], "netns": spec["netns"],
-                "address": str(ipaddress.ip_address(spec["address"])), "port": spec["port"],
-                "username": spec["username"], "password": spec["password"],
-                "libvirt_uri": self.config.libvirt_uri, "salt": self._salt(spec["name"], stored)}
+        content = {"domain": spec["name"], "netns": spec["netns"],
+                   "address": str(ipaddress.ip_address(spec["address"])), "port": _port(spec),
+                   "username": spec["username"], "password": spec["password"],
+                   "libvirt_uri": self.config.libvirt_uri, "salt": self._salt(spec["name"], stored)}
+        if spec["protocol"] == "redfish":  # the IPMI BMC's file stays as it was: no restart on upgrade
+            content["protocol"] = "redfish"
+            content["system_id"] = self._domain_uuid(spec["name"])
+        return content
+
+    def _domain_uuid(self, name):
+        dom = DomainDriver(self.config)
+        conn = dom._connect()
+        try:
+            found = dom._lookup(conn, name)
+            if found is None:
+                raise InvalidField("name", "no domain %r in libvirt (%s); define it first"
+                                   % (name, self.config.libvirt_uri))
+            return found.UUIDString()
+        finally:
+            conn.close()
 
     def predict(self, spec, current):
         if spec["state"] == "absent":
             return None
         stored = _read_json(self._path(spec["name"], ".json"))
-        want = self._file_content(spec, stored)
-        return {"name": spec["name"], "netns": want["netns"], "address": want["address"], "port": want["port"],
-                "username": want["username"], "running": True,
-                "credentials": credentials_digest(want["salt"], want["username"], want["password"])}
+        return self._resource(self._file_content(spec, stored), True)
 
     def converge(self, spec, current):
         name = spec["name"]
         if spec["state"] == "absent":
             self._stop(name)
-            for ext in (".json", ".pid", ".log"):
+            for ext in (".json", ".pid", ".log", ".conf", ".htpasswd", ".crt", ".key"):
                 try:
                     os.unlink(self._path(name, ext))
                 except FileNotFoundError:
@@ -286,17 +341,25 @@ class BmcDriver(Driver):
         stored = _read_json(self._path(name, ".json"))
         want = self._file_content(spec, stored)
         pid = self._pid(name)
-        if want == stored and pid is not None and self._adopt(name, pid, spec["port"]):
+        if want == stored and pid is not None and self._adopt(name, pid, want):
             return
         self._stop(name)  # a BMC reads its settings once, at start
         self._write_spec(name, want)
-        self._start(name, spec["netns"], spec["port"])
+        if spec["protocol"] == "redfish":
+            self._write_redfish_files(name, want)
+        else:
+            for ext in (".conf", ".htpasswd", ".crt", ".key"):  # was a Redfish BMC before
+                try:
+                    os.unlink(self._path(name, ext))
+                except FileNotFoundError:
+                    pass
+        self._start(name, spec["netns"], want)
 
     def list(self, query):
         return [self.read({"name": stored["name"]}) for stored in self._stored_specs()]
 
     # -- process ---------------------------------------------------------------
-    def _adopt(self, name, pid, port):
+    def _adopt(self, name, pid, content):
         """Keep the running BMC ``pid`` (it runs the wanted settings): its pid file
         written, younger duplicates ended, its port listening. False when it does
         not come to listen: it is then stopped and started again."""
@@ -315,34 +378,71 @@ class BmcDriver(Driver):
             LOG.warning("BMC for domain %s runs as pid %d, which its pid file does not name (an agent was killed "
                         "while starting it): adopting it", name, pid)
             self._write_pid(name, pid)
-        return self._wait_listening(name, pid, port)
+        return self._wait_listening(name, pid, content)
 
-    def _wait_listening(self, name, pid, port, proc=None):
+    def _wait_listening(self, name, pid, content, proc=None):
         """True once ``pid`` listens on ``port``; False when it exits first or takes
         longer than START_TIMEOUT. A child just started (``proc``) is watched through
         it: until it execs, its command line is still the agent's."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and (proc.poll() is None if proc else self._runs_bmc(pid, name)):
-            if port in _udp_ports_bound(pid):
+            if content["port"] in _ports_bound(pid, content.get("protocol", "ipmi")):
                 return True
             time.sleep(0.1)
         return False
 
     def _write_spec(self, name, content):
+        self._write_private(self._path(name, ".json"), json.dumps(content, sort_keys=True))
+
+    def _write_private(self, path, text, mode=0o600):
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        path = self._path(name, ".json")
         tmp = path + ".tmp"
         # born 0600: the password is never readable by others, not even briefly
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(content, fh, sort_keys=True)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
 
-    def _start(self, name, netns, port):
-        argv = [sys.executable, "-m", MODULE, "--spec", self._path(name, ".json")]
+    def _write_redfish_files(self, name, content):
+        """The emulator's settings, its htpasswd and a fresh self-signed certificate
+        for its address (the key 0600; the certificate is public)."""
+        import bcrypt
+        crt, key = self._path(name, ".crt"), self._path(name, ".key")
+        self._write_private(key + ".new", "")  # openssl writes into a file that is already 0600
+        proc = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(CERT_DAYS),
+             "-subj", "/CN=%s" % content["address"], "-addext", "subjectAltName=IP:%s" % content["address"],
+             "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", key + ".new", "-out", crt + ".new"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CommandFailed("openssl could not make the certificate of the BMC for domain %r: %s"
+                                % (name, proc.stderr.strip()[-300:]))
+        os.chmod(crt + ".new", 0o644)
+        os.replace(key + ".new", key)
+        os.replace(crt + ".new", crt)
+        hashed = bcrypt.hashpw(content["password"].encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+        self._write_private(self._path(name, ".htpasswd"), "%s:%s\n" % (content["username"], hashed))
+        settings = {
+            "SUSHY_EMULATOR_LISTEN_IP": content["address"],
+            "SUSHY_EMULATOR_LISTEN_PORT": content["port"],
+            "SUSHY_EMULATOR_LIBVIRT_URI": content["libvirt_uri"],
+            "SUSHY_EMULATOR_ALLOWED_INSTANCES": [content["system_id"]],
+            "SUSHY_EMULATOR_AUTH_FILE": self._path(name, ".htpasswd"),
+            "SUSHY_EMULATOR_SSL_CERT": crt,
+            "SUSHY_EMULATOR_SSL_KEY": key,
+        }
+        self._write_private(self._path(name, ".conf"),
+                            "".join("%s = %r\n" % item for item in sorted(settings.items())))
+
+    def _start(self, name, netns, content):
+        port = content["port"]
+        if content.get("protocol") == "redfish":
+            argv = [sys.executable, "-m", SUSHY_MODULE, "--config", self._path(name, ".conf")]
+        else:
+            argv = [sys.executable, "-m", MODULE, "--spec", self._path(name, ".json")]
         if netns:
             argv = ["ip", "netns", "exec", netns] + argv  # ip execs the BMC: the pid stays the same
         env = dict(os.environ)
@@ -356,7 +456,7 @@ class BmcDriver(Driver):
         finally:
             os.close(log)
         self._write_pid(name, proc.pid)
-        if self._wait_listening(name, proc.pid, port, proc):
+        if self._wait_listening(name, proc.pid, content, proc):
             LOG.info("BMC for domain %s runs as pid %d", name, proc.pid)
             return
         if proc.poll() is None:
