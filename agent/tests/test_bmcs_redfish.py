@@ -6,6 +6,7 @@ creates is removed afterwards; processes are stopped by PID."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -153,6 +154,8 @@ def test_redfish_bmc_lifecycle_through_the_conductors_client(agent, bmc_netns, d
     assert out[-1] == ["off", "hd"], out
     assert not dom.isActive()
     assert ET.fromstring(dom.XMLDesc(2)).find("devices/disk/boot").get("order") == "1"
+    # its log has the requests (Molecule provision's verify reads it)
+    assert re.search(r'PATCH /redfish/v1/Systems/%s HTTP/1.1[^"]*" 20[0-9]' % system_id, open(files[".log"]).read())
 
     # a wrong password is refused at once; so is a CA that is not the BMC's
     wrong = drive(ns, res, [["read"]], password="wrong-password")
