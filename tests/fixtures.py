@@ -239,6 +239,7 @@ class FakeMachine:
         self.power, self.next_boot, self.persistent_boot = "off", None, "hd"
         self.booted_disk = False
         self.boots = 0
+        self.instructions = None  # what the ramdisk was last told (key=value lines)
         self.lock = threading.Lock()
 
     def behind(self, conductor):
@@ -287,7 +288,8 @@ class FakeMachine:
         status, script = http(self.listener, "/nodes/%s.ipxe" % self.mac)
         token = re.search(r"sw\.token=(\S+)", script.decode()).group(1)
         status, body = http(self.listener, "/v1/ramdisk/%s?token=" % self.name + token)
-        action = dict(line.split("=", 1) for line in body.decode().splitlines())["action"]
+        self.instructions = dict(line.split("=", 1) for line in body.decode().splitlines())
+        action = self.instructions["action"]
         if action == "inspect":
             http(self.listener, "/v1/ramdisk/%s/inspection?token=" % self.name + token,
                  json.dumps(FAKE_INVENTORY).encode())

@@ -40,7 +40,7 @@ import socket
 import threading
 import time
 
-from . import bmc as bmcs
+from . import bmc as bmcs, node_schema as ns
 from .errors import Conflict, InvalidField
 from .registry import new_token
 
@@ -62,6 +62,12 @@ ACTIONS = {
 # the timeouts an action may carry (seconds, at least 1; 0 for pxe waits the whole phase)
 TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 600, "poweroff": 120,
             "power": 300}
+# how the ramdisk cleans: metadata (the edges of every disk and partition: tables and
+# signatures, seconds) or full (every byte: discarded, else overwritten; hours on large
+# disks, so raise the clean timeout with it)
+CLEAN_MODES = ns.CLEAN_MODES
+# the actions that clean on their way, and so take a clean_mode
+CLEANING = ("deploy", "provide", "undeploy")
 # actions that move no provision state: their end leaves it as it is
 POWER_ACTIONS = ("power_on", "power_off")
 # a target in these states still has a worker to finish it
@@ -132,6 +138,9 @@ def check_action(name, row, request):
         for field in ("image_url", "image_sha256"):
             if not request.get(field):
                 raise InvalidField("provision_action." + field, "is required for a deploy")
+    if request.get("clean_mode") and action not in CLEANING:
+        raise InvalidField("provision_action.clean_mode", "applies to %s (the actions that clean), not %s"
+                           % (", ".join(CLEANING), action))
     if starts is not None and row["provision_state"] not in starts:
         hint = "; undeploy it first" if row["provision_state"] == "active" else ""
         raise Conflict("provision_action: node %r is %s; %s starts from %s%s"
@@ -140,7 +149,7 @@ def check_action(name, row, request):
         return None
     timeouts = dict(TIMEOUTS, **{k: v for k, v in (request.get("timeouts") or {}).items() if v is not None})
     target = {"action": action, "status": "running", "started_at": round(time.time(), 3), "timeouts": timeouts}
-    for field in ("image_url", "image_sha256", "config_url"):
+    for field in ("image_url", "image_sha256", "config_url", "clean_mode"):
         if request.get(field):
             target[field] = request[field]
     return target
@@ -404,7 +413,10 @@ class Conductor:
 
     def _step_clean(self, node, target, resuming):
         state = None if node["provision_state"] == "cleaning" else "cleaning"
-        self._ramdisk(node, target, {"action": "clean"}, state, resuming,
+        # the action's mode, else the node's (nodes file: properties.clean_mode)
+        mode = target.get("clean_mode") or (node.get("properties") or {}).get("clean_mode") or "metadata"
+        action = {"action": "clean", "clean_mode": mode}
+        self._ramdisk(node, target, action, state, resuming,
                       lambda n: n["provision_state"] == "available", "available", "clean")
 
     def _step_deploy(self, node, target, resuming):

@@ -25,7 +25,9 @@ A node::
     root_device  Ironic's root-device hints (ROOT_DEVICE_HINTS)
     network      {address (CIDR), gateway, dns, interface_mac}: static addressing
     properties   {cpus, memory_mb, local_gb, boot_mode (bios | uefi: how the firmware boots,
-                 which the BMC's boot-device request must say on servers that honour it)}
+                 which the BMC's boot-device request must say on servers that honour it),
+                 clean_mode (metadata | full: how the ramdisk cleans the node's disks; an
+                 action may say otherwise)}
 
 The checks take a *node* that reports: ``node.fail(field, detail, at=None)`` raises
 (``field`` is the path inside the node, ``bmc.address``; ``at`` what the message shows
@@ -54,9 +56,11 @@ BMC_FIELDS = ("address", "driver", "password", "port", "system_id", "username", 
 # the fields only a Redfish BMC has
 REDFISH_FIELDS = ("system_id", "verify_ca")
 NETWORK_FIELDS = ("address", "dns", "gateway", "interface_mac")
-PROPERTY_FIELDS = ("boot_mode", "cpus", "local_gb", "memory_mb")
+PROPERTY_FIELDS = ("boot_mode", "clean_mode", "cpus", "local_gb", "memory_mb")
 # Ironic's boot_mode capability values
 BOOT_MODES = ("bios", "uefi")
+# metadata: partition tables and signatures; full: every byte (the conductor's CLEAN_MODES)
+CLEAN_MODES = ("metadata", "full")
 # longest values the registry keeps
 MAX_ROLE = 64
 # IPMI 2.0: a user name is at most 16 bytes, a password at most 20
@@ -610,6 +614,14 @@ def boot_mode(node, path, value):
     return value
 
 
+def clean_mode(node, path, value):
+    if value is not None and value not in CLEAN_MODES:
+        hint = suggest(value, CLEAN_MODES) if isinstance(value, str) else ""
+        node.fail(path, "%s is not a clean mode (metadata: partition tables and signatures, full: every byte)%s"
+                  % (q(value), hint))
+    return value
+
+
 def properties(node, path, value, others=False):
     """The native ``properties`` mapping: every field, None when not given. With
     ``others`` (the agent's API), keys besides PROPERTY_FIELDS are kept as given
@@ -622,6 +634,8 @@ def properties(node, path, value, others=False):
         out = dict((k, count(node, join(path, k), value.get(k), unit)) for k, unit in PROPERTY_UNITS)
         if value.get("boot_mode") is not None:  # unset: the BMC's request leaves the firmware's mode alone
             out["boot_mode"] = boot_mode(node, join(path, "boot_mode"), value["boot_mode"])
+        if value.get("clean_mode") is not None:
+            out["clean_mode"] = clean_mode(node, join(path, "clean_mode"), value["clean_mode"])
         return out
     out = dict(value)
     for key, unit in PROPERTY_UNITS:
@@ -629,6 +643,8 @@ def properties(node, path, value, others=False):
             out[key] = count(node, join(path, key), value[key], unit)
     if value.get("boot_mode") is not None:
         out["boot_mode"] = boot_mode(node, join(path, "boot_mode"), value["boot_mode"])
+    if value.get("clean_mode") is not None:
+        out["clean_mode"] = clean_mode(node, join(path, "clean_mode"), value["clean_mode"])
     if value.get("ssh_authorized_keys") is not None:
         out["ssh_authorized_keys"] = ssh_keys(node, join(path, "ssh_authorized_keys"), value["ssh_authorized_keys"])
     return out

@@ -460,6 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
                 LOG.error("node %r: refusing to send instructions: %s", node["name"], problem)
                 return self._reply(409, "the node's instructions are invalid: %s\n" % problem)
             lines += ["%s=%s" % item for item in values.items()]
+        elif action["action"] == "clean" and action.get("clean_mode") in ("metadata", "full"):
+            lines.append("clean_mode=%s" % action["clean_mode"])
         self._reply(200, "\n".join(lines) + "\n")
 
     def _inspection(self, node, token, inventory):

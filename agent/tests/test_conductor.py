@@ -142,6 +142,33 @@ def test_every_state_has_a_next_step_or_is_the_goal(action, state):
     assert node["provision_state"] == {"deploy": "active", "provide": "available", "inspect": "inspected"}[action]
 
 
+def test_the_clean_mode_is_the_actions_else_the_nodes_else_metadata(agent, machine):
+    act(agent, {"action": "provide"})
+    assert machine.instructions == {"action": "clean", "clean_mode": "metadata"}
+    act(agent, dict(IMAGE, action="deploy"))
+    act(agent, {"action": "undeploy", "clean_mode": "full"})
+    node = agent.find("nodes", "n1")
+    assert machine.instructions["clean_mode"] == "full" and node["target"]["status"] == "done", node["history"]
+    agent.put("nodes", "n1", {"properties": {"clean_mode": "full"}})
+    act(agent, dict(IMAGE, action="deploy"))
+    act(agent, {"action": "undeploy"})
+    assert machine.instructions["clean_mode"] == "full", "the node's own mode"
+    act(agent, dict(IMAGE, action="deploy"))
+    act(agent, {"action": "undeploy", "clean_mode": "metadata"})
+    assert machine.instructions["clean_mode"] == "metadata", "the action's mode comes first"
+    before = agent.find("nodes", "n1")
+    for body, words in (({"action": "inspect", "clean_mode": "full"}, "applies to deploy, provide, undeploy"),
+                        ({"action": "provide", "clean_mode": "shred"}, "metadata, full")):
+        with pytest.raises(agent_client.AgentClientError) as info:
+            act(agent, body, wait=False)
+        assert info.value.status == 400 and info.value.field == "provision_action.clean_mode", info.value.message
+        assert words in info.value.message, info.value.message
+    with pytest.raises(agent_client.AgentClientError) as info:
+        agent.put("nodes", "n1", {"properties": {"clean_mode": "secure"}})
+    assert info.value.field == "properties.clean_mode" and "not a clean mode" in info.value.message
+    assert agent.find("nodes", "n1")["history"] == before["history"], "a refused request changes nothing"
+
+
 # The step tables, written out here rather than read from the module: a change to the
 # conductor's tables must change these too.
 STATES = ("enrolled", "verified", "inspected", "cleaning", "available", "deploying", "active", "failed")

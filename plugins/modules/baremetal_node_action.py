@@ -57,6 +57,17 @@ options:
       - The first-boot configuration (a tar.gz unpacked onto the root file system). Unset means the one the
         agent generates - host name, network from the node's record, the C(ssh_authorized_keys) property.
     type: str
+  clean_mode:
+    description:
+      - How the ramdisk cleans the node's disks on the way of a V(deploy), V(provide) or V(undeploy).
+      - V(metadata) wipes partition tables and signatures (the first and last MiB of every disk and
+        partition), in seconds.
+      - V(full) erases every byte of every disk - discarded where the disk supports it and reads back as
+        zeros, else overwritten with zeros. An overwrite runs at the disk's write speed (hours for large
+        disks), so raise O(timeouts.clean) with it.
+      - Unset means the node's C(properties.clean_mode), else V(metadata).
+    type: str
+    choices: [metadata, full]
   timeouts:
     description:
       - Seconds each part of the action may take before the node is marked C(failed) with the reason. Unset
@@ -247,6 +258,7 @@ def main():
         AGENT_ARGUMENT_SPEC,
         name=dict(type="str", required=True),
         action=dict(type="str", required=True, choices=ACTIONS),
+        clean_mode=dict(type="str", choices=["metadata", "full"]),
         config_url=dict(type="str"),
         image_checksum_url=dict(type="str"),
         image_sha256=dict(type="str"),
@@ -275,6 +287,9 @@ def main():
             if p[field] is not None:
                 module.fail_json(msg="%s: only a deploy takes an image; %s does not" % (field, p["action"]),
                                  field=field)
+    if p["clean_mode"] is not None and p["action"] not in ("deploy", "provide", "undeploy"):
+        module.fail_json(msg="clean_mode: only deploy, provide and undeploy clean; %s does not" % p["action"],
+                         field="clean_mode")
     client = client_for(module)
     node = get_node(module, client, name)
     if node is None:
@@ -285,6 +300,8 @@ def main():
                          field="name", node=None)
     request = dict(action=p["action"], timeouts=dict((k, v) for k, v in (p["timeouts"] or {}).items()
                                                      if v is not None))
+    if p["clean_mode"] is not None:
+        request["clean_mode"] = p["clean_mode"]
     result = {}
     if p["action"] == "deploy" and node.get("bmc"):
         if not p["image_url"] or not (p["image_sha256"] or p["image_checksum_url"]):

@@ -54,3 +54,13 @@ def test_a_wrong_boot_mode_names_the_field_and_the_choices(data, field):
     assert info.value.field == field, str(info.value)
     if "boot_mode:" in str(data) or "boot_mode'" in str(data):
         assert "bios, uefi" in str(info.value) or "key:value" in str(info.value)
+
+
+def test_a_nodes_clean_mode_is_kept_and_a_wrong_one_named():
+    """properties.clean_mode (metadata or full): how the ramdisk cleans this node."""
+    assert load_nodes(native(clean_mode="full"))[0]["properties"]["clean_mode"] == "full"
+    assert "clean_mode" not in load_nodes(native())[0]["properties"]
+    for bad in ("secure", "Full", 1):
+        with pytest.raises(NodesFileError) as info:
+            load_nodes(native(clean_mode=bad))
+        assert info.value.field == "properties.clean_mode" and "not a clean mode" in str(info.value), str(info.value)

@@ -162,7 +162,7 @@ def test_node_action_deploys_undeploys_powers_and_changes_nothing_twice(play, ag
         dict(action_task("deploy", **deploy), check_mode=True),          # 1
         action_task("deploy", **deploy),                                  # 2
         action_task("deploy", **deploy),                                  # 3 active: unchanged
-        action_task("undeploy"),                                          # 4
+        action_task("undeploy", clean_mode="full"),                       # 4
         action_task("undeploy"),                                          # 5 available and off: unchanged
         action_task("power_on"),                                          # 6
         action_task("power_on"),                                          # 7
@@ -177,6 +177,7 @@ def test_node_action_deploys_undeploys_powers_and_changes_nothing_twice(play, ag
     assert not results[5]["changed"]
     assert results[6]["changed"] and results[6]["node"]["power_state"] == "on" and not results[7]["changed"]
     assert machine.boots == 4  # inspect, clean, deploy, clean
+    assert machine.instructions == {"action": "clean", "clean_mode": "full"}, "the module's clean_mode reached it"
 
 
 def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, listener):
@@ -194,6 +195,7 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
         action_task("inspect", wait_timeout=0),                                               # 8
         dict(action_task("deploy", name="ghost", image_url="/images/x.raw.gz",                # 9
                          image_sha256=IMAGE_SHA), check_mode=True),
+        action_task("power_off", clean_mode="full"),                                          # 10
     ])
     assert results[1]["failed"] and results[1]["field"] == "name" and "not enrolled" in results[1]["msg"]
     assert results[2]["failed"] and results[2]["field"] == "image_url"
@@ -206,5 +208,6 @@ def test_node_action_refusals_and_failures_name_the_field_or_step(play, agent, l
     assert results[8]["failed"] and results[8]["field"] == "wait_timeout"
     # in check mode a node whose enrollment was only predicted gets its action predicted too
     assert not results[9].get("failed") and results[9]["changed"]
+    assert results[10]["failed"] and results[10]["field"] == "clean_mode" and "power_off does not" in results[10]["msg"]
     node = agent.find("nodes", "n1")
     assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
