@@ -121,7 +121,7 @@ def test_a_deploy_without_an_image_is_refused_and_changes_nothing(agent, machine
     before = agent.find("nodes", "n1")
     with pytest.raises(agent_client.AgentClientError) as info:
         act(agent, {"action": "deploy"}, wait=False)
-    assert info.value.field == "provision_action.image_url"
+    assert info.value.field == "provision_action.image_url" and "is required for a deploy" in info.value.message
     assert agent.find("nodes", "n1") == before
 
 
@@ -278,10 +278,14 @@ def slowed(machine):
     return gate, real
 
 
-def test_an_aborted_power_action_leaves_an_active_node_active(agent, machine):
+@pytest.mark.parametrize("power", ["power_off", "power_on"])
+def test_an_aborted_power_action_leaves_an_active_node_active(agent, machine, power):
     act(agent, dict(IMAGE, action="deploy"))
+    if power == "power_on":
+        machine.set_power("off")
+        agent.api.drivers["nodes"].conductor.sync_power()
     gate, real = slowed(machine)
-    act(agent, {"action": "power_off"}, wait=False)
+    act(agent, {"action": power}, wait=False)
     time.sleep(0.2)
     act(agent, {"action": "abort"}, wait=False)
     gate.set()
