@@ -96,6 +96,10 @@ def next_step(action, node):
         return None if power == "off" else "power_off"
     if state == "failed" and action in ("deploy", "provide", "inspect"):
         return "start_over"
+    target = node.get("target") or {}
+    if (action in CLEANING and state == "available" and has_bmc and target.get("clean_mode")
+            and not target.get("cleaned")):
+        return "clean"  # a clean asked for by name runs, though the node is clean already
     if action == "deploy" and not has_bmc:
         return None if state == "active" else "adopt"
     if action == "undeploy":
@@ -127,6 +131,10 @@ def check_action(name, row, request):
                        % (name, row["target"]["action"]), field="provision_action")
     if status == "running":
         if row["target"]["action"] == action:
+            if request.get("clean_mode") and request["clean_mode"] != row["target"].get("clean_mode"):
+                raise Conflict("provision_action.clean_mode: node %r is running its %s with clean_mode %s; wait "
+                               "for it, or abort it first" % (name, action, row["target"].get("clean_mode")
+                                                              or "of the node"), field="provision_action.clean_mode")
             return None  # asked again (a re-run, a run after a killed one): the same action goes on
         raise Conflict("provision_action: node %r is busy with %s since %s; wait for it, or abort it first"
                        % (name, row["target"]["action"], time.strftime("%H:%M:%S", time.localtime(
@@ -145,7 +153,12 @@ def check_action(name, row, request):
         hint = "; undeploy it first" if row["provision_state"] == "active" else ""
         raise Conflict("provision_action: node %r is %s; %s starts from %s%s"
                        % (name, row["provision_state"], action, ", ".join(starts), hint), field="provision_action")
-    if next_step(action, row) is None:
+    if next_step(action, dict(row, target={"clean_mode": request.get("clean_mode")})) is None:
+        if request.get("clean_mode"):
+            raise Conflict("provision_action.clean_mode: node %r is %s%s: its %s cleans nothing now%s"
+                           % (name, row["provision_state"], "" if row.get("bmc_address") else " without a BMC",
+                              action, "; undeploy it with clean_mode" if row["provision_state"] == "active" else ""),
+                           field="provision_action.clean_mode")
         return None
     timeouts = dict(TIMEOUTS, **{k: v for k, v in (request.get("timeouts") or {}).items() if v is not None})
     target = {"action": action, "status": "running", "started_at": round(time.time(), 3), "timeouts": timeouts}
@@ -195,7 +208,9 @@ class Conductor:
         self._lock = threading.Lock()
         # the action the calling worker runs (_Mine): each worker is a thread of its own
         self._local = threading.local()
-        self._unanswered = set()  # nodes whose BMC the power-state sync could not read
+        # the power-state sync: nodes whose BMC it could not read, {name: (failures, next sweep)}
+        self._unanswered = {}
+        self._sweep = 0
 
     # -- starting and stopping ----------------------------------------------------
     def start(self, name, resuming=False):
@@ -225,33 +240,40 @@ class Conductor:
     def sync_power(self):
         """Read each idle node's power state from its BMC; record what differs. Nodes
         that are busy (their worker owns the BMC) or only enrolled (a BMC not verified
-        yet) are left alone. Returns {name: (recorded, read)} of the nodes corrected."""
+        yet) are left alone; a node whose BMC failed is asked again after 1, 2, 4 ...
+        32 sweeps (a BMC that refuses the credentials may lock the account after a few
+        tries). Returns {name: (recorded, read)} of the nodes corrected."""
         changed = {}
+        self._sweep += 1
         for node in self.registry.all():
             if not node.get("bmc_address") or busy(node) or node["provision_state"] == "enrolled":
                 continue
             name, recorded = node["name"], node["power_state"]
+            failures, next_sweep = self._unanswered.get(name, (0, 0))
+            if self._sweep < next_sweep:
+                continue
             bmc = None
             try:
-                bmc = self._bmc_factory(node, retries=1)
+                bmc = self._bmc_factory(node, retries=0)
                 power = bmc.power_state()
-            except bmcs.BmcError as exc:
-                if name not in self._unanswered:
-                    LOG.warning("node %s: power-state sync: %s", name, exc.message)
-                self._unanswered.add(name)
+            except Exception as exc:  # any node's fault (a BMC error, a CA file that is no CA) is its own
+                if not failures:
+                    LOG.warning("node %s: power-state sync: %s", name, getattr(exc, "message", None) or exc)
+                self._unanswered[name] = (failures + 1, self._sweep + min(2 ** failures, 32))
                 continue
             finally:
                 if bmc is not None:
                     bmcs.close(bmc)
-            if name in self._unanswered:
+            if self._unanswered.pop(name, None):
                 LOG.info("node %s: power-state sync: the BMC answers again", name)
-                self._unanswered.discard(name)
             if power == recorded or power not in ("on", "off"):
                 continue
-            # not if an action started meanwhile or the record moved: its worker knows better
-            row = self.registry.update(name, {"power_state": power}, event="power",
-                                       detail="power %s, read from the BMC (recorded %s)" % (power, recorded),
-                                       expect=lambda row: not busy(row) and row["power_state"] == recorded)
+            # not if an action started meanwhile, the node went, or the record moved:
+            # the worker, or the next sweep, knows better
+            row = self.registry.update(
+                name, {"power_state": power}, event="power",
+                detail="power %s, read from the BMC (recorded %s)" % (power, recorded),
+                expect=lambda row: row is not None and not busy(row) and row["updated_at"] == node["updated_at"])
             if row is not None:
                 LOG.info("node %s: power %s, read from the BMC (recorded %s)", name, power, recorded)
                 changed[name] = (recorded, power)
@@ -416,7 +438,9 @@ class Conductor:
         # the action's mode, else the node's (nodes file: properties.clean_mode)
         mode = target.get("clean_mode") or (node.get("properties") or {}).get("clean_mode") or "metadata"
         action = {"action": "clean", "clean_mode": mode}
-        self._ramdisk(node, target, action, state, resuming,
+        # written with the arming: this action has cleaned (a clean asked for by its mode
+        # is not run again once the node is available; a restart meanwhile finds it cleaning)
+        self._ramdisk(node, dict(target, cleaned=True), action, state, resuming,
                       lambda n: n["provision_state"] == "available", "available", "clean")
 
     def _step_deploy(self, node, target, resuming):
@@ -454,7 +478,10 @@ class Conductor:
             # the service restarted while the ramdisk ran: it may still report
             self._update(name, {}, "%s: resumed, waiting for the ramdisk armed before" % action["action"])
         else:
-            fields = arming(action)
+            # the token, and so the ramdisk's own deadline, last as long as the step may
+            # (a full clean of large disks takes hours; ramdisk_timeout is only a default)
+            fields = arming(dict(action, timeout=target["timeouts"][timeout_key] + 60))
+            fields["target"] = target
             if state is not None:
                 fields["provision_state"] = state
             if action["action"] in ("deploy", "clean"):

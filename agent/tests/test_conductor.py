@@ -4,6 +4,7 @@ that powers it and a "ramdisk" thread that, on a one-time network boot, asks the
 listener for its iPXE script and instructions and reports as the real ramdisk does
 (Molecule's provision scenario drives real QEMU machines over IPMI and PXE)."""
 
+import ssl
 import threading
 import time
 
@@ -79,6 +80,11 @@ def test_an_action_is_not_started_twice_another_waits_and_abort_stops_it(agent, 
     machine.pxe = False
     assert act(agent, {"action": "inspect"}, wait=False)["changed"]
     assert not act(agent, {"action": "inspect"}, wait=False)["changed"], "the same action goes on"
+    deadline = time.time() + 10
+    while not agent.find("nodes", "n1")["action"] and time.time() < deadline:
+        time.sleep(0.05)
+    # the ramdisk's token (and its own deadline) lasts as long as the step may take
+    assert agent.api.drivers["nodes"].registry.get("n1")["action"]["timeout"] == cond.TIMEOUTS["inspect"] + 60
     for body in ({"action": "provide"}, ):
         with pytest.raises(agent_client.AgentClientError) as info:
             act(agent, body, wait=False)
@@ -156,6 +162,18 @@ def test_the_clean_mode_is_the_actions_else_the_nodes_else_metadata(agent, machi
     act(agent, dict(IMAGE, action="deploy"))
     act(agent, {"action": "undeploy", "clean_mode": "metadata"})
     assert machine.instructions["clean_mode"] == "metadata", "the action's mode comes first"
+    # a clean asked for by name runs on a node that is clean already (available), once
+    boots = machine.boots
+    assert act(agent, {"action": "undeploy", "clean_mode": "full"})["changed"]
+    assert machine.boots == boots + 1 and machine.instructions["clean_mode"] == "full"
+    assert act(agent, {"action": "provide", "clean_mode": "metadata"})["changed"] and machine.boots == boots + 2
+    assert not act(agent, {"action": "provide"})["changed"], "nothing asked: nothing to clean"
+    # ... and where nothing would clean, asking for a mode is refused, not ignored
+    act(agent, dict(IMAGE, action="deploy"))
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, dict(IMAGE, action="deploy", clean_mode="full"), wait=False)
+    assert info.value.status == 409 and info.value.field == "provision_action.clean_mode"
+    assert "cleans nothing now; undeploy it with clean_mode" in info.value.message, info.value.message
     before = agent.find("nodes", "n1")
     for body, words in (({"action": "inspect", "clean_mode": "full"}, "applies to deploy, provide, undeploy"),
                         ({"action": "provide", "clean_mode": "shred"}, "metadata, full")):
@@ -374,7 +392,15 @@ def test_the_power_sync_reads_what_was_done_outside_and_power_actions_follow(age
     # so switching it off is a change, and does it
     assert act(agent, {"action": "power_off"})["changed"] and machine.power == "off"
     assert conductor.sync_power() == {}, "the record is right: nothing to correct"
-    # a BMC that stops answering changes no record
+    # a BMC that stops answering changes no record, and is asked less and less often
     machine.refuse = "BMC fake: no answer"
     machine.power = "on"
     assert conductor.sync_power() == {} and agent.find("nodes", "n1")["power_state"] == "off"
+    assert conductor.sync_power() == {}  # asked again at the next sweep, fails again
+    machine.refuse = None
+    assert conductor.sync_power() == {}, "after two failures the next sweep skips it"
+    assert conductor.sync_power() == {"n1": ("off", "on")}
+    # a fault that is not the BMC's words (a CA file that holds no CA) is that node's alone
+    conductor._bmc_factory = lambda node, retries=5: (_ for _ in ()).throw(ssl.SSLError("no CA"))
+    machine.power = "off"
+    assert conductor.sync_power() == {}

@@ -66,6 +66,9 @@ options:
         zeros, else overwritten with zeros. An overwrite runs at the disk's write speed (hours for large
         disks), so raise O(timeouts.clean) with it.
       - Unset means the node's C(properties.clean_mode), else V(metadata).
+      - Given, a clean runs even on a node that is V(available) (clean already), once per action; where the
+        action would clean nothing (an V(active) node's V(deploy), a node without a BMC) it is refused, and so
+        is another mode while the same action runs.
     type: str
     choices: [metadata, full]
   timeouts:

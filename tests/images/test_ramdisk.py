@@ -257,8 +257,9 @@ class Lab:
         for i, d in enumerate(disks):
             # discard=unmap: the guest's discards punch holes in the file (read back as zeros);
             # without it QEMU takes them and keeps the data, as some disks do
-            argv += ["-drive", "file=%s,format=raw,if=none,id=d%d,cache=unsafe%s"
-                     % (d["file"], i, ",discard=unmap" if d.get("discard") else "")]
+            argv += ["-drive", "file=%s,format=raw,if=none,id=d%d,cache=unsafe%s%s"
+                     % (d["file"], i, ",discard=unmap" if d.get("discard") else "",
+                        ",readonly=on" if d.get("readonly") else "")]
             opts = "".join(",%s=%s" % (k, d[k]) for k in ("serial", "wwn", "rotation_rate", "model") if k in d)
             dev = {"virtio": "virtio-blk-pci", "scsi": "scsi-hd,bus=scsi0.0",
                    "sata": "ide-hd,bus=ahci0.%d" % i, "nvme": "nvme"}[d["bus"]]
@@ -535,10 +536,13 @@ def test_a_full_clean_leaves_no_byte_discarded_or_overwritten(lab, tmp_path):
     size = 16 * MiB + 512 * 3  # not a whole number of MiB: the tail too
     d1 = disk(tmp_path / "vda.raw", size, [(0, os.urandom(size))])
     d2 = disk(tmp_path / "sda.raw", size, [(0, os.urandom(size))])
+    d3 = disk(tmp_path / "vdb.raw", 4 * MiB, [(0, b"\x5a" * MiB)])
     boot = lab.boot("n-erase", mac(10), [{"file": d1, "bus": "virtio", "discard": True},
-                                        {"file": d2, "bus": "scsi"}])
+                                        {"file": d2, "bus": "scsi"},
+                                        {"file": d3, "bus": "virtio", "readonly": True}])
     result = lab.result(boot)
-    assert result["ok"] is True and result["action"] == "clean", boot.lines()
+    # full promises every disk: the read-only one fails the clean, after the others are erased
+    assert result["ok"] is False and result["error"] == "clean: wiping failed on: vdb(read-only)", result
     for path in (d1, d2):
         with open(path, "rb") as fh:
             data = fh.read()
