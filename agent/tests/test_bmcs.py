@@ -410,7 +410,7 @@ def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_
 
 def _bmc_processes(spec_file, module=b"stackwright_agent.vbmc"):
     """Pids of live processes running the BMC of ``spec_file`` (the Redfish BMC's:
-    module sushy_tools.emulator.main, its settings file)."""
+    module stackwright_agent.sushy_bmc, its settings file)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -55,7 +55,7 @@ def run(argv, **kw):
 
 
 def sushy_processes(conf):
-    return _bmc_processes(conf, b"sushy_tools.emulator.main")
+    return _bmc_processes(conf, b"stackwright_agent.sushy_bmc")
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,26 @@ def drive(netns, resource, calls, password=PASSWORD):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# a GET with the BMC's credentials, from its namespace: the HTTP status
+STATUS = """
+import base64, sys, ssl, urllib.error, urllib.request
+url, ca, auth = sys.argv[1:4]
+req = urllib.request.Request(url, headers={"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()})
+try:
+    print(urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=30).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+"""
+
+
+def status(netns, resource, path):
+    proc = run(["ip", "netns", "exec", netns, sys.executable, "-c", STATUS,
+                "https://%s:%d%s" % (ADDRESS, PORT, path), resource["certificate"], USER + ":" + PASSWORD],
+               timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.strip())
+
+
 def test_redfish_bmc_lifecycle_through_the_conductors_client(agent, bmc_netns, domain):
     ns, (name, system_id, dom) = bmc_netns, domain
     files = {ext: os.path.join(agent.config.state_dir, "bmcs", name + ext)
@@ -154,6 +174,12 @@ def test_redfish_bmc_lifecycle_through_the_conductors_client(agent, bmc_netns, d
     assert out[-1] == ["off", "hd"], out
     assert not dom.isActive()
     assert ET.fromstring(dom.XMLDesc(2)).find("devices/disk/boot").get("order") == "1"
+    # a BMC manages its one server: nothing of the host's other domains is reachable
+    # (the emulator's own check leaves Managers, Chassis and VirtualMedia open)
+    assert status(ns, res, "/redfish/v1/Systems/%s" % system_id) == 200
+    for path in ("/redfish/v1/Managers", "/redfish/v1/Chassis", "/redfish/v1/UpdateService",
+                 "/redfish/v1/Systems/%s/VirtualMedia" % system_id, "/redfish/v1/Systems/%s" % uuid.uuid4()):
+        assert status(ns, res, path) == 404, path
     # its log has the requests (Molecule provision's verify reads it)
     assert re.search(r'PATCH /redfish/v1/Systems/%s HTTP/1.1[^"]*" 20[0-9]' % system_id, open(files[".log"]).read())
 

@@ -3,7 +3,7 @@ bare-metal servers (power and boot device over IPMI, or over Redfish).
 
 ``protocol`` ipmi (the default): the BMC is a ``python3 -m stackwright_agent.vbmc``
 process listening on UDP. ``protocol`` redfish: it is sushy-tools' emulator
-(``python3 -m sushy_tools.emulator.main``, its libvirt driver) listening on TCP,
+(``python3 -m stackwright_agent.sushy_bmc``: its libvirt driver, kept to one system) listening on TCP,
 over HTTPS with a self-signed certificate the driver makes (``<name>.crt``, the CA
 a client verifies against; ``certificate`` in the resource), HTTP basic auth from a
 bcrypt htpasswd file (``<name>.htpasswd``, 0600), and shown only its own domain
@@ -75,7 +75,8 @@ SCHEMA = s.Obj({
 
 MODULE = "stackwright_agent.vbmc"
 # the Redfish BMC: sushy-tools' emulator
-SUSHY_MODULE = "sushy_tools.emulator.main"
+# sushy-emulator behind a guard that keeps it to its one system (sushy_bmc.py)
+SUSHY_MODULE = "stackwright_agent.sushy_bmc"
 DEFAULT_PORTS = {"ipmi": 623, "redfish": 443}
 # the self-signed certificate of a Redfish BMC (as vendors ship theirs)
 CERT_DAYS = 3650
