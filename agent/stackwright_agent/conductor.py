@@ -306,8 +306,11 @@ class Conductor:
                 node = self._check(name)
                 target = node["target"]
                 if resuming and node["provision_state"] == "failed" and target["action"] not in POWER_ACTIONS:
-                    # it failed (a ramdisk's report) while the service was down: that ends the action
-                    raise StepFailed(node.get("last_error") or "failed while the undercloud service was down")
+                    # it failed (a ramdisk's report, which names its step) while the service was
+                    # down: that ends the action, with the node's own reason
+                    self._end(name, mine, "failed", None,
+                              node.get("last_error") or "resume: failed while the undercloud service was down")
+                    return
                 step = next_step(target["action"], node)
                 if step is None:
                     self._end(name, mine, "done")
@@ -354,7 +357,7 @@ class Conductor:
                 status, message = "failed", "aborted by the operator"
             fields = {}
             if status == "failed":
-                error = "%s: %s" % (step, message)
+                error = "%s: %s" % (step, message) if step else message
                 if target["action"] not in POWER_ACTIONS:
                     fields = {"provision_state": "failed", "last_error": error, "action": None, "token": None}
                 target = dict(target, error=error)

@@ -74,6 +74,40 @@ def test_a_bmc_that_refuses_fails_verify_at_once(agent, machine):
     act(agent, {"action": "provide"})
     node = agent.find("nodes", "n1")
     assert node["last_error"] == "verify: " + machine.refuse and node["provision_state"] == "failed"
+    target = node["target"]
+    assert target["error"] == node["last_error"] and target["finished_at"] >= target["started_at"]
+    assert time.time() - target["finished_at"] < 30, "finished_at says when it ended"
+
+
+def test_a_defect_in_a_step_ends_the_action_failed_with_its_reason(agent, machine):
+    def broken(node, retries=5):
+        raise RuntimeError("the BMC client broke")
+    agent.api.drivers["nodes"].conductor._bmc_factory = broken
+    act(agent, {"action": "provide"})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "verify: conductor error: RuntimeError: the BMC client broke"
+    assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
+
+
+def test_a_node_that_failed_while_the_service_was_down_ends_its_action_on_resume(agent, machine):
+    nodes = agent.api.drivers["nodes"]
+    machine.pxe = False
+    act(agent, {"action": "inspect"}, wait=False)
+    deadline = time.time() + 10
+    while not agent.find("nodes", "n1")["action"] and time.time() < deadline:
+        time.sleep(0.05)
+    # the service stops; meanwhile the ramdisk's failure report lands
+    nodes.registry.update("n1", {"target": dict(agent.find("nodes", "n1")["target"], status="stopping")})
+    nodes.conductor.join("n1", 10)
+    nodes.registry.update("n1", {"target": dict(agent.find("nodes", "n1")["target"], status="running"),
+                                 "provision_state": "failed", "last_error": "inspect: no disks found"})
+    fresh = cond.Conductor(nodes.registry, bmc_factory=lambda node, retries=5: machine, poll=0.05, power_watch=0.2,
+                           sleep=lambda s: time.sleep(min(s, 0.05)))
+    fresh.resume()
+    fresh.join("n1", 10)
+    node = agent.find("nodes", "n1")
+    assert node["target"]["status"] == "failed" and node["target"]["error"] == "inspect: no disks found"
+    assert machine.boots == 0, "a failed node is not booted again by a resume"
 
 
 def test_an_action_is_not_started_twice_another_waits_and_abort_stops_it(agent, machine):
@@ -236,6 +270,25 @@ def test_the_first_step_of_each_action_from_each_state(key):
     assert cond.next_step(action, node) == FIRST_STEP[key]
 
 
+# (armed, booted, pxe timeout, seconds since arming) -> gives up?
+NO_PXE = [((True, False, 10, 11), True), ((True, False, 10, 10), False), ((True, True, 10, 99), False),
+          ((False, False, 10, 99), False), ((True, False, 0, 99), False)]
+
+
+@pytest.mark.parametrize("case, gives_up", NO_PXE)
+def test_when_a_node_that_never_pxe_boots_is_given_up(case, gives_up):
+    armed, booted, pxe, waited = case
+    node = {"action": {"action": "inspect"} if armed else None, "armed_at": 1000.0,
+            "booted_at": 1001.0 if booted else None, "macs": ["52:54:00:aa:00:01", "52:54:00:aa:00:02"]}
+    why = cond.no_pxe_boot(node, pxe, 1000.0 + waited, 0)
+    assert (why is not None) == gives_up, why
+    if gives_up:
+        assert why.startswith("no PXE boot within %d s for inspect" % pxe)
+        assert "(MACs 52:54:00:aa:00:01, 52:54:00:aa:00:02)" in why
+    # waited from the later of the arming and ``since`` (a resumed wait starts again)
+    assert cond.no_pxe_boot(dict(node, booted_at=None, action={"action": "clean"}), 10, 1020.0, 1015.0) is None
+
+
 def test_a_node_without_a_bmc_is_adopted_and_takes_no_bmc_action():
     node = {"provision_state": "enrolled", "power_state": None, "bmc_address": None, "target": None}
     assert cond.next_step("deploy", node) == "adopt"
@@ -244,7 +297,8 @@ def test_a_node_without_a_bmc_is_adopted_and_takes_no_bmc_action():
     for action in ("inspect", "undeploy", "power_on", "power_off"):
         with pytest.raises(cond.Conflict) as info:
             cond.check_action("n1", node, {"action": action})
-        assert "has no BMC" in info.value.message and action in info.value.message
+        assert info.value.field == "provision_action"
+        assert "node 'n1' has no BMC (it is pre-provisioned): %s needs one" % action in info.value.message
 
 
 def test_an_action_carries_its_timeouts_and_image_and_asks_nothing_of_a_node_that_is_there():
@@ -259,7 +313,11 @@ def test_an_action_carries_its_timeouts_and_image_and_asks_nothing_of_a_node_tha
     assert cond.check_action("n1", row, {"action": "power_off"}) is None
     with pytest.raises(cond.Conflict) as info:
         cond.check_action("n1", None, {"action": "deploy"})
-    assert "not enrolled" in info.value.message
+    assert info.value.field == "provision_action" and "node 'n1' is not enrolled" in info.value.message
+    with pytest.raises(cond.Conflict) as info:
+        cond.check_action("n1", dict(row, provision_state="active"), {"action": "provide"})
+    assert info.value.message == ("provision_action: node 'n1' is active; provide starts from enrolled, verified, "
+                                  "inspected, cleaning, available, failed; undeploy it first")
     assert cond.check_action("n1", row, {"action": "abort"}) is None, "nothing runs: nothing to abort"
 
 
@@ -326,7 +384,8 @@ def test_a_busy_node_is_not_removed_and_takes_no_new_action_while_it_stops(agent
     assert act(agent, {"action": "abort"}, wait=False)["changed"]
     with pytest.raises(agent_client.AgentClientError) as info:
         act(agent, {"action": "inspect"}, wait=False)
-    assert info.value.field == "provision_action" and "stopping" in info.value.message
+    assert info.value.field == "provision_action"
+    assert "node 'n1' is stopping its provide (aborted); ask again in a moment" in info.value.message
     gate.set()
     agent.api.drivers["nodes"].conductor.join("n1", 10)
     node = agent.find("nodes", "n1")
