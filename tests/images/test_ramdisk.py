@@ -537,9 +537,9 @@ def test_a_full_clean_leaves_no_byte_discarded_or_overwritten(lab, tmp_path):
     d1 = disk(tmp_path / "vda.raw", size, [(0, os.urandom(size))])
     d2 = disk(tmp_path / "sda.raw", size, [(0, os.urandom(size))])
     d3 = disk(tmp_path / "vdb.raw", 4 * MiB, [(0, b"\x5a" * MiB)])
-    boot = lab.boot("n-erase", mac(10), [{"file": d1, "bus": "virtio", "discard": True},
-                                        {"file": d2, "bus": "scsi"},
-                                        {"file": d3, "bus": "virtio", "readonly": True}])
+    disks = [{"file": d1, "bus": "virtio", "discard": True}, {"file": d2, "bus": "scsi"},
+             {"file": d3, "bus": "virtio", "readonly": True}]
+    boot = lab.boot("n-erase", mac(10), disks)
     result = lab.result(boot)
     # full promises every disk: the read-only one fails the clean, after the others are erased
     assert result["ok"] is False and result["error"] == "clean: wiping failed on: vdb(read-only)", result

@@ -55,7 +55,8 @@ def render(tmp_path, nodes):
     play.write_text(PLAY % dict(role=role, out=tmp_path, check=check))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-                           "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(play)], capture_output=True, text=True, env=env, timeout=120)
+                           "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(play)],
+                          capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_a_redfish_node_is_written_with_its_url_system_id_and_ca(tmp_path):
