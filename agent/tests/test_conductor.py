@@ -4,6 +4,7 @@ that powers it and a "ramdisk" thread that, on a one-time network boot, asks the
 listener for its iPXE script and instructions and reports as the real ramdisk does
 (Molecule's provision scenario drives real QEMU machines over IPMI and PXE)."""
 
+import re
 import ssl
 import threading
 import time
@@ -123,6 +124,8 @@ def test_an_action_is_not_started_twice_another_waits_and_abort_stops_it(agent, 
         with pytest.raises(agent_client.AgentClientError) as info:
             act(agent, body, wait=False)
         assert info.value.field == "provision_action" and "busy with inspect" in info.value.message
+        assert re.search(r"node 'n1' is busy with inspect since \d\d:\d\d:\d\d; wait for it, or abort it first",
+                         info.value.message), info.value.message
     with pytest.raises(agent_client.AgentClientError) as info:
         agent.put("nodes", "n1", {"action": {"action": None}})
     assert info.value.field == "action", "low-level changes wait until the conductor is done"
@@ -219,6 +222,25 @@ def test_the_clean_mode_is_the_actions_else_the_nodes_else_metadata(agent, machi
         agent.put("nodes", "n1", {"properties": {"clean_mode": "secure"}})
     assert info.value.field == "properties.clean_mode" and "not a clean mode" in info.value.message
     assert agent.find("nodes", "n1")["history"] == before["history"], "a refused request changes nothing"
+
+
+def test_a_running_action_asked_again_with_another_clean_mode_is_refused(agent, machine):
+    machine.pxe = False
+    assert act(agent, {"action": "provide", "clean_mode": "full"}, wait=False)["changed"]
+    assert not act(agent, {"action": "provide", "clean_mode": "full"}, wait=False)["changed"], "the same: goes on"
+    assert not act(agent, {"action": "provide"}, wait=False)["changed"], "no mode asked: whatever runs"
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "provide", "clean_mode": "metadata"}, wait=False)
+    assert info.value.status == 409 and info.value.field == "provision_action.clean_mode"
+    assert "node 'n1' is running its provide with clean_mode full; wait for it, or abort it first" \
+        in info.value.message, info.value.message
+    act(agent, {"action": "abort"})
+    # a running action that took the node's own mode says so
+    act(agent, {"action": "provide"}, wait=False)
+    with pytest.raises(agent_client.AgentClientError) as info:
+        act(agent, {"action": "provide", "clean_mode": "full"}, wait=False)
+    assert "with clean_mode of the node;" in info.value.message, info.value.message
+    act(agent, {"action": "abort"})
 
 
 # The step tables, written out here rather than read from the module: a change to the
