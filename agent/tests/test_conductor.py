@@ -485,3 +485,28 @@ def test_the_power_sync_reads_what_was_done_outside_and_power_actions_follow(age
     conductor._bmc_factory = lambda node, retries=5: (_ for _ in ()).throw(ssl.SSLError("no CA"))
     machine.power = "off"
     assert conductor.sync_power() == {}
+
+
+def test_the_power_sync_backs_off_a_failing_bmc_and_says_so_once(agent, machine, caplog):
+    conductor = agent.api.drivers["nodes"].conductor
+    act(agent, {"action": "provide"})
+    machine.refuse = "BMC fake: no answer"
+    asked = []
+    real = machine.power_state
+
+    def counted():
+        asked.append(conductor._sweep)
+        return real()
+    machine.power_state = counted
+    with caplog.at_level("WARNING", logger="stackwright-agent.conductor"):
+        for _ in range(100):
+            conductor.sync_power()
+    assert asked == [1, 2, 4, 8, 16, 32, 64, 96], "1, 2, 4 ... 32 sweeps apart"
+    warned = [r for r in caplog.records if "power-state sync" in r.getMessage()]
+    assert len(warned) == 1 and "n1" in warned[0].getMessage() and "no answer" in warned[0].getMessage()
+    machine.refuse = None
+    with caplog.at_level("INFO", logger="stackwright-agent.conductor"):
+        for _ in range(32):
+            conductor.sync_power()
+    assert asked[8:] == [128, 129, 130, 131, 132], "answering again (at 128), it is asked at every sweep"
+    assert any("answers again" in r.getMessage() for r in caplog.records)
