@@ -240,6 +240,9 @@ class FakeMachine:
         self.booted_disk = False
         self.boots = 0
         self.instructions = None  # what the ramdisk was last told (key=value lines)
+        # what the ramdisk does after its instructions: True reports success; "hang" stays
+        # on and silent; "off" powers off without a report; any other text reports that failure
+        self.report = True
         self.lock = threading.Lock()
 
     def behind(self, conductor):
@@ -290,6 +293,14 @@ class FakeMachine:
         status, body = http(self.listener, "/v1/ramdisk/%s?token=" % self.name + token)
         self.instructions = dict(line.split("=", 1) for line in body.decode().splitlines())
         action = self.instructions["action"]
+        if self.report is not True:
+            if self.report == "hang":
+                return
+            if self.report != "off":
+                http(self.listener, "/v1/ramdisk/%s/result?token=" % self.name + token,
+                     json.dumps({"action": action, "ok": False, "error": self.report, "seconds": 1}).encode())
+            self.power = "off"
+            return
         if action == "inspect":
             http(self.listener, "/v1/ramdisk/%s/inspection?token=" % self.name + token,
                  json.dumps(FAKE_INVENTORY).encode())

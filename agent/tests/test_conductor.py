@@ -510,3 +510,83 @@ def test_the_power_sync_backs_off_a_failing_bmc_and_says_so_once(agent, machine,
             conductor.sync_power()
     assert asked[8:] == [128, 129, 130, 131, 132], "answering again (at 128), it is asked at every sweep"
     assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_ramdisk_that_reports_a_failure_fails_its_step_with_the_ramdisks_words(agent, machine):
+    machine.report = "inspect:disks: no disk found"
+    act(agent, {"action": "inspect"})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
+    assert node["last_error"] == "inspect: ramdisk inspect failed: inspect:disks: no disk found", node["last_error"]
+
+
+def test_a_ramdisk_that_never_reports_times_out_naming_what_it_waited_for(agent, machine):
+    machine.report = "hang"
+    act(agent, {"action": "inspect", "timeouts": {"inspect": 1}})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "inspect: timed out after 1 s waiting for inspected (state was verified)"
+    machine.pxe = False
+    act(agent, {"action": "inspect", "timeouts": {"inspect": 1, "pxe": 0}})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == ("inspect: timed out after 1 s waiting for inspected (state was verified, "
+                                  "not PXE booted)"), node["last_error"]
+    assert node["action"] is None, "nothing left armed"
+
+
+def test_a_node_switched_off_before_its_report_fails_at_the_second_check(agent, machine):
+    machine.report = "off"
+    act(agent, {"action": "inspect"})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"].startswith("inspect: the node is powered off, waiting for inspected (state "
+                                         "verified): it was switched off, or its ramdisk stopped"), node["last_error"]
+
+
+def test_a_bmc_that_does_not_switch_fails_after_the_power_timeout(agent, machine):
+    act(agent, {"action": "provide"})
+    machine.power = "on"
+    agent.api.drivers["nodes"].conductor.sync_power()
+    machine.set_power = lambda verb, wait=False: None  # takes the request, does nothing
+    act(agent, {"action": "power_off", "timeouts": {"power": 1}})
+    node = agent.find("nodes", "n1")
+    assert node["target"]["status"] == "failed" and node["provision_state"] == "available"
+    assert node["target"]["error"] == "power_off: BMC fake: still on 1 s after power off", node["target"]
+
+
+def test_a_boot_device_read_back_as_no_override_is_a_warning_and_another_a_failure(agent, machine):
+    real = machine.boot_device
+    machine.boot_device = lambda: {"device": "default", "persistent": False}
+    act(agent, {"action": "inspect"})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "inspected", node["history"]
+    warned = [h for h in node["history"] if h["event"] == "warning"]
+    assert warned and warned[0]["detail"] == ("BMC fake took boot device network and reads back no override "
+                                              "('default'); the node's PXE request shows whether it took effect")
+    machine.boot_device = lambda: {"device": "cdrom", "persistent": False}
+    act(agent, {"action": "provide"})
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "clean: BMC fake accepted boot device network but reports cdrom"
+    machine.boot_device = real
+
+
+def test_a_deploy_of_a_node_without_a_target_disk_fails_naming_the_fix(agent, machine):
+    act(agent, {"action": "provide"})
+    agent.api.drivers["nodes"].registry.update("n1", {"target_disk": None})
+    act(agent, dict(IMAGE, action="deploy"))
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "deploy: node 'n1' has no target disk; inspect it first" and machine.boots == 2
+
+
+def test_a_node_without_a_bmc_is_adopted_when_ssh_answers_else_fails_naming_the_address(agent, machine):
+    agent.put("nodes", "n2", {"role": "Compute", "network": {"address": "192.0.2.51/24"}})
+    machine.booted_disk = False
+    act2 = agent.put("nodes", "n2", {"provision_action": {"action": "deploy", "timeouts": {"boot": 1}}})
+    assert act2["changed"]
+    agent.api.drivers["nodes"].conductor.join("n2", 30)
+    node = agent.find("nodes", "n2")
+    assert node["last_error"] == "adopt: no SSH on 192.0.2.51:22 within 1 s after adopt", node["last_error"]
+    machine.booted_disk = True
+    agent.put("nodes", "n2", {"provision_action": {"action": "deploy"}})
+    agent.api.drivers["nodes"].conductor.join("n2", 30)
+    node = agent.find("nodes", "n2")
+    assert node["provision_state"] == "active" and node["history"][-1]["detail"] == "deploy done"
+    assert any(h["detail"] == "adopt: SSH answers on 192.0.2.51" for h in node["history"])
