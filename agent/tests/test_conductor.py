@@ -42,6 +42,12 @@ def test_a_deploy_goes_every_step_from_enrolled_to_active(agent, machine):
     assert node["target"]["status"] == "done" and node["target"]["action"] == "deploy"
     states = [row["to_state"] for row in node["history"] if row["to_state"] != row["from_state"]]
     assert states == ["verified", "inspected", "cleaning", "available", "deploying", "active"]
+    # what `stackwright node show` says happened, step by step
+    said = [row["detail"] for row in node["history"] if row["event"] == "conductor"]
+    assert said == ["verify: the BMC answers, power off", "inspect: ramdisk booting", "ramdisk done, node off",
+                    "clean: ramdisk booting", "ramdisk done, node off", "deploy: ramdisk booting",
+                    "ramdisk done, node off", "deploy: image written, booting from disk",
+                    "deploy: SSH answers on 192.0.2.50", "deploy done"]
     assert machine.boots == 3 and machine.persistent_boot == "hd"
     # asked again: nothing to do, nothing changes
     assert not act(agent, dict(IMAGE, action="deploy"))["changed"]
@@ -590,3 +596,27 @@ def test_a_node_without_a_bmc_is_adopted_when_ssh_answers_else_fails_naming_the_
     node = agent.find("nodes", "n2")
     assert node["provision_state"] == "active" and node["history"][-1]["detail"] == "deploy done"
     assert any(h["detail"] == "adopt: SSH answers on 192.0.2.51" for h in node["history"])
+
+
+def test_a_nodes_boot_mode_goes_to_its_bmc_in_the_bmcs_words():
+    assert cond._boot_mode({"properties": {"boot_mode": "uefi"}}) == "UEFI"
+    assert cond._boot_mode({"properties": {"boot_mode": "bios"}}) == "Legacy"
+    assert cond._boot_mode({"properties": {}}) is None and cond._boot_mode({"properties": None}) is None
+
+
+def test_ssh_is_seen_only_when_an_ssh_server_greets():
+    import socket as sockets
+    server = sockets.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+
+    def greet(banner):
+        conn, _ = server.accept()
+        conn.sendall(banner)
+        conn.close()
+    for banner, seen in ((b"SSH-2.0-OpenSSH_9.2\r\n", True), (b"HTTP/1.1 400 Bad Request\r\n", False)):
+        threading.Thread(target=greet, args=(banner,), daemon=True).start()
+        assert cond._ssh_greets("127.0.0.1", port) is seen
+    server.close()
+    assert cond._ssh_greets("127.0.0.1", port) is False, "nothing listening"
