@@ -388,8 +388,9 @@ def stackwright(pairs=0, floor_run=None):
             t4 = time.time()
             playbook(inv.name, "provision.yml", "-e", "provision_nodes=bench0")
             runs.append({"floor_s": bare, "stackwright_s": history("bench0", t4)["power-off to SSH (deploy)"]})
-            print("pair %d: floor %.1f s, one node %.1f s" % (len(runs), runs[-1]["floor_s"],
-                                                            runs[-1]["stackwright_s"]), file=sys.stderr)
+            last = runs[-1]
+            print("pair %d: floor %.1f s, one node %.1f s" % (len(runs), last["floor_s"], last["stackwright_s"]),
+                  file=sys.stderr)
         if runs:
             floor_m = statistics.median(r["floor_s"] for r in runs)
             ours_m = statistics.median(r["stackwright_s"] for r in runs)
