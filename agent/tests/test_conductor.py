@@ -67,13 +67,22 @@ def test_a_node_that_never_pxe_boots_fails_naming_the_step_and_its_macs(agent, m
     act(agent, {"action": "inspect", "timeouts": {"pxe": 1}})
     node = agent.find("nodes", "n1")
     assert node["provision_state"] == "failed" and node["target"]["status"] == "failed"
-    assert node["last_error"].startswith("inspect: no PXE boot within 1 s") and "52:54:00:aa:00:01" in node["last_error"]
+    assert node["last_error"] == (
+        "inspect: no PXE boot within 1 s for inspect: the node never asked for its iPXE script (MACs "
+        "52:54:00:aa:00:01). Check the MACs in the nodes file, that the node boots from the network, and its link "
+        "to the provisioning network"), node["last_error"]
     assert node["action"] is None and token_of(agent, "n1") is None, "a failed step leaves nothing armed"
+    # the history's last row says why the action ended
+    assert node["history"][-1]["detail"] == node["last_error"]
     # a new action on a failed node starts over, and gets there
     machine.pxe = True
     act(agent, {"action": "provide"})
     node = agent.find("nodes", "n1")
     assert node["provision_state"] == "available" and node["last_error"] is None
+    assert any(h["detail"] == "start over from enrolled (was failed: inspect: no PXE boot within 1 s for inspect: "
+               "the node never asked for its iPXE script (MACs 52:54:00:aa:00:01). Check the MACs in the nodes "
+               "file, that the node boots from the network, and its link to the provisioning network)"
+               for h in node["history"]), [h["detail"] for h in node["history"]]
 
 
 def test_a_bmc_that_refuses_fails_verify_at_once(agent, machine):
@@ -130,8 +139,8 @@ def test_an_action_is_not_started_twice_another_waits_and_abort_stops_it(agent, 
         with pytest.raises(agent_client.AgentClientError) as info:
             act(agent, body, wait=False)
         assert info.value.field == "provision_action" and "busy with inspect" in info.value.message
-        assert re.search(r"node 'n1' is busy with inspect since \d\d:\d\d:\d\d; wait for it, or abort it first",
-                         info.value.message), info.value.message
+        assert re.fullmatch(r"provision_action: node 'n1' is busy with inspect since \d\d:\d\d:\d\d; wait for "
+                            r"it, or abort it first", info.value.message), info.value.message
     with pytest.raises(agent_client.AgentClientError) as info:
         agent.put("nodes", "n1", {"action": {"action": None}})
     assert info.value.field == "action", "low-level changes wait until the conductor is done"
@@ -267,6 +276,7 @@ def test_the_states_each_action_starts_from(action):
             with pytest.raises(cond.Conflict) as info:
                 cond.check_action("n1", row, request)
             assert "node 'n1' is %s; %s starts from" % (state, action) in info.value.message
+            assert info.value.field == "provision_action"
             assert ("undeploy it first" in info.value.message) == (state == "active")
         else:
             cond.check_action("n1", row, request)  # taken (or nothing to do)
@@ -326,7 +336,8 @@ def test_a_node_without_a_bmc_is_adopted_and_takes_no_bmc_action():
         with pytest.raises(cond.Conflict) as info:
             cond.check_action("n1", node, {"action": action})
         assert info.value.field == "provision_action"
-        assert "node 'n1' has no BMC (it is pre-provisioned): %s needs one" % action in info.value.message
+        assert info.value.message == "provision_action: node 'n1' has no BMC (it is pre-provisioned): %s needs one" \
+            % action
 
 
 def test_an_action_carries_its_timeouts_and_image_and_asks_nothing_of_a_node_that_is_there():
@@ -341,7 +352,8 @@ def test_an_action_carries_its_timeouts_and_image_and_asks_nothing_of_a_node_tha
     assert cond.check_action("n1", row, {"action": "power_off"}) is None
     with pytest.raises(cond.Conflict) as info:
         cond.check_action("n1", None, {"action": "deploy"})
-    assert info.value.field == "provision_action" and "node 'n1' is not enrolled" in info.value.message
+    assert info.value.field == "provision_action"
+    assert info.value.message == "provision_action: node 'n1' is not enrolled"
     with pytest.raises(cond.Conflict) as info:
         cond.check_action("n1", dict(row, provision_state="active"), {"action": "provide"})
     assert info.value.message == ("provision_action: node 'n1' is active; provide starts from enrolled, verified, "
@@ -620,3 +632,26 @@ def test_ssh_is_seen_only_when_an_ssh_server_greets():
         assert cond._ssh_greets("127.0.0.1", port) is seen
     server.close()
     assert cond._ssh_greets("127.0.0.1", port) is False, "nothing listening"
+
+
+def test_a_deployed_node_whose_ssh_never_answers_fails_naming_the_address(agent, machine):
+    machine.set_power = (lambda real: lambda verb, wait=False: (real(verb, wait), setattr(machine, "booted_disk",
+                                                                                         False)))(machine.set_power)
+    act(agent, dict(IMAGE, action="deploy", timeouts={"boot": 1}))
+    node = agent.find("nodes", "n1")
+    assert node["last_error"] == "deploy: no SSH on 192.0.2.50:22 within 1 s after boot", node["last_error"]
+
+
+def test_the_service_log_says_what_it_resumed_and_what_the_power_sync_found(agent, machine, caplog):
+    nodes = agent.api.drivers["nodes"]
+    act(agent, {"action": "provide"})
+    machine.power = "on"
+    with caplog.at_level("INFO", logger="stackwright-agent.conductor"):
+        nodes.conductor.sync_power()
+        machine.pxe = False
+        act(agent, {"action": "inspect"}, wait=False)
+        nodes.conductor.resume()
+    said = [r.getMessage() for r in caplog.records]
+    assert "node n1: power on, read from the BMC (recorded off)" in said, said
+    assert "resuming inspect of node n1" in said, said
+    act(agent, {"action": "abort"})
