@@ -635,8 +635,12 @@ def test_ssh_is_seen_only_when_an_ssh_server_greets():
 
 
 def test_a_deployed_node_whose_ssh_never_answers_fails_naming_the_address(agent, machine):
-    machine.set_power = (lambda real: lambda verb, wait=False: (real(verb, wait), setattr(machine, "booted_disk",
-                                                                                         False)))(machine.set_power)
+    real = machine.set_power
+
+    def powered(verb, wait=False):
+        real(verb, wait)
+        machine.booted_disk = False  # the disk boots, its SSH never answers
+    machine.set_power = powered
     act(agent, dict(IMAGE, action="deploy", timeouts={"boot": 1}))
     node = agent.find("nodes", "n1")
     assert node["last_error"] == "deploy: no SSH on 192.0.2.50:22 within 1 s after boot", node["last_error"]
