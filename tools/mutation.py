@@ -162,7 +162,8 @@ def run_module(name, keep=False, cache_dir=None, fork=True, fraction=1.0, seed=1
             runner = " ".join([sys.executable, "tools/mutation_fork.py", "exec"] + args)
         cache = os.path.join(cache_dir, name + ".sqlite") if cache_dir else None
         if cache and os.path.exists(cache):
-            # mutmut re-tests survivors only: a killed mutant stays killed
+            # mutmut re-tests survivors only (when a file of --tests-dir changed): a killed
+            # mutant stays killed
             shutil.copy2(cache, os.path.join(work, ".mutmut-cache"))
         mutmut = [sys.executable, "-m", "mutmut"]
         log = os.path.join(work, "mutmut.log")
@@ -172,7 +173,7 @@ def run_module(name, keep=False, cache_dir=None, fork=True, fraction=1.0, seed=1
             patch, chosen = sample_lines(work, path, name, fraction, seed)
             sample = ["--use-patch-file", patch]
         with open(log, "w") as fh:
-            subprocess.run(mutmut + ["run", "--paths-to-mutate", path, "--runner", runner, "--tests-dir", "tests",
+            subprocess.run(mutmut + ["run", "--paths-to-mutate", path, "--runner", runner, "--tests-dir", "tests:agent/tests",
                                      "--no-progress", "--simple-output"] + sample,
                            cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
         if cache and os.path.exists(os.path.join(work, ".mutmut-cache")):
