@@ -659,3 +659,38 @@ def test_the_service_log_says_what_it_resumed_and_what_the_power_sync_found(agen
     assert "node n1: power on, read from the BMC (recorded off)" in said, said
     assert "resuming inspect of node n1" in said, said
     act(agent, {"action": "abort"})
+
+
+def test_ssh_is_looked_for_on_port_22():
+    import socket as sockets
+    server = sockets.socket()
+    try:
+        server.bind(("127.0.0.3", 22))
+    except OSError as exc:
+        pytest.skip("cannot listen on 127.0.0.3:22 here: %s" % exc)
+    server.listen(1)
+    threading.Thread(target=lambda: server.accept()[0].sendall(b"SSH-2.0-test\r\n"), daemon=True).start()
+    try:
+        assert cond._ssh_greets("127.0.0.3") is True
+    finally:
+        server.close()
+
+
+def test_one_off_reading_during_a_ramdisk_step_is_not_yet_a_failure(agent, machine):
+    real_state, real_ramdisk = machine.power_state, machine._ramdisk
+    machine.blink = False
+
+    def state():
+        if machine.blink:
+            machine.blink = False
+            return "off"  # a BMC's one odd answer
+        return real_state()
+
+    def ramdisk():
+        machine.blink = True
+        time.sleep(1.0)  # several power checks (0.2 s apart here) before the report
+        real_ramdisk()
+    machine.power_state, machine._ramdisk = state, ramdisk
+    act(agent, {"action": "inspect"})
+    node = agent.find("nodes", "n1")
+    assert node["provision_state"] == "inspected", node["last_error"]
