@@ -359,10 +359,21 @@ class NodeDriver(Driver):
                 detail = "abort " + detail
         # an action is set over the one read, not over what a worker wrote meanwhile
         expect = (lambda now: (now or {}).get("target") == (row or {}).get("target")) if "target" in fields else None
-        if self.registry.update(name, fields, event=event, detail=detail, create=row is None,
-                                expect=expect) is None and expect is not None:
-            raise Conflict("provision_action: the action of node %r changed while this request was made; look "
-                           "again" % name, field="provision_action")
+        for _ in range(5):
+            if self.registry.update(name, fields, event=event, detail=detail, create=row is None,
+                                    expect=expect) is not None or expect is None:
+                break
+            # an abort must land: the worker writes its own action's record as it goes
+            # (arming, booting), so it is set again over that record while it still runs
+            now = self.registry.get(name)
+            if not (fields["target"]["status"] == "aborting" and cond.busy(now)
+                    and now["target"].get("started_at") == fields["target"].get("started_at")):
+                raise Conflict("provision_action: the action of node %r changed while this request was made; "
+                               "look again" % name, field="provision_action")
+            row, fields["target"] = now, dict(now["target"], status="aborting")
+        else:
+            raise Conflict("provision_action: the action of node %r keeps changing; look again" % name,
+                           field="provision_action")
         self._new_salts.pop(name, None)
         self.after_converge()
         if "target" in fields:
