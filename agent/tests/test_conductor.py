@@ -689,6 +689,7 @@ def test_one_off_reading_during_a_ramdisk_step_is_not_yet_a_failure(agent, machi
         return real_state()
 
     def ramdisk():
+        time.sleep(0.3)  # booted: the conductor's power-on check is done, its power watch runs
         machine.blink = True
         time.sleep(1.0)  # several power checks (0.2 s apart here) before the report
         real_ramdisk()
