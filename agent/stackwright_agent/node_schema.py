@@ -314,11 +314,17 @@ def role(node, path, value, roles=None, origin=None):
     node.fail(path, "%s is not an allowed role (allowed: %s)%s" % (q(value), listing, suggest(value, roles)))
 
 
-def kind(node, path, value):
-    if value not in KINDS:
-        hint = suggest(value, KINDS) if isinstance(value, str) else ""
-        node.fail(path, "%s is not a node kind (%s)%s" % (q(value), ", ".join(KINDS), hint))
+def one_of(node, path, value, choices, what, listing=None):
+    """``value`` when it is one of ``choices``; else fails: "X is not WHAT (LISTING)",
+    with a near miss named."""
+    if value not in choices:
+        hint = suggest(value, choices) if isinstance(value, str) else ""
+        node.fail(path, "%s is not %s (%s)%s" % (q(value), what, listing or ", ".join(choices), hint))
     return value
+
+
+def kind(node, path, value):
+    return one_of(node, path, value, KINDS, "a node kind")
 
 
 def mac(node, path, value):
@@ -608,18 +614,16 @@ PROPERTY_UNITS = (("cpus", "CPUs"), ("memory_mb", "MiB"), ("local_gb", "GiB"))
 
 
 def boot_mode(node, path, value):
-    if value is not None and value not in BOOT_MODES:
-        hint = suggest(value, BOOT_MODES) if isinstance(value, str) else ""
-        node.fail(path, "%s is not a boot mode (%s)%s" % (q(value), ", ".join(BOOT_MODES), hint))
-    return value
+    return None if value is None else one_of(node, path, value, BOOT_MODES, "a boot mode")
 
 
 def clean_mode(node, path, value):
-    if value is not None and value not in CLEAN_MODES:
-        hint = suggest(value, CLEAN_MODES) if isinstance(value, str) else ""
-        node.fail(path, "%s is not a clean mode (metadata: partition tables and signatures, full: every byte)%s"
-                  % (q(value), hint))
-    return value
+    return None if value is None else one_of(node, path, value, CLEAN_MODES, "a clean mode",
+                                             "metadata: partition tables and signatures, full: every byte")
+
+
+# the properties whose values are names: each checked by its function when given
+NAMED_PROPERTIES = (("boot_mode", boot_mode), ("clean_mode", clean_mode))
 
 
 def properties(node, path, value, others=False):
@@ -632,22 +636,22 @@ def properties(node, path, value, others=False):
     if not others:
         check_fields(node, value, PROPERTY_FIELDS, path)
         out = dict((k, count(node, join(path, k), value.get(k), unit)) for k, unit in PROPERTY_UNITS)
-        if value.get("boot_mode") is not None:  # unset: the BMC's request leaves the firmware's mode alone
-            out["boot_mode"] = boot_mode(node, join(path, "boot_mode"), value["boot_mode"])
-        if value.get("clean_mode") is not None:
-            out["clean_mode"] = clean_mode(node, join(path, "clean_mode"), value["clean_mode"])
+        # unset: left out (a boot mode unset leaves the firmware's mode alone)
+        out.update(_named_properties(node, path, value))
         return out
     out = dict(value)
     for key, unit in PROPERTY_UNITS:
         if value.get(key) is not None:
             out[key] = count(node, join(path, key), value[key], unit)
-    if value.get("boot_mode") is not None:
-        out["boot_mode"] = boot_mode(node, join(path, "boot_mode"), value["boot_mode"])
-    if value.get("clean_mode") is not None:
-        out["clean_mode"] = clean_mode(node, join(path, "clean_mode"), value["clean_mode"])
+    out.update(_named_properties(node, path, value))
     if value.get("ssh_authorized_keys") is not None:
         out["ssh_authorized_keys"] = ssh_keys(node, join(path, "ssh_authorized_keys"), value["ssh_authorized_keys"])
     return out
+
+
+def _named_properties(node, path, value):
+    return dict((key, check(node, join(path, key), value[key]))
+                for key, check in NAMED_PROPERTIES if value.get(key) is not None)
 
 
 def ssh_keys(node, path, value):
