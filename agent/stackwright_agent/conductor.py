@@ -27,7 +27,8 @@ Between actions the conductor reads every idle node's power state from its BMC, 
 node after another, every ``power_sync_interval`` seconds (Ironic's power-state sync),
 so that a node switched on or off outside Stackwright (its BMC's web page, a power
 cut) reads as it is, and a power action asked of it is not answered "nothing to do"
-from a stale record. A BMC that stops answering is logged once, not retried here.
+from a stale record. A BMC that stops answering is logged once and asked less and less
+often (after 1, 2, 4 ... 32 sweeps).
 
 The target is in the registry, so a conductor that restarts (the undercloud service
 restarted, the host rebooted) resumes every running action where it was: a ramdisk
@@ -40,7 +41,7 @@ import socket
 import threading
 import time
 
-from . import bmc as bmcs, node_schema as ns
+from . import bmc as bmcs
 from .errors import Conflict, InvalidField
 from .registry import new_token
 
@@ -62,11 +63,8 @@ ACTIONS = {
 # the timeouts an action may carry (seconds, at least 1; 0 for pxe waits the whole phase)
 TIMEOUTS = {"pxe": 300, "inspect": 600, "clean": 600, "deploy": 1800, "boot": 600, "poweroff": 120,
             "power": 300}
-# how the ramdisk cleans: metadata (the edges of every disk and partition: tables and
-# signatures, seconds) or full (every byte: discarded, else overwritten; hours on large
-# disks, so raise the clean timeout with it)
-CLEAN_MODES = ns.CLEAN_MODES
-# the actions that clean on their way, and so take a clean_mode
+# the actions that clean on their way, and so take a clean_mode (node_schema.CLEAN_MODES: metadata,
+# the edges of every disk and partition, seconds; full, every byte, hours on large disks)
 CLEANING = ("deploy", "provide", "undeploy")
 # actions that move no provision state: their end leaves it as it is
 POWER_ACTIONS = ("power_on", "power_off")

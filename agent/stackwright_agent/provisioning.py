@@ -54,7 +54,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
 from .hostkeys import KEY_FILE, HostKeyError, node_host_key
-from .node_schema import pick_root_disk
+from .node_schema import CLEAN_MODES, pick_root_disk
 from .registry import Registry, StateDirFull
 
 LOG = logging.getLogger("stackwright-agent.provisioning")
@@ -460,7 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
                 LOG.error("node %r: refusing to send instructions: %s", node["name"], problem)
                 return self._reply(409, "the node's instructions are invalid: %s\n" % problem)
             lines += ["%s=%s" % item for item in values.items()]
-        elif action["action"] == "clean" and action.get("clean_mode") in ("metadata", "full"):
+        elif action["action"] == "clean" and action.get("clean_mode") in CLEAN_MODES:
             lines.append("clean_mode=%s" % action["clean_mode"])
         self._reply(200, "\n".join(lines) + "\n")
 

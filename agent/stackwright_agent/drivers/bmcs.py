@@ -74,9 +74,10 @@ SCHEMA = s.Obj({
 })
 
 MODULE = "stackwright_agent.vbmc"
-# the Redfish BMC: sushy-tools' emulator
-# sushy-emulator behind a guard that keeps it to its one system (sushy_bmc.py)
+# the Redfish BMC: sushy-tools' emulator behind a guard that keeps it to its one system
 SUSHY_MODULE = "stackwright_agent.sushy_bmc"
+# a Redfish BMC's files besides the IPMI BMC's (.json, .pid, .log)
+REDFISH_FILES = (".conf", ".htpasswd", ".crt", ".key")
 DEFAULT_PORTS = {"ipmi": 623, "redfish": 443}
 # the self-signed certificate of a Redfish BMC (as vendors ship theirs)
 CERT_DAYS = 3650
@@ -332,11 +333,7 @@ class BmcDriver(Driver):
         name = spec["name"]
         if spec["state"] == "absent":
             self._stop(name)
-            for ext in (".json", ".pid", ".log", ".conf", ".htpasswd", ".crt", ".key"):
-                try:
-                    os.unlink(self._path(name, ext))
-                except FileNotFoundError:
-                    pass
+            self._unlink(name, (".json", ".pid", ".log") + REDFISH_FILES)
             self._new_salts.pop(name, None)
             return
         stored = _read_json(self._path(name, ".json"))
@@ -349,12 +346,15 @@ class BmcDriver(Driver):
         if spec["protocol"] == "redfish":
             self._write_redfish_files(name, want)
         else:
-            for ext in (".conf", ".htpasswd", ".crt", ".key"):  # was a Redfish BMC before
-                try:
-                    os.unlink(self._path(name, ext))
-                except FileNotFoundError:
-                    pass
+            self._unlink(name, REDFISH_FILES)  # it was a Redfish BMC before
         self._start(name, spec["netns"], want)
+
+    def _unlink(self, name, extensions):
+        for ext in extensions:
+            try:
+                os.unlink(self._path(name, ext))
+            except FileNotFoundError:
+                pass
 
     def list(self, query):
         return [self.read({"name": stored["name"]}) for stored in self._stored_specs()]
@@ -382,7 +382,7 @@ class BmcDriver(Driver):
         return self._wait_listening(name, pid, content)
 
     def _wait_listening(self, name, pid, content, proc=None):
-        """True once ``pid`` listens on ``port``; False when it exits first or takes
+        """True once ``pid`` listens on its port (``content``); False when it exits first or takes
         longer than START_TIMEOUT. A child just started (``proc``) is watched through
         it: until it execs, its command line is still the agent's."""
         deadline = time.monotonic() + START_TIMEOUT

@@ -128,7 +128,7 @@ SCHEMA = s.Obj(dict(NODE_FIELDS, **{
         "image_url": URL,
         "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
         "config_url": URL,
-        "clean_mode": s.Enum(*cond.CLEAN_MODES),
+        "clean_mode": s.Enum(*ns.CLEAN_MODES),
     }),
     "if_armed_at": Number(),
     # what the conductor is to do with the node (conductor.py): the module
@@ -138,7 +138,7 @@ SCHEMA = s.Obj(dict(NODE_FIELDS, **{
         "image_url": URL,
         "image_sha256": s.Str(pattern=r"[0-9a-fA-F]{64}", hint="64 hex digits"),
         "config_url": URL,
-        "clean_mode": s.Enum(*cond.CLEAN_MODES),
+        "clean_mode": s.Enum(*ns.CLEAN_MODES),
         "timeouts": s.Obj(dict((key, s.Int(minimum=0 if key == "pxe" else 1, maximum=86400))
                                for key in cond.TIMEOUTS)),
     }),
