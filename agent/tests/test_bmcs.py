@@ -21,6 +21,8 @@ from fixtures import ROOT, agent_client
 from stackwright_agent import conductor
 
 ADDRESS = "192.0.2.50"
+# a BMC's settings file -> the module its process runs
+BMC_MODULES = {".json": b"stackwright_agent.vbmc", ".conf": b"stackwright_agent.sushy_bmc"}
 PORT = 6230
 USER = "admin"
 # distinctive, so "appears nowhere" checks cannot be fooled by other processes' words
@@ -135,20 +137,14 @@ def bmc_netns(agent, netns):
     run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
     agent.put("bridges", "br-bmc", {"netns": netns, "addresses": [ADDRESS + "/24"]})
     yield netns
-    # stop any BMC a failed test left running, by the pid the agent recorded
+    # stop any BMC a failed test left running: IPMI or Redfish, found by the settings
+    # file on its command line (so one whose pid file was never written too)
     bmc_dir = os.path.join(agent.config.state_dir, "bmcs")
     for entry in os.listdir(bmc_dir) if os.path.isdir(bmc_dir) else []:
-        if entry.endswith(".pid"):
-            with open(os.path.join(bmc_dir, entry)) as fh:
-                pid = int(fh.read())
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as fh:
-                    ours = alive(pid) and b"stackwright_agent.vbmc" in fh.read()
-            except OSError:
-                ours = False
-            if ours:
-                os.kill(pid, signal.SIGTERM)
-                wait_for("pid %d to exit" % pid, lambda: not alive(pid) or _reap(pid), timeout=15)
+        module = BMC_MODULES.get(os.path.splitext(entry)[1])
+        for pid in _bmc_processes(os.path.join(bmc_dir, entry), module) if module else ():
+            os.kill(pid, signal.SIGTERM)
+            wait_for("pid %d to exit" % pid, lambda: not alive(pid) or _reap(pid), timeout=15)
 
 
 def _reap(pid):

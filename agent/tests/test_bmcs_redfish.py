@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -19,11 +18,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fixtures import ROOT, agent_client
-from test_bmcs import _bmc_processes, alive
+import test_bmcs
+from test_bmcs import ADDRESS, BMC_MODULES, _bmc_processes, alive
 
 pytest.importorskip("sushy_tools")
 
-ADDRESS = "192.0.2.60"
 PORT = 8443
 USER = "admin"
 PASSWORD = "rf-" + uuid.uuid4().hex[:8]
@@ -54,8 +53,13 @@ def run(argv, **kw):
     return subprocess.run(argv, capture_output=True, text=True, **kw)
 
 
+# the IPMI tests' namespace (a bridge with ADDRESS, loopback up), which also stops a
+# Redfish BMC a failed test left running
+bmc_netns = test_bmcs.bmc_netns
+
+
 def sushy_processes(conf):
-    return _bmc_processes(conf, b"stackwright_agent.sushy_bmc")
+    return _bmc_processes(conf, BMC_MODULES[".conf"])
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +91,6 @@ def domain(libvirt_netns):
     dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
     conn.close()
     shutil.rmtree(base)
-
-
-@pytest.fixture
-def bmc_netns(agent, netns):
-    run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-    agent.put("bridges", "br-bmc", {"netns": netns, "addresses": [ADDRESS + "/24"]})
-    yield netns
-    conf_dir = os.path.join(agent.config.state_dir, "bmcs")
-    for entry in os.listdir(conf_dir) if os.path.isdir(conf_dir) else []:
-        if entry.endswith(".conf"):
-            for pid in sushy_processes(os.path.join(conf_dir, entry)):
-                os.kill(pid, signal.SIGKILL)
 
 
 def body(netns, password=PASSWORD, **extra):
