@@ -239,6 +239,7 @@ class FakeMachine:
         self.power, self.next_boot, self.persistent_boot = "off", None, "hd"
         self.booted_disk = False
         self.boots = 0
+        self.commands = []  # what the BMC was told: ("power", verb), ("boot", device)
         self.instructions = None  # what the ramdisk was last told (key=value lines)
         # what the ramdisk does after its instructions: True reports success; "hang" stays
         # on and silent; "off" powers off without a report; any other text reports that failure
@@ -263,6 +264,7 @@ class FakeMachine:
         return self.power
 
     def set_power(self, verb, wait=False):
+        self.commands.append(("power", verb))
         with self.lock:
             if verb == "off":
                 self.power, self.booted_disk = "off", False
@@ -282,6 +284,7 @@ class FakeMachine:
         return {"device": self.next_boot or self.persistent_boot, "persistent": self.next_boot is None}
 
     def set_boot_device(self, device, persistent):
+        self.commands.append(("boot", device))
         if persistent:
             self.persistent_boot, self.next_boot = device, None
         else:

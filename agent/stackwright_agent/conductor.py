@@ -378,8 +378,9 @@ class Conductor:
         with the BMC's words when it fails."""
         bmc = self._bmc(node, watch)
         try:
-            if verb is None:
-                return bmc.power_state()
+            state = bmc.power_state()
+            if verb is None or state == verb:
+                return state  # there already: no command (as Ironic's conductor does)
             bmc.set_power(verb, wait=False)
             deadline = self._clock() + node["target"]["timeouts"]["power"]
             while True:
@@ -540,12 +541,15 @@ class Conductor:
     def _ramdisk_done(self, node, target):
         """The ramdisk powers the node off after reporting: give it the time, then make sure."""
         deadline = self._clock() + target["timeouts"]["poweroff"]
-        while self._clock() < deadline:
-            if self._seen_off(node):
-                break
-            self._check(node["name"])
-            self._sleep(3)
-        self._update(node["name"], {"power_state": self._power(node, "off")}, "ramdisk done, node off")
+        off = False
+        while not off and self._clock() < deadline:
+            off = self._seen_off(node)
+            if not off:
+                self._check(node["name"])
+                self._sleep(1)  # the BMC's own pacing spaces the readings further
+        # off by itself: nothing to ask the BMC again; else switch it off now
+        self._update(node["name"], {"power_state": "off" if off else self._power(node, "off")},
+                     "ramdisk done, node off")
 
     def _wait_ssh(self, node, timeout, step):
         """Until the node's SSH server greets on its address (``SSH-`` banner)."""

@@ -49,6 +49,8 @@ def test_a_deploy_goes_every_step_from_enrolled_to_active(agent, machine):
                     "ramdisk done, node off", "deploy: image written, booting from disk",
                     "deploy: SSH answers on 192.0.2.50", "deploy done"]
     assert machine.boots == 3 and machine.persistent_boot == "hd"
+    # no command the node does not need: it was off, and each ramdisk switched it off itself
+    assert machine.commands == [("boot", "network"), ("power", "on")] * 3 + [("boot", "hd"), ("power", "on")]
     # asked again: nothing to do, nothing changes
     assert not act(agent, dict(IMAGE, action="deploy"))["changed"]
     # the way back: undeploy cleans it and leaves it off
