@@ -184,7 +184,10 @@ class Bmc:
                 self._session = None  # a broken session is not reused
             finally:
                 if fd is not None:
-                    os.utime(fd)  # the lock file's mtime is when this BMC was last asked
+                    # the lock file's mtime is when this BMC was last asked: the time given, as
+                    # utime's own "now" is the kernel's coarse clock, up to a tick behind
+                    now = time.time()
+                    os.utime(fd, (now, now))
                     os.close(fd)
             if attempt < self.retries:
                 self._sleep(delay)
