@@ -4,7 +4,8 @@
 
 """A node's planned addresses as systemd-networkd files (roles/host_network): a drop-in
 for the ctlplane link with the untagged subnets and the VLANs on it, and a .netdev and a
-.network per VLAN."""
+.network per VLAN; with its server role's links, the NICs and bonds that carry the other
+networks (a .netdev per bond, a .network per link and per bond member)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -25,11 +26,14 @@ def vlan_interface(network, vlan):
     return "%s%s" % (name, vlan)
 
 
-def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/systemd/network"):
+def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/systemd/network", links=None):
     """[{dest, content}] for config_files: the ctlplane link's drop-in DROPIN, then a .netdev
     and a .network in DIRECTORY for each network with a VLAN, networks in name order.
     ADDRESSES: the node's plan ({network: {address, prefix, vlan, mtu, gateway}}); its
-    ctlplane entry, the link's own address, is left out."""
+    ctlplane entry, the link's own address, is left out. LINKS: the server role's links
+    (filter node_links; checked by server_role_problems): the networks a link names are
+    on it (untagged: an address; with a VLAN: a VLAN interface over it), not on the
+    ctlplane link."""
     if not isinstance(addresses, Mapping):
         raise AnsibleFilterError("networkd_files: the addresses must be a mapping {network: {address, prefix, ...}}, "
                                  "got %s" % type(addresses).__name__)
@@ -38,14 +42,24 @@ def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/
         missing = [key for key in ("address", "prefix", "mtu") if not isinstance(net, Mapping) or key not in net]
         if missing:
             raise AnsibleFilterError("networkd_files: %s lacks %s" % (name, ", ".join(missing)))
+    links = links or []
+    carrier = dict((net, link["name"]) for link in links for net in link.get("networks") or [])
     vlans = [(name, net) for name, net in extra if net.get("vlan")]
 
-    lines = ["# %s" % header, "[Network]"]
-    for name, net in extra:
-        if not net.get("vlan"):
-            lines += ["# %s" % name, "Address=%s/%s" % (net["address"], net["prefix"])]
-    lines += ["VLAN=%s" % vlan_interface(name, net["vlan"]) for name, net in vlans]
-    files = [{"dest": dropin, "content": _text(lines)}]
+    def link_network(nets, lines):
+        """The untagged addresses and the VLANs of NETS, after LINES."""
+        for name, net in nets:
+            if not net.get("vlan"):
+                lines += ["# %s" % name, "Address=%s/%s" % (net["address"], net["prefix"])]
+        return lines + ["VLAN=%s" % vlan_interface(name, net["vlan"]) for name, net in nets if net.get("vlan")]
+
+    on_ctlplane = [(name, net) for name, net in extra if name not in carrier]
+    files = [{"dest": dropin, "content": _text(link_network(on_ctlplane, ["# %s" % header, "[Network]"]))}]
+
+    base = directory.rstrip("/") + "/50-stackwright-"
+    for link in links:
+        files += _link_files(link, [(name, net) for name, net in extra if carrier.get(name) == link["name"]],
+                             header, base, link_network)
 
     for name, net in vlans:
         iface = vlan_interface(name, net["vlan"])
@@ -55,9 +69,41 @@ def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/
                    "Address=%s/%s" % (net["address"], net["prefix"])]
         network += ["Gateway=%s" % net["gateway"]] if net.get("gateway") else []
         network += ["", "[Link]", "MTUBytes=%s" % net["mtu"]]
-        base = "%s/50-stackwright-%s" % (directory.rstrip("/"), name)
-        files += [{"dest": base + ".netdev", "content": _text(netdev)},
-                  {"dest": base + ".network", "content": _text(network)}]
+        files += [{"dest": base + name + ".netdev", "content": _text(netdev)},
+                  {"dest": base + name + ".network", "content": _text(network)}]
+    return files
+
+
+def _link_files(link, nets, header, base, link_network):
+    """A link's files: its .network (its untagged addresses, its VLANs), and for a bond its
+    .netdev and a .network per member. Its MTU: the link's, else its largest network's."""
+    name = link["name"]
+    mtu = link.get("mtu") or max([net["mtu"] for _, net in nets] or [1500])
+    small = [net_name for net_name, net in nets if net["mtu"] > mtu]
+    if small:
+        raise AnsibleFilterError("link %s: its MTU %s is smaller than that of %s, which it carries; raise the link's "
+                                 "mtu or lower the network's" % (name, mtu, ", ".join(small)))
+    files = []
+    if link.get("bond"):
+        mode = link.get("mode") or "active-backup"
+        netdev = ["# %s" % header, "[NetDev]", "Name=%s" % name, "Kind=bond", "MTUBytes=%s" % mtu, "",
+                  "[Bond]", "Mode=%s" % mode, "MIIMonitorSec=100ms"]
+        if mode == "802.3ad":
+            netdev += ["LACPTransmitRate=fast", "TransmitHashPolicy=layer3+4"]
+        files.append({"dest": "%sif-%s.netdev" % (base, name), "content": _text(netdev)})
+        for member in link["bond"]:
+            files.append({"dest": "%sif-%s.network" % (base, member), "content": _text(
+                ["# %s" % header, "# a member of %s" % name, "[Match]", "Name=%s" % member, "", "[Network]",
+                 "Bond=%s" % name, "", "[Link]", "MTUBytes=%s" % mtu])})
+    if link.get("provider_bridge"):
+        # the provider bridge's port: up, no address; the agent puts it in the bridge
+        lines = ["# %s" % header, "# the port of provider bridge %s" % link["provider_bridge"], "[Match]",
+                 "Name=%s" % name, "", "[Network]", "LinkLocalAddressing=no", "ConfigureWithoutCarrier=yes"]
+    else:
+        lines = link_network(nets, ["# %s" % header, "[Match]", "Name=%s" % name, "", "[Network]",
+                                    "LinkLocalAddressing=no"])
+    files.append({"dest": "%sif-%s.network" % (base, name),
+                  "content": _text(lines + ["", "[Link]", "MTUBytes=%s" % mtu])})
     return files
 
 
@@ -65,6 +111,11 @@ def _text(lines):
     return "\n".join(lines) + "\n"
 
 
+def bridge_ports(links, bridge):
+    """[{name}]: the LINKS that are provider bridge BRIDGE's ports (linux_bridge's ports)."""
+    return [{"name": link["name"]} for link in links or [] if link.get("provider_bridge") == bridge]
+
+
 class FilterModule(object):
     def filters(self):
-        return {"networkd_files": networkd_files}
+        return {"networkd_files": networkd_files, "bridge_ports": bridge_ports}

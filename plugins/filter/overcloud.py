@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -19,6 +20,12 @@ from ansible.errors import AnsibleFilterError
 # Neutron's ML2/OVN driver keeps its state in the OVN databases.
 _NEUTRON = ("neutron_control", "neutron_agent")
 _SECRET_CHARS = string.ascii_letters + string.digits
+# a kernel interface name: at most 15 characters, no "/", ":" or white space
+_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\Z")
+# the bond modes a server role's link may take: active-backup needs nothing of the
+# switch; 802.3ad (LACP) needs the switch ports in one port channel
+BOND_MODES = ("active-backup", "802.3ad")
+_LINK_KEYS = ("name", "bond", "mode", "mtu", "networks", "provider_bridge")
 
 
 def _is_list(value):
@@ -57,7 +64,94 @@ def server_role_problems(server_roles, known_services):
                 problems.append("%s.services: unknown service %s (known: %s)" % (name, service, ", ".join(known_services)))
         if "ctlplane" not in spec["networks"]:
             problems.append("%s.networks: must include ctlplane, the network the node is reached on" % name)
+        if spec.get("links") is not None:
+            problems += link_problems(name, spec["links"], spec["networks"])
     return problems
+
+
+def link_problems(role, links, networks):
+    """What is wrong with a server role's LINKS: the NICs and bonds that carry its NETWORKS
+    (each [{name, bond, mode, mtu, networks, provider_bridge}]; networks on no link stay on
+    the ctlplane link)."""
+    where = "%s.links" % role
+    if not _is_list(links):
+        return ["%s: must be a list of {name, bond, mode, mtu, networks, provider_bridge}" % where]
+    problems, carried, used = [], {}, {}
+    for i, link in enumerate(links):
+        at = "%s[%d]" % (where, i)
+        if not isinstance(link, Mapping):
+            problems.append("%s: must be a mapping {name, bond, ...}, not %r" % (at, link))
+            continue
+        unknown = sorted(set(link) - set(_LINK_KEYS))
+        if unknown:
+            problems.append("%s: unknown key %s (known: %s)" % (at, ", ".join(map(str, unknown)), ", ".join(_LINK_KEYS)))
+        name = link.get("name")
+        if not isinstance(name, str) or not _IFNAME.match(name):
+            problems.append("%s.name: an interface name of at most 15 letters, digits, '_', '.' or '-' (e.g. bond0, "
+                            "enp2s0), not %r" % (at, name))
+            continue
+        at = "%s %s" % (where, name)
+        members = link.get("bond")
+        if members is not None:
+            if not _is_list(members) or not members or not all(isinstance(m, str) and _IFNAME.match(m) for m in members):
+                problems.append("%s.bond: the list of the bond's interfaces (e.g. [enp2s0, enp3s0]), not %r"
+                                % (at, members))
+                members = []
+            elif len(set(members)) != len(members):
+                problems.append("%s.bond: names an interface twice" % at)
+            if link.get("mode", "active-backup") not in BOND_MODES:
+                problems.append("%s.mode: one of %s, not %r" % (at, ", ".join(BOND_MODES), link.get("mode")))
+        elif "mode" in link:
+            problems.append("%s.mode: only a bond has a mode (give bond: its interfaces)" % at)
+        for iface in [name] + _unique(members or []):
+            if iface in used:
+                problems.append("%s: interface %s is already in %s" % (at, iface, used[iface]))
+            used[iface] = name
+        mtu = link.get("mtu")
+        if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 9216):
+            problems.append("%s.mtu: a whole number of bytes from 576 to 9216, not %r" % (at, mtu))
+        nets = link.get("networks", [])
+        if not _is_list(nets):
+            problems.append("%s.networks: a list of the role's networks, not %r" % (at, nets))
+            nets = []
+        for net in nets:
+            if net == "ctlplane":
+                problems.append("%s.networks: ctlplane stays on the link the node was provisioned on" % at)
+            elif net not in networks:
+                problems.append("%s.networks: %s is not one of the role's networks (%s)" % (at, net, ", ".join(networks)))
+            elif net in carried:
+                problems.append("%s.networks: %s is on link %s already" % (at, net, carried[net]))
+            else:
+                carried[net] = name
+        bridge = link.get("provider_bridge")
+        if bridge is not None:
+            if not isinstance(bridge, str) or not _IFNAME.match(bridge):
+                problems.append("%s.provider_bridge: the name of one of host_network_provider_bridges, not %r"
+                                % (at, bridge))
+            elif nets:
+                problems.append("%s: a provider bridge's port carries no networks of its own (its traffic is the "
+                                "bridge's); put %s on another link" % (at, ", ".join(map(str, nets))))
+    return problems
+
+
+def node_links(hosts, hostvars, server_roles):
+    """{host: [link, ...]}: the links (NICs and bonds) of each of HOSTS' server roles; a
+    host in several roles takes each link once, and two roles that define one link
+    differently are an error naming both."""
+    out = {}
+    for host in hosts:
+        links, source = [], {}
+        for role in _server_roles_of(host, hostvars, server_roles):
+            for link in server_roles[role].get("links") or []:
+                seen = next((known for known in links if known["name"] == link["name"]), None)
+                if seen is None:
+                    links.append(link)
+                    source[link["name"]] = role
+                elif seen != link:
+                    raise AnsibleFilterError("%s: server roles %s and %s define link %s differently; a host in both "
+                                             "needs one definition" % (host, source[link["name"]], role, link["name"]))
+        out[host] = links
+    return out
 
 
 def service_hosts(hosts, hostvars, server_roles):
@@ -123,5 +217,5 @@ def new_secrets(names, stored=None, length=32):
 class FilterModule(object):
     def filters(self):
         return {"server_role_problems": server_role_problems, "service_hosts": service_hosts,
-                "placement_problems": placement_problems, "node_networks": node_networks,
+                "placement_problems": placement_problems, "node_networks": node_networks, "node_links": node_links,
                 "ctlplane_addresses": ctlplane_addresses, "new_secrets": new_secrets}

@@ -153,6 +153,7 @@ def run_plan(tmp_path, collections, *extra):
     play = [{"hosts": "overcloud", "gather_facts": False, "roles": ["stackwright.cloud.overcloud"], "tasks": [
         {"ansible.builtin.copy": {"dest": str(out) + "/{{ inventory_hostname }}.json", "mode": "0600",
                                   "content": "{{ {'addresses': overcloud_addresses, 'groups': group_names,"
+                                             " 'links': overcloud_links,"
                                              " 'endpoints': overcloud_endpoints, 'secrets': overcloud_secrets} | to_json }}"},
          "delegate_to": "localhost"}]}]
     (tmp_path / "play.yml").write_text(json.dumps(play))
@@ -221,3 +222,35 @@ def test_the_role_refuses_bad_server_roles_naming_the_field(plan_run, tmp_path, 
     assert code != 0 and facts == {}
     assert message in " ".join(output.split()), output
     assert not (tmp_path / "state").exists()  # refused before anything was written
+
+
+def default_server_roles():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "overcloud", "defaults",
+                           "main.yml")) as fh:
+        return yaml.safe_load(fh)["overcloud_server_roles"]
+
+
+BOND = {"name": "bond0", "bond": ["enp2s0", "enp3s0"], "mode": "802.3ad", "networks": ["tenant", "storage"]}
+
+
+def test_each_host_gets_its_server_roles_links(plan_run):
+    roles = default_server_roles()
+    roles["Compute"]["links"] = [BOND]
+    code, output, facts = plan_run("-e", json.dumps({"overcloud_server_roles": roles}))
+    assert code == 0, output
+    assert facts["cmp0"]["links"] == [BOND] and facts["ctl0"]["links"] == [] and facts["sto0"]["links"] == []
+
+
+@pytest.mark.parametrize("links, message", [
+    ([dict(BOND, networks=["external"])], "overcloud_server_roles: Compute.links bond0.networks: external is not one "
+                                          "of the role's networks (ctlplane, internal_api, tenant, storage)"),
+    ([dict(BOND, mode="balance-rr")], "overcloud_server_roles: Compute.links bond0.mode: one of active-backup, "
+                                      "802.3ad, not 'balance-rr'"),
+])
+def test_the_role_refuses_bad_links_before_writing_anything(plan_run, tmp_path, links, message):
+    roles = default_server_roles()
+    roles["Compute"]["links"] = links
+    code, output, facts = plan_run("-e", json.dumps({"overcloud_server_roles": roles}))
+    assert code != 0 and facts == {}
+    assert message in " ".join(output.split()), output
+    assert not (tmp_path / "state").exists()
