@@ -30,8 +30,8 @@ def test_a_link_on_an_interface_the_node_lacks_is_named(tmp_path, collections):
     code, output = run_role(tmp_path, collections, [
         {"name": "bond0", "bond": ["lo", "swnosuch0"], "networks": ["tenant"]}, {"name": "swnosuch1"}])
     assert code != 0
-    assert ("node0 has no interface swnosuch0, swnosuch1, which its server role's links name (overcloud_server_roles "
-            "links: name and bond); it has lo") in output, output
+    assert ("node0 has no interface swnosuch1, swnosuch0, which its server role's links name (overcloud_server_roles "
+            "links: name and bond); it has lo, ") in output, output
     assert "Find the ctlplane link" not in output, "refused before systemd-networkd was asked anything"
 
 
