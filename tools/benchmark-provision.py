@@ -36,7 +36,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "agent"))
 from stackwright_agent import provisioning  # noqa: E402  (the real first-boot config)
 
-NETNS = "swbench"
+NETNS = "swbench"  # the lab's
+# the floor's own: with --pairs it runs while the lab is up
+FLOOR_NETNS = "swfloor"
 WORKDIR = "/var/lib/stackwright-bench"
 PROFILE = "base"
 
@@ -45,8 +47,8 @@ def sh(*argv, check=True, **kw):
     return subprocess.run(argv, check=check, text=True, capture_output=True, **kw)
 
 
-def in_ns(*argv):
-    return ["ip", "netns", "exec", NETNS] + list(argv)
+def in_ns(*argv, ns=NETNS):
+    return ["ip", "netns", "exec", ns] + list(argv)
 
 
 def wait_ssh(host, timeout, ns=NETNS):
@@ -121,7 +123,7 @@ def floor(image_dir, image):
             "properties": {"ssh_authorized_keys": [open(os.path.join(work, "key.pub")).read()]}}
     with open(os.path.join(web, "config.tar.gz"), "wb") as fh:
         fh.write(provisioning.config_tarball(node, work))
-    sh("ip", "netns", "add", NETNS)
+    sh("ip", "netns", "add", FLOOR_NETNS)
     procs = []
     try:
         for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "add", "br0", "type", "bridge"],
@@ -130,14 +132,14 @@ def floor(image_dir, image):
                     ["ip", "link", "set", "br0", "up"],
                     ["ip", "tuntap", "add", "tapb0", "mode", "tap"], ["ip", "link", "set", "tapb0", "master", "br0"],
                     ["ip", "link", "set", "tapb0", "up"]):
-            sh(*in_ns(*cmd))
+            sh(*in_ns(*cmd, ns=FLOOR_NETNS))
         procs.append(subprocess.Popen(in_ns(
             "dnsmasq", "--keep-in-foreground", "--port=0", "--interface=br0", "--bind-interfaces",
             "--dhcp-range=10.99.0.10,static", "--dhcp-host=%s,%s,bench" % (mac, ip), "--enable-ra",
             "--dhcp-range=fd00:99::,ra-only,64", "--dhcp-match=set:ipxe,175",
             "--dhcp-boot=tag:ipxe,%s/boot.ipxe" % api, "--conf-file=/dev/null",
-            "--pid-file=%s/dnsmasq.pid" % work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen(in_ns(sys.executable, "-c", STAND_IN, "10.99.0.1", "8099", web),
+            "--pid-file=%s/dnsmasq.pid" % work, ns=FLOOR_NETNS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(in_ns(sys.executable, "-c", STAND_IN, "10.99.0.1", "8099", web, ns=FLOOR_NETNS),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         disk = os.path.join(work, "disk.qcow2")
         sh("qemu-img", "create", "-f", "qcow2", disk, "4G")
@@ -146,15 +148,15 @@ def floor(image_dir, image):
                 "-device", "virtio-net-pci,netdev=n0,mac=%s" % mac,
                 "-drive", "file=%s,if=virtio,cache=unsafe" % disk]
         t0 = time.monotonic()
-        sh(*in_ns(*qemu, "-boot", "n"), timeout=1800)
+        sh(*in_ns(*qemu, "-boot", "n", ns=FLOOR_NETNS), timeout=1800)
         written = time.monotonic() - t0
         log = open(os.path.join(work, "console.log"), errors="replace").read()
         if "ok=true" not in log.replace(" ", "").replace('"ok":true', "ok=true"):
             tail = "\n".join(log.splitlines()[-15:])
             raise RuntimeError("the floor's ramdisk did not deploy:\n" + tail)
-        boot = subprocess.Popen(in_ns(*qemu, "-boot", "c"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        boot = subprocess.Popen(in_ns(*qemu, "-boot", "c", ns=FLOOR_NETNS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(boot)
-        to_ssh = wait_ssh(ip, 600)
+        to_ssh = wait_ssh(ip, 600, ns=FLOOR_NETNS)
         return {"pxe_and_write_s": round(written, 1), "boot_to_ssh_s": round(to_ssh, 1),
                 "total_s": round(written + to_ssh, 1)}
     finally:
@@ -164,7 +166,7 @@ def floor(image_dir, image):
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        sh("ip", "netns", "del", NETNS, check=False)
+        sh("ip", "netns", "del", FLOOR_NETNS, check=False)
         shutil.rmtree(work, ignore_errors=True)
 
 
