@@ -96,9 +96,11 @@ def _link_files(link, nets, header, base, link_network):
                 ["# %s" % header, "# a member of %s" % name, "[Match]", "Name=%s" % member, "", "[Network]",
                  "Bond=%s" % name, "", "[Link]", "MTUBytes=%s" % mtu])})
     if link.get("provider_bridge"):
-        # the provider bridge's port: up, no address; the agent puts it in the bridge
+        # the provider bridge's port: up, no address; the agent puts it in the bridge, and
+        # KeepMaster stops networkd from taking it out again whenever it configures the link
         lines = ["# %s" % header, "# the port of provider bridge %s" % link["provider_bridge"], "[Match]",
-                 "Name=%s" % name, "", "[Network]", "LinkLocalAddressing=no", "ConfigureWithoutCarrier=yes"]
+                 "Name=%s" % name, "", "[Network]", "LinkLocalAddressing=no", "ConfigureWithoutCarrier=yes",
+                 "KeepMaster=yes"]
     else:
         lines = link_network(nets, ["# %s" % header, "[Match]", "Name=%s" % name, "", "[Network]",
                                     "LinkLocalAddressing=no"])

@@ -85,8 +85,12 @@ def link_problems(role, links, networks):
         unknown = sorted(set(link) - set(_LINK_KEYS))
         if unknown:
             problems.append("%s: unknown key %s (known: %s)" % (at, ", ".join(map(str, unknown)), ", ".join(_LINK_KEYS)))
+        empty = [key for key in _LINK_KEYS if key in link and link[key] is None]
+        if empty:
+            problems.append("%s: %s given empty (null): give a value or leave it out" % (at, ", ".join(empty)))
+            continue
         name = link.get("name")
-        if not isinstance(name, str) or not _IFNAME.match(name):
+        if not isinstance(name, str) or not _IFNAME.match(name) or name == "lo":
             problems.append("%s.name: an interface name of at most 15 letters, digits, '_', '.' or '-' (e.g. bond0, "
                             "enp2s0), not %r" % (at, name))
             continue
@@ -99,13 +103,17 @@ def link_problems(role, links, networks):
                 members = []
             elif len(set(members)) != len(members):
                 problems.append("%s.bond: names an interface twice" % at)
+            elif name in members:
+                problems.append("%s.bond: names the bond itself; list the NICs it bonds" % at)
+                members = []
             if link.get("mode", "active-backup") not in BOND_MODES:
                 problems.append("%s.mode: one of %s, not %r" % (at, ", ".join(BOND_MODES), link.get("mode")))
         elif "mode" in link:
             problems.append("%s.mode: only a bond has a mode (give bond: its interfaces)" % at)
         for iface in [name] + _unique(members or []):
             if iface in used:
-                problems.append("%s: interface %s is already in %s" % (at, iface, used[iface]))
+                problems.append("%s: interface %s is already %s" % (
+                    at, iface, "a link of its own" if used[iface] == iface else "in " + used[iface]))
             used[iface] = name
         mtu = link.get("mtu")
         if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 9216):
@@ -134,14 +142,39 @@ def link_problems(role, links, networks):
     return problems
 
 
+def link_network_problems(server_roles, networks):
+    """What is wrong with the server roles' links given the NETWORKS (network_data): a link's
+    MTU below that of a network it carries, a link named as a VLAN interface is; [] when
+    all is fine (after server_role_problems and network_problems passed)."""
+    from ansible_collections.stackwright.cloud.plugins.filter.networkd import vlan_interface
+    by_name = dict((net["name"], net) for net in networks)
+    vlan_names = dict((vlan_interface(net["name"], net["vlan"]), net["name"]) for net in networks if net.get("vlan"))
+    problems = []
+    for role, spec in server_roles.items():
+        for link in spec.get("links") or []:
+            at = "%s.links %s" % (role, link["name"])
+            names = [link["name"]] + list(link.get("bond") or [])
+            for iface in names:
+                if iface in vlan_names:
+                    problems.append("%s: %s is the name of %s's VLAN interface; name the link otherwise"
+                                    % (at, iface, vlan_names[iface]))
+            carried = [by_name[net] for net in link.get("networks") or [] if net in by_name]
+            small = [net["name"] for net in carried if link.get("mtu") and net.get("mtu", 1500) > link["mtu"]]
+            if small:
+                problems.append("%s.mtu: %s is smaller than the MTU of %s, which it carries; raise it or leave it out "
+                                "(the largest of its networks')" % (at, link["mtu"], ", ".join(small)))
+    return problems
+
+
 def node_links(hosts, hostvars, server_roles):
     """{host: [link, ...]}: the links (NICs and bonds) of each of HOSTS' server roles; a
-    host in several roles takes each link once, and two roles that define one link
-    differently are an error naming both."""
+    host in several roles takes each link once. Two roles that define one link
+    differently, or whose links together use a NIC twice or carry a network twice,
+    are an error naming the host and its roles."""
     out = {}
     for host in hosts:
-        links, source = [], {}
-        for role in _server_roles_of(host, hostvars, server_roles):
+        links, source, roles = [], {}, _server_roles_of(host, hostvars, server_roles)
+        for role in roles:
             for link in server_roles[role].get("links") or []:
                 seen = next((known for known in links if known["name"] == link["name"]), None)
                 if seen is None:
@@ -150,6 +183,11 @@ def node_links(hosts, hostvars, server_roles):
                 elif seen != link:
                     raise AnsibleFilterError("%s: server roles %s and %s define link %s differently; a host in both "
                                              "needs one definition" % (host, source[link["name"]], role, link["name"]))
+        if len(roles) > 1:
+            networks = _unique(net for role in roles for net in server_roles[role]["networks"])
+            problems = link_problems("+".join(roles), links, networks)
+            if problems:
+                raise AnsibleFilterError("%s: the links of its server roles together: %s" % (host, "; ".join(problems)))
         out[host] = links
     return out
 
@@ -218,4 +256,5 @@ class FilterModule(object):
     def filters(self):
         return {"server_role_problems": server_role_problems, "service_hosts": service_hosts,
                 "placement_problems": placement_problems, "node_networks": node_networks, "node_links": node_links,
+                "link_network_problems": link_network_problems,
                 "ctlplane_addresses": ctlplane_addresses, "new_secrets": new_secrets}

@@ -6,7 +6,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.stackwright.cloud.plugins.filter.networkd import networkd_files
-from ansible_collections.stackwright.cloud.plugins.filter.overcloud import link_problems, node_links, server_role_problems
+from ansible_collections.stackwright.cloud.plugins.filter.overcloud import (
+    link_network_problems, link_problems, node_links, server_role_problems)
 
 NETWORKS = ["ctlplane", "internal_api", "tenant", "storage", "external"]
 BOND = {"name": "bond0", "bond": ["enp2s0", "enp3s0"], "mode": "802.3ad", "mtu": 9000,
@@ -58,6 +59,11 @@ def test_a_bond_and_a_bridge_uplink_are_fine():
                                             "its own (its traffic is the bridge's); put external on another link"),
     ([dict(UPLINK, provider_bridge="br ex")], "Compute.links enp4s0.provider_bridge: the name of one of "
                                               "host_network_provider_bridges, not 'br ex'"),
+    ([dict(UPLINK, provider_bridge=None)], "Compute.links[0]: provider_bridge given empty (null): give a value or "
+                                           "leave it out"),
+    ([dict(BOND, bond=None, mtu=None)], "Compute.links[0]: bond, mtu given empty (null)"),
+    ([{"name": "lo", "networks": ["storage"]}], "Compute.links[0].name: an interface name"),
+    ([dict(BOND, bond=["bond0", "enp3s0"])], "Compute.links bond0.bond: names the bond itself; list the NICs it bonds"),
 ])
 def test_each_bad_link_is_named_with_its_field(links, problem):
     problems = link_problems("Compute", links, NETWORKS)
@@ -65,13 +71,39 @@ def test_each_bad_link_is_named_with_its_field(links, problem):
 
 
 def test_a_host_takes_its_roles_links_once_and_refuses_two_definitions():
-    roles = {"Compute": {"links": [BOND]}, "BlockStorage": {"links": [BOND, UPLINK]}, "Controller": {}}
+    roles = {"Compute": {"networks": NETWORKS, "links": [BOND]},
+             "BlockStorage": {"networks": ["ctlplane", "storage"], "links": [BOND, UPLINK]},
+             "Controller": {"networks": NETWORKS}}
     hostvars = {"hyb0": {"group_names": ["BlockStorage", "Compute"]}, "ctl0": {"group_names": ["Controller"]}}
     assert node_links(["hyb0", "ctl0"], hostvars, roles) == {"hyb0": [BOND, UPLINK], "ctl0": []}
     roles["Compute"]["links"] = [dict(BOND, mode="active-backup")]
     with pytest.raises(AnsibleFilterError, match="hyb0: server roles BlockStorage and Compute define link bond0 "
                                                  "differently; a host in both needs one definition"):
         node_links(["hyb0"], hostvars, roles)
+
+
+@pytest.mark.parametrize("other, problem", [
+    ({"name": "enp3s0"}, "BlockStorage\\+Compute.links bond0: interface enp3s0 is already a link of its own"),
+    ({"name": "enp5s0", "networks": ["storage"]}, "storage is on link enp5s0 already"),
+])
+def test_the_links_of_a_hosts_roles_together_use_a_nic_and_carry_a_network_once(other, problem):
+    roles = {"Compute": {"networks": NETWORKS, "links": [BOND]},
+             "BlockStorage": {"networks": ["ctlplane", "storage"], "links": [other]}}
+    hostvars = {"hyb0": {"group_names": ["BlockStorage", "Compute"]}}
+    with pytest.raises(AnsibleFilterError, match="hyb0: the links of its server roles together: .*" + problem):
+        node_links(["hyb0"], hostvars, roles)
+
+
+def test_links_against_the_networks_mtu_and_vlan_names():
+    networks = [{"name": "tenant", "vlan": 50, "mtu": 9000}, {"name": "storage", "vlan": 30},
+                {"name": "internal_api"}]
+    assert link_network_problems({"Compute": {"links": [BOND]}}, networks) == []
+    assert link_network_problems({"Compute": {"links": [dict(BOND, mtu=1500)]},
+                                  "Storage": {"links": [{"name": "storage30", "networks": ["internal_api"]}]}},
+                                 networks) == [
+        "Compute.links bond0.mtu: 1500 is smaller than the MTU of tenant, which it carries; raise it or leave it out "
+        "(the largest of its networks')",
+        "Storage.links storage30: storage30 is the name of storage's VLAN interface; name the link otherwise"]
 
 
 def test_vlans_over_a_bond_and_the_rest_on_the_ctlplane_link():
@@ -92,7 +124,7 @@ def test_vlans_over_a_bond_and_the_rest_on_the_ctlplane_link():
                                              "VLAN=tenant50\n\n[Link]\nMTUBytes=9000\n")
     assert files[D + "if-enp4s0.network"] == ("# Ansible managed\n# the port of provider bridge br-ex\n[Match]\n"
                                               "Name=enp4s0\n\n[Network]\nLinkLocalAddressing=no\n"
-                                              "ConfigureWithoutCarrier=yes\n\n[Link]\nMTUBytes=1500\n")
+                                              "ConfigureWithoutCarrier=yes\nKeepMaster=yes\n\n[Link]\nMTUBytes=1500\n")
     assert "Name=tenant50\nKind=vlan\nMTUBytes=9000" in files[D + "tenant.netdev"]
 
 
