@@ -110,6 +110,8 @@ def sample(pid, peak, stop):
                 fields = dict(line.split(":", 1) for line in fh)
         except OSError:
             return
+        if "VmRSS" not in fields:  # it has ended (a zombie has no memory)
+            return
         peak["rss_mib"] = max(peak.get("rss_mib", 0), int(fields["VmRSS"].split()[0]) // 1024)
         peak["threads"] = max(peak.get("threads", 0), int(fields["Threads"]))
 
@@ -129,7 +131,7 @@ def pacing(seen, min_interval):
     return shortest, crowded
 
 
-def run(count, base_port, out):
+def run(count, base_port, out, timeout):
     import agent_client
     from stackwright_agent import ipmi
 
@@ -194,18 +196,24 @@ def run(count, base_port, out):
             booted.failed = db.execute("SELECT name, last_error FROM nodes WHERE provision_state = 'failed'"
                                        ).fetchall()
             return booted.row[0] >= count or booted.failed
-        wait_for("every node's PXE boot", booted, 900, step=1)
+        try:
+            wait_for("every node's PXE boot", booted, timeout, step=1)
+        except SystemExit:  # said in the report: how far it got
+            report["stalled_after_s"] = timeout
+        report["booted"] = booted.row[0]
         if booted.failed:
             report["failed"] = {"count": len(booted.failed), "first": booted.failed[0]}
-        report["power_read_boot_device_power_on_s"] = round(booted.row[1] - t1, 1)
-        report["enroll_and_actions_s"] = round(booted.row[1] - t0, 1)
+        if booted.row[1] is not None:
+            report["power_read_boot_device_power_on_s"] = round(booted.row[1] - t1, 1)
+            report["enroll_and_actions_s"] = round(booted.row[1] - t0, 1)
 
-        with concurrent.futures.ThreadPoolExecutor(10) as pool:
-            list(pool.map(lambda name: put(name, {"provision_action": {"action": "abort"}}), names))
-        wait_for("every action's end", lambda: not db.execute(
-            "SELECT count(*) FROM nodes WHERE json_extract(target, '$.status') IN ('running', 'aborting')"
-        ).fetchone()[0], 600, step=1)
         stop.set()
+        if "stalled_after_s" not in report:  # else its workers hear no abort: the agent is stopped as it is
+            with concurrent.futures.ThreadPoolExecutor(10) as pool:
+                list(pool.map(lambda name: put(name, {"provision_action": {"action": "abort"}}), names))
+            wait_for("every action's end", lambda: not db.execute(
+                "SELECT count(*) FROM nodes WHERE json_extract(target, '$.status') IN ('running', 'aborting')"
+            ).fetchone()[0], 600, step=1)
         report["agent_peak_rss_mib"], report["agent_peak_threads"] = peak.get("rss_mib"), peak.get("threads")
     finally:
         for proc in reversed(procs):
@@ -239,6 +247,7 @@ def main():
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--base-port", type=int, default=31000, help="the first BMC's UDP port on 127.0.0.1")
     parser.add_argument("--out", default="benchmark-fleet.json")
+    parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for every node's PXE boot")
     parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -247,7 +256,7 @@ def main():
     if not 1 <= args.nodes <= 5000 or not 1024 <= args.base_port <= 65535 - args.nodes - 1:
         parser.error("--nodes from 1 to 5000, and --base-port with room for them below 65535")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still clean up (finally:)
-    return run(args.nodes, args.base_port, args.out)
+    return run(args.nodes, args.base_port, args.out, args.timeout)
 
 
 if __name__ == "__main__":
