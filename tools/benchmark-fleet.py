@@ -48,8 +48,9 @@ DOMAIN_XML = ("<domain type='test'><name>%s</name><memory>1048576</memory><vcpu>
               "<os><type>hvm</type><boot dev='hd'/></os></domain>")
 
 
-def serve(count, base_port, ready_path, log_path):
-    """The fleet: ``count`` BMCs on 127.0.0.1:base_port.., one process, one I/O loop."""
+def serve(count, base_port, ready_path, log_path, first=0):
+    """The fleet: ``count`` BMCs on 127.0.0.1:base_port.. (domains fleetFIRST..), one
+    process, one I/O loop."""
     import libvirt
     import pyghmi.ipmi.private.session as ipmisession
     from stackwright_agent import vbmc
@@ -71,7 +72,7 @@ def serve(count, base_port, ready_path, log_path):
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     conn = libvirt.open("test:///default")
     for i in range(count):
-        name = "fleet%04d" % i
+        name = "fleet%04d" % (first + i)
         conn.defineXML(DOMAIN_XML % name)
         worker = vbmc.Worker(vbmc.Domain("test:///default", name))
         worker.refresh()
@@ -131,7 +132,7 @@ def pacing(seen, min_interval):
     return shortest, crowded
 
 
-def run(count, base_port, out, timeout):
+def run(count, base_port, out, timeout, servers):
     import agent_client
     from stackwright_agent import ipmi
 
@@ -139,18 +140,25 @@ def run(count, base_port, out, timeout):
     procs = []
     report = {"nodes": count}
     try:
-        # the fleet
+        # the fleet: SERVERS processes, each its share of the BMCs
         password = secrets.token_hex(8)
-        ready, log = os.path.join(work, "fleet.ready"), os.path.join(work, "fleet.json")
         started = time.monotonic()
-        fleet = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(count), str(base_port),
-                                  ready, log], stdin=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=AGENT))
-        procs.append(fleet)
-        fleet.stdin.write(json.dumps({"password": password}))
-        fleet.stdin.close()
-        wait_for("the fleet's start", lambda: os.path.exists(ready) or fleet.poll() is not None, 600)
-        if fleet.poll() is not None:
-            raise SystemExit("benchmark-fleet: the fleet of BMCs ended (%s)" % fleet.returncode)
+        share = -(-count // servers)
+        for k in range(servers):
+            first, last = k * share, min(count, (k + 1) * share)
+            if first >= last:
+                break
+            ready, log = os.path.join(work, "fleet%d.ready" % k), os.path.join(work, "fleet%d.json" % k)
+            fleet = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(last - first),
+                                      str(base_port + first), ready, log, str(first)], stdin=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, PYTHONPATH=AGENT))
+            procs.append(fleet)
+            fleet.stdin.write(json.dumps({"password": password}))
+            fleet.stdin.close()
+            wait_for("the fleet's start", lambda: os.path.exists(ready) or fleet.poll() is not None, 600)
+            if fleet.poll() is not None:
+                raise SystemExit("benchmark-fleet: the fleet of BMCs ended (%s)" % fleet.returncode)
+        report["fleet_processes"] = len(procs)
         report["fleet_start_s"] = round(time.monotonic() - started, 1)
 
         # the undercloud's agent, as its unit runs it, in a directory of its own
@@ -223,9 +231,13 @@ def run(count, base_port, out, timeout):
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if os.path.exists(os.path.join(work, "fleet.json")):
-            with open(os.path.join(work, "fleet.json")) as fh:
-                shortest, crowded = pacing(json.load(fh), 1.0)
+        seen = {}
+        for name in os.listdir(work):
+            if name.startswith("fleet") and name.endswith(".json"):
+                with open(os.path.join(work, name)) as fh:
+                    seen.update(json.load(fh))
+        if seen:
+            shortest, crowded = pacing(seen, 1.0)
             report["shortest_gap_between_requests_s"] = round(shortest, 3) if shortest is not None else None
             report["bmcs_asked_sooner_than_their_interval"] = crowded
         for port in range(base_port, base_port + count):  # the pacing's lock files of these BMCs
@@ -233,8 +245,6 @@ def run(count, base_port, out, timeout):
                 os.unlink(os.path.join(ipmi.LOCK_DIR, "127.0.0.1_%d" % port))
             except OSError:
                 pass
-        if os.environ.get("FLEET_KEEP"):
-            shutil.copy(os.path.join(work, "fleet.json"), os.environ["FLEET_KEEP"])
         shutil.rmtree(work, ignore_errors=True)
     with open(out, "w") as fh:
         json.dump(report, fh, indent=2)
@@ -248,15 +258,19 @@ def main():
     parser.add_argument("--base-port", type=int, default=31000, help="the first BMC's UDP port on 127.0.0.1")
     parser.add_argument("--out", default="benchmark-fleet.json")
     parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for every node's PXE boot")
-    parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--fleet-processes", type=int, default=1,
+                        help="serve the BMCs from this many processes (a real rack's BMCs are each a machine)")
+    parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        count, port, ready, log = args.serve
-        return serve(int(count), int(port), ready, log)
+        count, port, ready, log, first = args.serve
+        return serve(int(count), int(port), ready, log, int(first))
     if not 1 <= args.nodes <= 5000 or not 1024 <= args.base_port <= 65535 - args.nodes - 1:
         parser.error("--nodes from 1 to 5000, and --base-port with room for them below 65535")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still clean up (finally:)
-    return run(args.nodes, args.base_port, args.out, args.timeout)
+    if not 1 <= args.fleet_processes <= 64:
+        parser.error("--fleet-processes from 1 to 64")
+    return run(args.nodes, args.base_port, args.out, args.timeout, args.fleet_processes)
 
 
 if __name__ == "__main__":
