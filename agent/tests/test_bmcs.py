@@ -387,19 +387,30 @@ def test_a_node_powered_off_mid_phase_fails_the_wait_with_the_reason(agent, bmc_
         "action": "inspect", "status": "running", "started_at": time.time(),
         "timeouts": dict(conductor.TIMEOUTS, inspect=180)}})
 
-    started = time.monotonic()
     watcher = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WATCHER, agent.config.state_dir],
                                env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "agent")),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # the watch sees "on" (twice) and goes on waiting
+    # the conductor powers the node off and on into its ramdisk first (seconds, or half a
+    # minute on a busy host): switched off before that, it would simply be switched on again
+    wait_for("the conductor to boot the ramdisk", lambda: any(
+        h["detail"] == "inspect: ramdisk booting" for h in agent.find("nodes", "pw")["history"]), timeout=120)
+    time.sleep(7)  # the watch (every 3 s) sees "on" twice and goes on waiting
     assert watcher.poll() is None, watcher.communicate()
     ipmi_ok(ns, "power", "off")
-    out, err = watcher.communicate(timeout=120)
+    switched_off = time.monotonic()
+    try:
+        out, err = watcher.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        out, err = watcher.communicate()
+        history = [(round(h["ts"] - time.time()), h["event"], h["detail"]) for h in agent.find("nodes", "pw")["history"]]
+        pytest.fail("the conductor did not end the action within 120 s; its history: %s; stderr: %s"
+                    % (history, err[-2000:]))
     assert watcher.returncode == 0, err
     target = json.loads(out.strip().splitlines()[-1])
     assert target["status"] == "failed", target
     assert target["error"].startswith("inspect: the node is powered off, waiting for inspected"), target
-    assert time.monotonic() - started < 60, "noticed long before the wait's 180 s"
+    assert time.monotonic() - switched_off < 30, "noticed long before the wait's 180 s"
     node = agent.find("nodes", "pw")
     assert node["provision_state"] == "failed" and node["last_error"] == target["error"]
 
