@@ -84,6 +84,10 @@ def _need_netaddr():
                                  "controller: pip install netaddr")
 
 
+# an MTU the plan accepts, for a network or a link that carries networks (jumbo frames at most)
+MTU_MIN, MTU_MAX = 576, 9216
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not a VLAN
 
@@ -178,8 +182,8 @@ def _check_networks(networks):
             else:
                 vlans[vlan] = label
         mtu = net.get("mtu")
-        if mtu is not None and (not _is_int(mtu) or not 576 <= mtu <= 9216):
-            problems.append("%s.mtu: %r is out of range; use an integer 576-9216 (default 1500)" % (label, mtu))
+        if mtu is not None and (not _is_int(mtu) or not MTU_MIN <= mtu <= MTU_MAX):
+            problems.append("%s.mtu: %r is out of range; use an integer %d-%d (default 1500)" % (label, mtu, MTU_MIN, MTU_MAX))
         if net.get("external") is not None and not isinstance(net["external"], bool):
             problems.append("%s.external: %r must be true or false" % (label, net["external"]))
         if cidr is None:

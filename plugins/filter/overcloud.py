@@ -16,6 +16,8 @@ import string
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.stackwright.cloud.plugins.filter.network import MTU_MAX, MTU_MIN, _is_int
+from ansible_collections.stackwright.cloud.plugins.filter.networkd import vlan_interface
 
 # Neutron's ML2/OVN driver keeps its state in the OVN databases.
 _NEUTRON = ("neutron_control", "neutron_agent")
@@ -116,8 +118,8 @@ def link_problems(role, links, networks):
                     at, iface, "a link of its own" if used[iface] == iface else "in " + used[iface]))
             used[iface] = name
         mtu = link.get("mtu")
-        if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 9216):
-            problems.append("%s.mtu: a whole number of bytes from 576 to 9216, not %r" % (at, mtu))
+        if mtu is not None and (not _is_int(mtu) or not MTU_MIN <= mtu <= MTU_MAX):
+            problems.append("%s.mtu: a whole number of bytes from %d to %d, not %r" % (at, MTU_MIN, MTU_MAX, mtu))
         nets = link.get("networks", [])
         if not _is_list(nets):
             problems.append("%s.networks: a list of the role's networks, not %r" % (at, nets))
@@ -146,7 +148,6 @@ def link_network_problems(server_roles, networks):
     """What is wrong with the server roles' links given the NETWORKS (network_data): a link's
     MTU below that of a network it carries, a link named as a VLAN interface is; [] when
     all is fine (after server_role_problems and network_problems passed)."""
-    from ansible_collections.stackwright.cloud.plugins.filter.networkd import vlan_interface
     by_name = dict((net["name"], net) for net in networks)
     vlan_names = dict((vlan_interface(net["name"], net["vlan"]), net["name"]) for net in networks if net.get("vlan"))
     problems = []
