@@ -85,7 +85,8 @@ def _need_netaddr():
 
 
 # an MTU the plan accepts, for a network or a link that carries networks (jumbo frames at most)
-MTU_MIN, MTU_MAX = 576, 9216
+MTU_MIN = 576
+MTU_MAX = 9216
 
 
 def _is_int(value):
