@@ -26,7 +26,7 @@ def password_works(auth_url, user_id, password):
         return False
 
 
-def main():
+def main(notes):
     domain_name = os.environ["HEAT_DOMAIN"]
     admin_name = os.environ["HEAT_DOMAIN_ADMIN"]
     password = os.environ["HEAT_DOMAIN_ADMIN_PASSWORD"]
@@ -62,7 +62,7 @@ def main():
             identity.create_role(name=role)
             actions.append("create role %s" % role)
 
-    print(json.dumps({"changed": bool(actions), "actions": actions}))
+    print(json.dumps({"changed": bool(actions), "actions": actions, "notes": notes}))
     return 0
 
 
@@ -80,26 +80,34 @@ def transient(exc):
     return isinstance(exc, openstack.exceptions.HttpException) and status is not None and status >= 500
 
 
-def report_failure(exc):
-    """One JSON line saying what failed, with no secret in it (the task shows it)."""
-    msg = "%s: %s" % (type(exc).__name__, exc)
+def redact(text):
     for name in ("HEAT_DOMAIN_ADMIN_PASSWORD", "OS_PASSWORD"):
         if os.environ.get(name):
-            msg = msg.replace(os.environ[name], "********")
-    print(json.dumps({"changed": False, "actions": [], "failed": True, "msg": msg[:2000]}))
+            text = text.replace(os.environ[name], "********")
+    return text
+
+
+def report_failure(exc, notes):
+    """One JSON line saying what failed, with no secret in it (the task shows it)."""
+    msg = redact("%s: %s" % (type(exc).__name__, exc))
+    print(json.dumps({"changed": False, "actions": [], "notes": notes, "failed": True, "msg": msg[:2000]}))
     return 1
 
 
 def run():
+    # The retries are told in the result, never on stderr: over SSH with a terminal
+    # (Ansible's script module) stderr reaches the task's stdout, and the task reads
+    # its last line as the result.
+    notes = []
     for attempt in range(1, TRIES + 1):
         try:
-            return main()
+            return main(notes)
         except Exception as exc:  # every failure is reported, never a traceback with values
             if attempt < TRIES and transient(exc):
-                sys.stderr.write("attempt %d: %s: %s; again in %d s\n" % (attempt, type(exc).__name__, exc, PAUSE))
+                notes.append(redact("attempt %d: %s: %s; again in %d s" % (attempt, type(exc).__name__, exc, PAUSE)))
                 time.sleep(PAUSE)
                 continue
-            return report_failure(exc)
+            return report_failure(exc, notes)
 
 
 if __name__ == "__main__":
