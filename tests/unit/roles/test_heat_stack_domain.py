@@ -78,6 +78,9 @@ def _task(name_start):
     (['{"changed": false, "actions": []}'], False, None),
     (["warning", '{"changed": false, "actions": [], "failed": true, "msg": "Forbidden: no"}'], False, "Forbidden: no"),
     ([], False, "stack_domain.py exited 1: Traceback"),
+    # a crash before the script could report: the traceback, through the terminal
+    (["Traceback (most recent call last):", "ImportError: no openstack"], False,
+     "stack_domain.py exited 1: Traceback (most recent call last):\nImportError: no openstack"),
 ])
 def test_the_task_reads_the_last_line(tmp_path, stdout_lines, changed, msg):
     """The task's own expressions (read from keystone.yml), on what the script printed."""
