@@ -95,7 +95,9 @@ def config_tarball(node, state_dir, provisioning_network=None):
             keys = ""
     net = node.get("network")
     mac = (net or {}).get("interface_mac") or node["macs"][0]
-    lines = ["[Match]", "MACAddress=%s" % mac, "", "[Network]"]
+    # Type=ether: a VLAN (or bridge) made over the NIC later carries its MAC, and this
+    # file, sorting first, would take it too (systemd issue 17337)
+    lines = ["[Match]", "MACAddress=%s" % mac, "Type=ether", "", "[Network]"]
     if not (net and net.get("address")) and provisioning_network and node.get("address"):
         net = dict(provisioning_network, address="%s/%d" % (node["address"], provisioning_network["prefix"]))
     if net and net.get("address"):

@@ -315,6 +315,8 @@ def test_ramdisk_api_tokens_inspection_and_results(agent, listener):
     assert all(m.uid == 0 and m.gid == 0 for m in members.values())
     net = read["etc/systemd/network/10-provisioning.network"]
     assert "MACAddress=52:54:00:aa:00:01" in net and "Address=192.0.2.50/24" in net
+    # by MAC and type: the VLANs made over the NIC later carry its MAC, and must not match
+    assert net.startswith("[Match]\nMACAddress=52:54:00:aa:00:01\nType=ether\n\n[Network]\n")
     assert "Gateway=192.0.2.1" in net and "DNS=192.0.2.2" in net
 
     status, _ = http(listener, "/v1/ramdisk/n1/result?token=" + token,

@@ -54,7 +54,11 @@ def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/
         return lines + ["VLAN=%s" % vlan_interface(name, net["vlan"]) for name, net in nets if net.get("vlan")]
 
     on_ctlplane = [(name, net) for name, net in extra if name not in carrier]
-    files = [{"dest": dropin, "content": _text(link_network(on_ctlplane, ["# %s" % header, "[Network]"]))}]
+    # [Match] Type=ether: the first-boot file matches the NIC by MAC, which its VLANs
+    # inherit; without it, that file (sorting first) would configure them too. Nodes
+    # provisioned before their first-boot file said so get it here.
+    files = [{"dest": dropin, "content": _text(link_network(on_ctlplane, ["# %s" % header, "[Match]", "Type=ether", "",
+                                                                           "[Network]"]))}]
 
     base = directory.rstrip("/") + "/50-stackwright-"
     for link in links:

@@ -113,7 +113,7 @@ def test_vlans_over_a_bond_and_the_rest_on_the_ctlplane_link():
                                    + [D + n + ext for n in ("internal_api", "storage", "tenant")
                                       for ext in (".netdev", ".network")])
     # external is on no link: it stays an untagged subnet of the ctlplane link
-    assert files[DROPIN] == "# Ansible managed\n[Network]\n# external\nAddress=10.0.0.20/24\n"
+    assert files[DROPIN] == "# Ansible managed\n[Match]\nType=ether\n\n[Network]\n# external\nAddress=10.0.0.20/24\n"
     assert files[D + "if-bond0.netdev"] == ("# Ansible managed\n[NetDev]\nName=bond0\nKind=bond\nMTUBytes=9000\n\n"
                                             "[Bond]\nMode=802.3ad\nMIIMonitorSec=100ms\nLACPTransmitRate=fast\n"
                                             "TransmitHashPolicy=layer3+4\n")

@@ -29,7 +29,7 @@ def test_dropin_then_a_netdev_and_a_network_per_vlan():
         "/etc/systemd/network/50-stackwright-external.netdev", "/etc/systemd/network/50-stackwright-external.network",
         "/etc/systemd/network/50-stackwright-tenant.netdev", "/etc/systemd/network/50-stackwright-tenant.network"]
     # the untagged subnets on the link (a gateway there is not the node's business), the VLANs on it
-    assert files[0]["content"] == ("# Ansible managed\n[Network]\n# internal_api\nAddress=172.16.2.10/24\n"
+    assert files[0]["content"] == ("# Ansible managed\n[Match]\nType=ether\n\n[Network]\n# internal_api\nAddress=172.16.2.10/24\n"
                                    "# storage\nAddress=172.16.1.4/24\nVLAN=external10\nVLAN=tenant50\n")
     assert files[3]["content"] == ("# Ansible managed\n[NetDev]\nName=tenant50\nKind=vlan\nMTUBytes=9000\n\n"
                                    "[VLAN]\nId=50\n")
@@ -41,7 +41,7 @@ def test_dropin_then_a_netdev_and_a_network_per_vlan():
 def test_only_the_ctlplane_gives_an_empty_dropin():
     files = networkd_files({"ctlplane": ADDRESSES["ctlplane"]}, DROPIN, header="managed by me",
                            directory="/run/systemd/network/")
-    assert files == [{"dest": DROPIN, "content": "# managed by me\n[Network]\n"}]
+    assert files == [{"dest": DROPIN, "content": "# managed by me\n[Match]\nType=ether\n\n[Network]\n"}]
 
 
 def test_ipv6_address():
