@@ -25,8 +25,11 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
+import socket
+import struct
 import sys
 import tempfile
 import time
@@ -52,7 +55,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
-    "dashboard", "cleanup",
+    "zone", "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -66,6 +69,11 @@ DEFAULTS = {
     # Barbican's and Heat's checks, where the catalog has the service
     "key_manager": True,
     "orchestration": True,
+    # Designate's check, where the catalog has dns: its zone lives under dns_domain; the
+    # DNS server asked is dns_server (host or host:port), else the dns endpoint's host
+    "dns": True,
+    "dns_domain": "example.com",
+    "dns_server": "",
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
@@ -83,7 +91,7 @@ DEFAULTS = {
     "chromium": "/usr/bin/chromium",
     "chromedriver": "/usr/bin/chromedriver",
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
-                 "api": 60, "dashboard": 120, "delete": 300, "stack": 900},
+                 "api": 60, "dashboard": 120, "delete": 300, "stack": 900, "zone": 120},
 }
 
 # What a read-only run (an overcloud status) checks: nothing it does creates or deletes.
@@ -150,10 +158,80 @@ def load_config(data):
         ipaddress.ip_network(str(config["stack_network"]["cidr"]))
     except ValueError:
         raise ConfigError("stack_network.cidr: %r is not a network (CIDR)" % (config["stack_network"]["cidr"],))
+    if config["dns_server"]:
+        try:
+            host, port = split_host_port(config["dns_server"], 53)
+            ipaddress.ip_address(host)
+            if not 0 < port < 65536:
+                raise ValueError(port)
+        except ValueError:
+            raise ConfigError("dns_server: %r is not an IP address, or address:port" % (config["dns_server"],))
+    if not all(DNS_LABEL_RE.match(label) for label in str(config["dns_domain"]).rstrip(".").split(".")):
+        raise ConfigError("dns_domain: %r is not a domain name (lower-case letters, digits, '-', dots)" % (
+            config["dns_domain"],))
     for key, value in config["timeouts"].items():
         if not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError("timeouts.%s: %r is not a positive number" % (key, value))
     return config
+
+
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+def _skip_name(data, offset):
+    """The offset after the (possibly compressed) name at offset."""
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def dns_query_a(server, port, name, timeout=3.0):
+    """Ask SERVER:PORT over UDP for NAME's A records, without recursion, as a
+    resolver asks an authoritative server: (rcode, authoritative, [addresses])."""
+    qid = secrets.randbelow(65536)
+    labels = [part.encode("ascii") for part in name.rstrip(".").split(".")]
+    query = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in labels) + \
+        b"\0" + struct.pack(">HH", 1, 1)
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(query, (server, port))
+        deadline = time.monotonic() + timeout
+        while True:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            data, _ = sock.recvfrom(4096)
+            if len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid and data[2] & 0x80:
+                break  # the answer to this query (a stray datagram is dropped)
+    flags, qdcount, ancount = struct.unpack(">HHH", data[2:8])
+    offset = 12
+    for _ in range(qdcount):
+        offset = _skip_name(data, offset) + 4
+    addresses = []
+    for _ in range(ancount):
+        offset = _skip_name(data, offset)
+        rtype, rclass, _ttl, length = struct.unpack(">HHIH", data[offset:offset + 10])
+        offset += 10
+        if rtype == 1 and rclass == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
+        offset += length
+    return DNS_RCODES.get(flags & 0xF, str(flags & 0xF)), bool(flags & 0x0400), addresses
+
+
+def split_host_port(text, default_port):
+    """'host', 'host:port', '[v6]:port' -> (host, port)."""
+    text = str(text).strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, default_port
 
 
 def free_pool(cidr, gateway=None, exclude=()):
@@ -822,6 +900,71 @@ class Validator:
         return "%s CREATE_COMPLETE in %.0fs (%s; outputs match); deleted with all of them" % (
             self.name("stack"), created, ", ".join(what for what, _ in made))
 
+    # (10) Designate: a zone and its record, answered by BIND; gone after the delete
+    def zone(self):
+        self._deployed("dns", "designate")
+        label = self.prefix.lower()
+        if not DNS_LABEL_RE.match(label + "-zone"):
+            raise CheckFailed("prefix %r cannot start a DNS name (letters, digits, '-'): set another for this check"
+                              % self.prefix)
+        dns = self.conn.dns
+        zone_name = "%s-zone.%s." % (label, self.config["dns_domain"].rstrip("."))
+        host, port = self._dns_server()
+        zone = dns.create_zone(name=zone_name, email="hostmaster@%s" % self.config["dns_domain"].rstrip("."),
+                               ttl=300, type="PRIMARY")
+        self.made["zone"] = zone
+        start = time.monotonic()
+        self._wait_active(lambda: dns.get_zone(zone), "zone %s" % zone_name)
+        record, address = "www." + zone_name, "192.0.2.%d" % (10 + secrets.randbelow(200))
+        recordset = dns.create_recordset(zone, name=record, type="A", records=[address], ttl=300)
+        self._wait_active(lambda: dns.get_recordset(recordset, zone), "recordset %s" % record)
+        active = time.monotonic() - start
+
+        def answered():
+            rcode, authoritative, found = dns_query_a(host, port, record)
+            return (rcode, authoritative, found) if rcode == "NOERROR" and address in found else None
+        try:
+            _, authoritative, _ = wait_until(answered, self.timeouts["zone"], 2, "%s:%d to answer %s" % (host, port, record))
+        except CheckFailed:
+            rcode, _, found = dns_query_a(host, port, record)
+            raise CheckFailed("%s is ACTIVE in Designate, but the DNS server %s:%d answers %s %s for %s (wanted A %s)"
+                              % (zone_name, host, port, rcode, found or "no address", record, address))
+        if not authoritative:
+            raise CheckFailed("%s:%d answered %s, but not as the zone's authority" % (host, port, record))
+        dns.delete_zone(zone)
+        wait_until(lambda: dns.find_zone(zone_name) is None, self.timeouts["delete"], 2,
+                   "zone %s to be deleted" % zone_name)
+
+        def forgotten():
+            rcode, _, found = dns_query_a(host, port, record)
+            return rcode if address not in found else None
+        try:
+            rcode = wait_until(forgotten, self.timeouts["zone"], 2, "%s:%d to forget %s" % (host, port, zone_name))
+        except CheckFailed:
+            raise CheckFailed("%s deleted in Designate, but %s:%d still answers %s with %s" % (
+                zone_name, host, port, record, address))
+        return "%s ACTIVE in %.0fs; %s:%d answers %s A %s (authoritative); deleted, it answers %s" % (
+            zone_name, active, host, port, record, address, rcode)
+
+    def _dns_server(self):
+        """The DNS server to ask: dns_server, else the host of the dns service's public endpoint."""
+        if self.config["dns_server"]:
+            return split_host_port(self.config["dns_server"], 53)
+        for service in self._catalog():
+            if service.get("type") == "dns":
+                for endpoint in service.get("endpoints", []):
+                    if endpoint.get("interface") == "public":
+                        return urllib.parse.urlsplit(endpoint["url"]).hostname, 53
+        raise CheckFailed("no public dns endpoint in the catalog to find the DNS server by: set dns_server")
+
+    def _wait_active(self, get, what):
+        def active():
+            res = get()
+            if res.status == "ERROR":
+                raise CheckFailed("%s went to ERROR (action %s)" % (what, getattr(res, "action", "?")))
+            return res if res.status == "ACTIVE" else None
+        return wait_until(active, self.timeouts["zone"], 2, "%s to be ACTIVE" % what)
+
     def _stack_now(self, stack):
         try:
             return self.conn.orchestration.get_stack(stack)
@@ -1000,8 +1143,13 @@ class Validator:
             conn.orchestration.delete_stack(stack)
             conn.orchestration.wait_for_delete(stack, interval=5, wait=wait)
 
+        def delete_zone(zone):
+            conn.dns.delete_zone(zone)
+            wait_until(lambda: conn.dns.find_zone(zone.name) is None, wait, 2, "zone %s to be deleted" % zone.name)
+
         delete = {
             "stack": delete_stack,
+            "zone": delete_zone,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
@@ -1038,6 +1186,7 @@ class Validator:
         # a stack first: it holds its own network, port, volume and server
         ("stack", lambda c, pid: c.orchestration.stacks()),
         ("secret", lambda c, pid: c.key_manager.secrets()),
+        ("zone", lambda c, pid: c.dns.zones()),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1048,7 +1197,7 @@ class Validator:
     ]
 
     # the kinds of a service the cloud may not have: looked at where the catalog has it
-    OPTIONAL = {"stack": "orchestration", "secret": "key-manager"}
+    OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns"}
 
     def _ours(self, kind):
         if kind == "volume":
@@ -1056,7 +1205,9 @@ class Validator:
         if kind in self.OPTIONAL:
             if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
                 return []
-            return leftovers(dict(self.LISTS)[kind](self.conn, self.project_id), self.prefix)
+            # zone names are DNS names: the check makes them in lower case
+            prefix = self.prefix.lower() if kind == "zone" else self.prefix
+            return leftovers(dict(self.LISTS)[kind](self.conn, self.project_id), prefix)
         lister = dict(self.LISTS)[kind]
         owner_attr = "owner" if kind == "image" else "project_id"
         # flavors have no project; the others are this project's only
@@ -1115,6 +1266,7 @@ def run(config):
         ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),
         ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],
          "disabled (orchestration is false)"),
+        ("zone", v.zone, ("token", "leftovers"), config["dns"], "disabled (dns is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:

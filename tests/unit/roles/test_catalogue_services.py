@@ -10,13 +10,15 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 
 from fixtures import ROOT
 
 SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "barbican_database_password", "barbican_keystone_password", "barbican_simple_crypto_kek",
-    "heat_database_password", "heat_keystone_password", "heat_domain_admin_password", "heat_auth_encryption_key")}
+    "heat_database_password", "heat_keystone_password", "heat_domain_admin_password", "heat_auth_encryption_key",
+    "designate_database_password", "designate_keystone_password", "designate_rndc_key")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -30,10 +32,11 @@ FACTS = {
 }
 
 
-def render(tmp_path, collections, role, extra=None):
-    """The role's declaration (<role>_service), templated."""
+def render(tmp_path, collections, role, extra=None, inventory=None, host="localhost"):
+    """The role's declaration (<role>_service), templated on HOST (of INVENTORY, a
+    YAML inventory as a dict, when the declaration reads other hosts' facts)."""
     out = tmp_path / "declaration.json"
-    play = [{"hosts": "localhost", "gather_facts": False,
+    play = [{"hosts": host, "gather_facts": False,
              "vars_files": [os.path.join(ROOT, "roles", role, "defaults", "main.yml"),
                             os.path.join(ROOT, "roles", role, "vars", "main.yml")],
              "vars": FACTS,
@@ -45,8 +48,9 @@ def render(tmp_path, collections, role, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_RETRY_FILES_ENABLED="0")
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory or {"all": {"hosts": {"localhost": {}}}}))
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                           "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                           "-i", "inventory.json", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
                            "-e", "@extra.json", "play.yml"],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -142,3 +146,64 @@ def test_heat_apis_engine_and_catalog(heat):
     assert heat["catalog"]["type"] == "orchestration" and heat["catalog"]["path"] == "/v1/%(project_id)s"
     assert heat["hooks"] == {"before_units": "keystone.yml"}
     assert files["/etc/heat/heat.conf"]["restarts"] == ["heat-api", "heat-api-cfn", "heat-engine"]
+
+
+# Two designate hosts: every BIND is fed by both mdns, the pool lists both.
+DESIGNATE_INVENTORY = {"all": {"children": {"service_designate": {"hosts": {
+    "ctl0": {"overcloud_addresses": {"internal_api": {"address": "172.16.2.10"},
+                                     "ctlplane": {"address": "192.168.24.50"}}},
+    "ctl1": {"overcloud_addresses": {"internal_api": {"address": "172.16.2.11"},
+                                     "ctlplane": {"address": "192.168.24.51"}}}}}}}}
+
+
+@pytest.fixture(scope="module")
+def designate(tmp_path_factory, collections):
+    facts = {k: v for k, v in FACTS.items() if k != "overcloud_addresses"}
+    return render(tmp_path_factory.mktemp("designate"), collections, "designate", extra=facts,
+                  inventory=DESIGNATE_INVENTORY, host="ctl0")
+
+
+def test_designate_settings_units_and_catalog(designate):
+    files = files_of(designate)
+    conf = ini(files["/etc/designate/designate.conf"]["content"])
+    assert files["/etc/designate/designate.conf"]["secret"] is True
+    assert conf.get("storage:sqlalchemy", "connection") == (
+        "mysql+pymysql://designate:%s@172.16.2.10/designate" % SECRETS["designate_database_password"])
+    assert conf.get("service:mdns", "listen") == "172.16.2.10:5354"
+    assert conf.get("service:api", "api_base_uri") == "http://192.168.24.50:9001/"
+    assert conf.get("service:central", "default_pool_id") == "794ccc2c-d751-44fe-b57f-8894c9f5c842"
+    assert conf.get("keystone_authtoken", "password") == SECRETS["designate_keystone_password"]
+    assert designate["groups"]["service_designate"]["units"][0] == "named"
+    assert designate["catalog"]["type"] == "dns" and designate["catalog"]["port"] == 9001
+    assert "wsgi-file = /usr/bin/designate-api-wsgi\n" in files["/etc/designate/designate-api-uwsgi.ini"]["content"]
+    assert designate["db_sync"]["commands"] == [["designate-manage", "database", "sync"]]
+    assert designate["hooks"] == {"after_units": "pools.yml"}
+
+
+def test_designate_pool_has_every_bind_and_mdns(designate):
+    pools = yaml.safe_load(files_of(designate)["/etc/designate/pools.yaml"]["content"])
+    assert len(pools) == 1 and pools[0]["id"] == "794ccc2c-d751-44fe-b57f-8894c9f5c842"
+    assert pools[0]["ns_records"] == [{"hostname": "ns1.cloud.internal.", "priority": 1}]
+    assert pools[0]["nameservers"] == [{"host": "172.16.2.10", "port": 53}, {"host": "172.16.2.11", "port": 53}]
+    masters = [{"host": "172.16.2.10", "port": 5354}, {"host": "172.16.2.11", "port": 5354}]
+    assert [(t["type"], t["options"]["host"], t["options"]["rndc_host"], t["masters"]) for t in pools[0]["targets"]] == [
+        ("bind9", "172.16.2.10", "172.16.2.10", masters), ("bind9", "172.16.2.11", "172.16.2.11", masters)]
+    assert all(t["options"]["rndc_key_file"] == "/etc/designate/rndc.key" for t in pools[0]["targets"])
+
+
+def test_designate_rndc_key_is_shared_and_bind_is_authoritative_only(designate):
+    files = files_of(designate)
+    worker_key, bind_key = files["/etc/designate/rndc.key"], files["/etc/bind/rndc.key"]
+    assert worker_key["content"] == bind_key["content"] and worker_key["secret"] and bind_key["secret"]
+    assert (worker_key["group"], worker_key["mode"], bind_key["group"], bind_key["mode"]) == (
+        "designate", "0640", "bind", "0640")
+    secret = base64.b64encode(SECRETS["designate_rndc_key"].encode()).decode()
+    assert 'algorithm hmac-sha256;' in bind_key["content"] and 'secret "%s";' % secret in bind_key["content"]
+    options = files["/etc/bind/named.conf.options"]["content"]
+    assert "listen-on port 53 { 172.16.2.10; 192.168.24.50; };" in options
+    assert "recursion no;" in options and "allow-new-zones yes;" in options
+    assert "allow-notify { 172.16.2.10; 172.16.2.11; };" in options
+    assert options.startswith('include "/etc/bind/rndc.key";\n')  # one key, in the file root's rndc reads
+    assert 'inet 172.16.2.10 port 953 allow { 172.16.2.10; 172.16.2.11; } keys { "designate"; };' in options
+    assert 'inet 127.0.0.1 port 953 allow { 127.0.0.1; } keys { "designate"; };' in options
+    assert files["/etc/bind/named.conf.options"]["restarts"] == ["named"]

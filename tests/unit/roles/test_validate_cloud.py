@@ -8,7 +8,10 @@ import http.server
 import itertools
 import json
 import os
+import re
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -921,3 +924,151 @@ def test_a_stack_whose_delete_fails_says_why(monkeypatch, tmp_path, web):
     assert summary["failed"] == ["stack", "cleanup"]
     assert by_name(summary)["stack"]["detail"] == (
         "sw-validate-stack: its delete did not complete: Resource DELETE failed: Conflict: port in use")
+
+
+# --- Designate's zone, answered by a DNS server -------------------------------------
+
+
+class DnsServer:
+    """A DNS server on loopback answering A queries from a dict name -> address, as an
+    authoritative server does (AA set, REFUSED for a name it has no zone for), its
+    answers' names compressed (a pointer to the question) as BIND's are. A stand-in
+    for BIND here: the real one answers in Molecule overcloud."""
+
+    def __init__(self):
+        self.records, self.authoritative = {}, True
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            qid = data[:2]
+            end = vc._skip_name(data, 12)
+            labels, offset = [], 12
+            while data[offset]:
+                labels.append(data[offset + 1:offset + 1 + data[offset]].decode())
+                offset += 1 + data[offset]
+            name = ".".join(labels) + "."
+            question = data[12:end + 4]
+            address = self.records.get(name)
+            flags = 0x8000 | (0x0400 if self.authoritative and address else 0) | (0 if address else 5)
+            answer = b""
+            if address:
+                answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + socket.inet_aton(address)
+            self.sock.sendto(qid + struct.pack(">HHHHH", flags, 1, 1 if address else 0, 0, 0) + question + answer, peer)
+
+    def close(self):
+        self.sock.close()
+
+
+class DnsCloud(CatalogueCloud):
+    """CatalogueCloud with Designate: a zone and its recordsets go ACTIVE at once and
+    reach the DNS server (unless stale: never; linger: still answered after the delete)."""
+
+    def __init__(self, catalog, server, stale=False, linger=False):
+        super().__init__(catalog)
+        self.server, self.stale, self.linger = server, stale, linger
+        self.store.update(zones=[], recordsets=[])
+        self.dns = SimpleNamespace(
+            create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", **a)),
+            get_zone=lambda z: self._find("zones", z.id),
+            find_zone=lambda name: next((z for z in self.store["zones"] if z.name == name), None),
+            delete_zone=self._delete_zone,
+            zones=lambda: list(self.store["zones"]),
+            create_recordset=self._create_recordset,
+            get_recordset=lambda rs, zone: self._find("recordsets", rs.id),
+        )
+
+    def _create_recordset(self, zone, name, type, records, ttl):
+        if not self.stale:
+            self.server.records[name] = records[0]
+        return self._add("recordsets", R(name=name, zone_id=zone.id, status="ACTIVE", action="CREATE"))
+
+    def _delete_zone(self, zone):
+        self._del("zones", zone)
+        if not self.linger:
+            self.server.records = {k: v for k, v in self.server.records.items() if not k.endswith(zone.name)}
+
+
+@pytest.fixture
+def dns_server():
+    server = DnsServer()
+    yield server
+    server.close()
+
+
+def test_a_zone_answered_by_the_dns_server_then_gone(monkeypatch, tmp_path, web, dns_server):
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server)
+    cloud._add("zones", R(name="sw-validate-zone.example.com.", status="ACTIVE"))  # an earlier run's
+    cloud._add("zones", R(name="operator.example.com.", status="ACTIVE"))
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 2})
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert checks["leftovers"]["detail"] == "deleted zone sw-validate-zone.example.com."
+    detail = checks["zone"]["detail"]
+    assert detail.startswith("sw-validate-zone.example.com. ACTIVE in ")
+    assert re.search(r"127\.0\.0\.1:\d+ answers www\.sw-validate-zone\.example\.com\. A 192\.0\.2\.\d+ "
+                     r"\(authoritative\); deleted, it answers REFUSED$", detail), detail
+    assert [z.name for z in cloud.store["zones"]] == ["operator.example.com."]
+
+
+def test_a_zone_the_dns_server_never_gets_fails(monkeypatch, tmp_path, web, dns_server):
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server, stale=True)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
+    assert summary["failed"] == ["zone"]
+    assert re.match(r"sw-validate-zone\.example\.com\. is ACTIVE in Designate, but the DNS server 127\.0\.0\.1:\d+ "
+                    r"answers REFUSED no address for www\.sw-validate-zone\.example\.com\. \(wanted A 192\.0\.2\.\d+\)$",
+                    by_name(summary)["zone"]["detail"])
+    assert not cloud.store["zones"]  # the cleanup took it
+
+
+def test_a_zone_still_answered_after_its_delete_fails(monkeypatch, tmp_path, web, dns_server):
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server, linger=True)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
+    assert summary["failed"] == ["zone"]
+    assert "deleted in Designate, but 127.0.0.1:" in by_name(summary)["zone"]["detail"]
+
+
+def test_an_answer_that_is_not_authoritative_fails(monkeypatch, tmp_path, web, dns_server):
+    dns_server.authoritative = False
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
+    assert summary["failed"] == ["zone"]
+    assert "not as the zone's authority" in by_name(summary)["zone"]["detail"]
+
+
+def test_the_dns_server_is_the_dns_endpoints_host_by_default(monkeypatch, tmp_path, web):
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), None)
+    v = vc.Validator(vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False}), None, {})
+    v.conn = cloud
+    monkeypatch.setattr(v, "_catalog", lambda: [{"type": "dns", "endpoints": [
+        {"interface": "internal", "url": "http://172.16.2.10:9001"},
+        {"interface": "public", "url": "http://192.168.24.50:9001/"}]}])
+    assert v._dns_server() == ("192.168.24.50", 53)
+
+
+def test_no_dns_in_the_catalog_skips_the_zone(monkeypatch, tmp_path, web):
+    summary = run_fake(monkeypatch, tmp_path, CatalogueCloud(catalogue(web.url, ())), boot_server=False, volume=False)
+    assert by_name(summary)["zone"]["ok"] is None
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("dns_server", "ns1", "dns_server: 'ns1' is not an IP address, or address:port"),
+    ("dns_server", "10.0.0.1:0", "dns_server: '10.0.0.1:0' is not an IP address, or address:port"),
+    ("dns_domain", "Example_com", "dns_domain: 'Example_com' is not a domain name (lower-case letters, digits, '-', dots)"),
+])
+def test_bad_dns_settings_are_refused_naming_the_field(field, value, message):
+    with pytest.raises(vc.ConfigError) as raised:
+        vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False, field: value})
+    assert str(raised.value) == message

@@ -622,6 +622,8 @@ find "$R/root/.ssh" -mindepth 1 -delete
 rm -f "$R/var/lib/dbus/machine-id"
 [ ! -e "$R/var/lib/dbus" ] || ln -s /etc/machine-id "$R/var/lib/dbus/machine-id"
 rm -f "$R"/etc/ssh/ssh_host_*
+# bind9's postinst made an rndc key: every node would share it (roles/designate writes BIND's)
+rm -f "$R/etc/bind/rndc.key"
 # and whatever else a package generated at install time that must differ
 # between nodes: the iSCSI initiator name (iscsid makes one at first start
 # from GenerateName=yes), systemd's random seed and credential secret, the
