@@ -192,33 +192,42 @@ def _skip_name(data, offset):
 
 def dns_query_a(server, port, name, timeout=3.0):
     """Ask SERVER:PORT over UDP for NAME's A records, without recursion, as a
-    resolver asks an authoritative server: (rcode, authoritative, [addresses])."""
+    resolver asks an authoritative server: (rcode, authoritative, [addresses]);
+    rcode "no answer (...)" when none came in time, "malformed answer" for one that
+    cannot be read (the server is a cloud node: its answer is not trusted)."""
     qid = secrets.randbelow(65536)
     labels = [part.encode("ascii") for part in name.rstrip(".").split(".")]
     query = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in labels) + \
         b"\0" + struct.pack(">HH", 1, 1)
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(query, (server, port))
-        deadline = time.monotonic() + timeout
-        while True:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            data, _ = sock.recvfrom(4096)
-            if len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid and data[2] & 0x80:
-                break  # the answer to this query (a stray datagram is dropped)
-    flags, qdcount, ancount = struct.unpack(">HHH", data[2:8])
-    offset = 12
-    for _ in range(qdcount):
-        offset = _skip_name(data, offset) + 4
-    addresses = []
-    for _ in range(ancount):
-        offset = _skip_name(data, offset)
-        rtype, rclass, _ttl, length = struct.unpack(">HHIH", data[offset:offset + 10])
-        offset += 10
-        if rtype == 1 and rclass == 1 and length == 4:
-            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
-        offset += length
+        try:
+            sock.settimeout(timeout)
+            sock.connect((server, port))  # only that address's datagrams come back
+            sock.send(query)
+            deadline = time.monotonic() + timeout
+            while True:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                data = sock.recv(4096)
+                if len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid and data[2] & 0x80:
+                    break  # the answer to this query (a stray datagram is dropped)
+        except OSError as exc:  # a timeout, or the port unreachable
+            return "no answer (%s)" % (exc.strerror or exc or type(exc).__name__), False, []
+    try:
+        flags, qdcount, ancount = struct.unpack(">HHH", data[2:8])
+        offset = 12
+        for _ in range(qdcount):
+            offset = _skip_name(data, offset) + 4
+        addresses = []
+        for _ in range(ancount):
+            offset = _skip_name(data, offset)
+            rtype, rclass, _ttl, length = struct.unpack(">HHIH", data[offset:offset + 10])
+            offset += 10
+            if rtype == 1 and rclass == 1 and length == 4:
+                addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
+            offset += length
+    except (IndexError, struct.error, OSError):
+        return "malformed answer", False, []
     return DNS_RCODES.get(flags & 0xF, str(flags & 0xF)), bool(flags & 0x0400), addresses
 
 
@@ -927,8 +936,8 @@ class Validator:
             _, authoritative, _ = wait_until(answered, self.timeouts["zone"], 2, "%s:%d to answer %s" % (host, port, record))
         except CheckFailed:
             rcode, _, found = dns_query_a(host, port, record)
-            raise CheckFailed("%s is ACTIVE in Designate, but the DNS server %s:%d answers %s %s for %s (wanted A %s)"
-                              % (zone_name, host, port, rcode, found or "no address", record, address))
+            raise CheckFailed("%s is ACTIVE in Designate, but the DNS server %s:%d gives %s for %s (wanted A %s)"
+                              % (zone_name, host, port, "%s %s" % (rcode, found) if found else rcode, record, address))
         if not authoritative:
             raise CheckFailed("%s:%d answered %s, but not as the zone's authority" % (host, port, record))
         dns.delete_zone(zone)

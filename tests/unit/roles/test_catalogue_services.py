@@ -206,4 +206,7 @@ def test_designate_rndc_key_is_shared_and_bind_is_authoritative_only(designate):
     assert options.startswith('include "/etc/bind/rndc.key";\n')  # one key, in the file root's rndc reads
     assert 'inet 172.16.2.10 port 953 allow { 172.16.2.10; 172.16.2.11; } keys { "designate"; };' in options
     assert 'inet 127.0.0.1 port 953 allow { 127.0.0.1; } keys { "designate"; };' in options
+    assert "dnssec-validation no;" in options and "notify no;" in options  # nothing asked of the Internet
     assert files["/etc/bind/named.conf.options"]["restarts"] == ["named"]
+    # its control channel is made at start only, on an address that must be up by then
+    assert "After=network-online.target" in files["/etc/systemd/system/named.service.d/stackwright.conf"]["content"]

@@ -1026,7 +1026,7 @@ def test_a_zone_the_dns_server_never_gets_fails(monkeypatch, tmp_path, web, dns_
                        dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
     assert summary["failed"] == ["zone"]
     assert re.match(r"sw-validate-zone\.example\.com\. is ACTIVE in Designate, but the DNS server 127\.0\.0\.1:\d+ "
-                    r"answers REFUSED no address for www\.sw-validate-zone\.example\.com\. \(wanted A 192\.0\.2\.\d+\)$",
+                    r"gives REFUSED for www\.sw-validate-zone\.example\.com\. \(wanted A 192\.0\.2\.\d+\)$",
                     by_name(summary)["zone"]["detail"])
     assert not cloud.store["zones"]  # the cleanup took it
 
@@ -1072,3 +1072,41 @@ def test_bad_dns_settings_are_refused_naming_the_field(field, value, message):
     with pytest.raises(vc.ConfigError) as raised:
         vc.load_config({"clouds_yaml": "/c.yaml", "boot_server": False, field: value})
     assert str(raised.value) == message
+
+
+def test_a_dns_server_that_does_not_answer_is_retried_then_named(monkeypatch, tmp_path, web, dns_server):
+    """Nothing listens on the port: each query is 'no answer', retried until the
+    timeout, and the failure names the server (not a socket exception)."""
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server)
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % port, timeouts={"zone": 1})
+    assert summary["failed"] == ["zone"]
+    assert re.match(r"sw-validate-zone\.example\.com\. is ACTIVE in Designate, but the DNS server 127\.0\.0\.1:%d "
+                    r"gives no answer \(Connection refused\) for www\." % port, by_name(summary)["zone"]["detail"])
+
+
+@pytest.mark.parametrize("answer", [
+    b"",  # header only, claiming an answer
+    b"\x03www",  # a name cut short
+    b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00",  # an address cut short
+])
+def test_a_malformed_answer_is_said_so(answer):
+    """A cloud node's answer is not trusted: one cut short is 'malformed answer'."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+
+    def reply():
+        data, peer = server.recvfrom(512)
+        end = vc._skip_name(data, 12) + 4
+        server.sendto(data[:2] + struct.pack(">HHHHH", 0x8400, 1, 1, 0, 0) + data[12:end] + answer, peer)
+    thread = threading.Thread(target=reply)
+    thread.start()
+    try:
+        assert vc.dns_query_a("127.0.0.1", server.getsockname()[1], "www.example.com.") == ("malformed answer", False, [])
+    finally:
+        thread.join()
+        server.close()
