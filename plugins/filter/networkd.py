@@ -57,8 +57,8 @@ def networkd_files(addresses, dropin, header="Ansible managed", directory="/etc/
     # [Match] Type=ether: the first-boot file matches the NIC by MAC, which its VLANs
     # inherit; without it, that file (sorting first) would configure them too. Nodes
     # provisioned before their first-boot file said so get it here.
-    files = [{"dest": dropin, "content": _text(link_network(on_ctlplane, ["# %s" % header, "[Match]", "Type=ether", "",
-                                                                           "[Network]"]))}]
+    head = ["# %s" % header, "[Match]", "Type=ether", "", "[Network]"]
+    files = [{"dest": dropin, "content": _text(link_network(on_ctlplane, head))}]
 
     base = directory.rstrip("/") + "/50-stackwright-"
     for link in links:
