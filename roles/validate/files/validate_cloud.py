@@ -896,11 +896,7 @@ class Validator:
             raise CheckFailed("no project for %s in Heat's stack domain %s (its wait condition handle's user)" % (
                 self.name("stack"), self.config["stack_domain"]))
         orch.delete_stack(stack)
-        try:
-            orch.wait_for_delete(stack, interval=5, wait=self.timeouts["delete"])
-        except Exception as exc:
-            reason = getattr(self._stack_now(stack), "status_reason", None)
-            raise CheckFailed("%s: its delete did not complete: %s" % (self.name("stack"), reason or one_line(exc)))
+        self._wait_stack_deleted(stack)
         left = [what for what, gone in made if not gone()]
         if self._stack_domain_projects(stack.id):
             left.append("its project in the stack domain")
@@ -973,6 +969,25 @@ class Validator:
                 raise CheckFailed("%s went to ERROR (action %s)" % (what, getattr(res, "action", "?")))
             return res if res.status == "ACTIVE" else None
         return wait_until(active, self.timeouts["zone"], 2, "%s to be ACTIVE" % what)
+
+    def _wait_stack_deleted(self, stack):
+        """Until Heat has deleted the stack. An error reading it on the way (heat-api or
+        Keystone answering 5xx a moment) is not the delete's failure: read again until
+        the timeout; DELETE_FAILED ends the wait with Heat's reason."""
+        deadline = time.monotonic() + self.timeouts["delete"]
+        while True:
+            try:
+                self.conn.orchestration.wait_for_delete(stack, interval=5,
+                                                        wait=max(1, int(deadline - time.monotonic())))
+                return
+            except Exception as exc:
+                now = self._stack_now(stack)
+                if getattr(now, "status", None) == "DELETE_FAILED" or time.monotonic() >= deadline:
+                    reason = getattr(now, "status_reason", None)
+                    raise CheckFailed("%s: its delete did not complete: %s" % (
+                        self.name("stack"), reason if reason and now.status == "DELETE_FAILED"
+                        else "%s (%s)" % (one_line(exc), reason or "status unknown")))
+                time.sleep(min(5, max(0.1, deadline - time.monotonic())))
 
     def _stack_now(self, stack):
         try:
