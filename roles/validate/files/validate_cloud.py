@@ -913,10 +913,10 @@ class Validator:
             raise CheckFailed("prefix %r cannot start a DNS name (letters, digits, '-'): set another for this check"
                               % self.prefix)
         dns = self.conn.dns
-        zone_name = "%s-zone.%s." % (label, self.config["dns_domain"].rstrip("."))
+        domain = self.config["dns_domain"].rstrip(".")
+        zone_name = "%s-zone.%s." % (label, domain)
         host, port = self._dns_server()
-        zone = dns.create_zone(name=zone_name, email="hostmaster@%s" % self.config["dns_domain"].rstrip("."),
-                               ttl=300, type="PRIMARY")
+        zone = dns.create_zone(name=zone_name, email="hostmaster@%s" % domain, ttl=300, type="PRIMARY")
         self.made["zone"] = zone
         start = time.monotonic()
         self._wait_active(lambda: dns.get_zone(zone), "zone %s" % zone_name)
@@ -936,9 +936,7 @@ class Validator:
                               % (zone_name, host, port, "%s %s" % (rcode, found) if found else rcode, record, address))
         if not authoritative:
             raise CheckFailed("%s:%d answered %s, but not as the zone's authority" % (host, port, record))
-        dns.delete_zone(zone)
-        wait_until(lambda: dns.find_zone(zone_name) is None, self.timeouts["delete"], 2,
-                   "zone %s to be deleted" % zone_name)
+        self._delete_zone(zone)
 
         def forgotten():
             rcode, _, found = dns_query_a(host, port, record)
@@ -950,6 +948,11 @@ class Validator:
                 zone_name, host, port, record, address))
         return "%s ACTIVE in %.0fs; %s:%d answers %s A %s (authoritative); deleted, it answers %s" % (
             zone_name, active, host, port, record, address, rcode)
+
+    def _delete_zone(self, zone):
+        self.conn.dns.delete_zone(zone)
+        wait_until(lambda: self.conn.dns.find_zone(zone.name) is None, self.timeouts["delete"], 2,
+                   "zone %s to be deleted" % zone.name)
 
     def _dns_server(self):
         """The DNS server to ask: dns_server, else the host of the dns service's public endpoint."""
@@ -1167,13 +1170,9 @@ class Validator:
             conn.orchestration.delete_stack(stack)
             conn.orchestration.wait_for_delete(stack, interval=5, wait=wait)
 
-        def delete_zone(zone):
-            conn.dns.delete_zone(zone)
-            wait_until(lambda: conn.dns.find_zone(zone.name) is None, wait, 2, "zone %s to be deleted" % zone.name)
-
         delete = {
             "stack": delete_stack,
-            "zone": delete_zone,
+            "zone": self._delete_zone,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,

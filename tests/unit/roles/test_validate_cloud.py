@@ -911,20 +911,29 @@ def test_a_stack_whose_domain_project_stays_fails(monkeypatch, tmp_path, web):
         "sw-validate-stack deleted, but left behind: its project in the stack domain")
 
 
-def test_a_stack_whose_delete_fails_says_why(monkeypatch, tmp_path, web):
+@pytest.mark.parametrize("status, reason, error, timeouts, detail", [
+    # Heat gave up: its reason
+    ("DELETE_FAILED", "Resource DELETE failed: Conflict: port in use", "stack is DELETE_FAILED", {"services": 1},
+     "sw-validate-stack: its delete did not complete: Resource DELETE failed: Conflict: port in use"),
+    # still deleting at the timeout: the error, and Heat's status reason
+    ("DELETE_IN_PROGRESS", "Stack DELETE started", "Timeout waiting for Stack to delete", {"delete": 1},
+     "sw-validate-stack: its delete did not complete: Timeout waiting for Stack to delete (Stack DELETE started)"),
+])
+def test_a_stack_whose_delete_does_not_end_says_why(monkeypatch, tmp_path, web, status, reason, error, timeouts,
+                                                    detail):
     cloud = CatalogueCloud(catalogue(web.url))
 
-    def delete_failed(stack, **kwargs):
+    def stuck(stack, **kwargs):
         found = cloud._find("stacks", stack.id)
-        found.status, found.status_reason = "DELETE_FAILED", "Resource DELETE failed: Conflict: port in use"
-        raise RuntimeError("stack is DELETE_FAILED")
+        found.status, found.status_reason = status, reason
+        raise RuntimeError(error)
 
     cloud.orchestration.delete_stack = lambda s: None
-    cloud.orchestration.wait_for_delete = delete_failed
-    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
-    assert summary["failed"] == ["stack", "cleanup"]
-    assert by_name(summary)["stack"]["detail"] == (
-        "sw-validate-stack: its delete did not complete: Resource DELETE failed: Conflict: port in use")
+    cloud.orchestration.wait_for_delete = stuck
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False, timeouts=timeouts)
+    if status == "DELETE_FAILED":
+        assert summary["failed"] == ["stack", "cleanup"]
+    assert by_name(summary)["stack"]["detail"] == detail
 
 
 def test_an_api_error_while_a_stack_is_deleted_is_read_again(monkeypatch, tmp_path, web):
@@ -947,22 +956,6 @@ def test_an_api_error_while_a_stack_is_deleted_is_read_again(monkeypatch, tmp_pa
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False)
     assert summary["ok"], summary["table"]
     assert len(waits) == 2 and by_name(summary)["stack"]["detail"].endswith("deleted with all of them")
-
-
-def test_a_stack_delete_that_never_ends_says_what_happened(monkeypatch, tmp_path, web):
-    cloud = CatalogueCloud(catalogue(web.url))
-
-    def never(stack, **kwargs):
-        found = cloud._find("stacks", stack.id)
-        found.status, found.status_reason = "DELETE_IN_PROGRESS", "Stack DELETE started"
-        raise RuntimeError("Timeout waiting for Stack to delete")
-
-    cloud.orchestration.delete_stack = lambda s: None
-    cloud.orchestration.wait_for_delete = never
-    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
-                       timeouts={"delete": 1})
-    assert by_name(summary)["stack"]["detail"] == (
-        "sw-validate-stack: its delete did not complete: Timeout waiting for Stack to delete (Stack DELETE started)")
 
 
 # --- Designate's zone, answered by a DNS server -------------------------------------
