@@ -90,7 +90,9 @@ def test_the_task_reads_the_last_line(tmp_path, stdout_lines, changed, msg):
                   "rc": 1 if msg else 0, "stderr": "Traceback" if not stdout_lines else ""}
     out = tmp_path / "out.json"
     fail_msg = fail_task["ansible.builtin.fail"]["msg"].strip()[3:-3] if msg else "none"
-    play = [{"hosts": "localhost", "gather_facts": False, "vars": {"_heat_stack_domain": registered},
+    # the block's variables (the result read from the output), with the registered output
+    block_vars = yaml.safe_load(open(TASKS))[0]["vars"]
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": dict(block_vars, _heat_stack_domain=registered),
              "tasks": [{"ansible.builtin.copy": {
                  "dest": str(out),
                  "content": "{{ {'changed': (%s), 'msg': (%s)} | to_json }}" % (run_task["changed_when"], fail_msg)}}]}]
