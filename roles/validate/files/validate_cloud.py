@@ -55,7 +55,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
-    "zone", "dashboard", "cleanup",
+    "zone", "object", "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -74,6 +74,8 @@ DEFAULTS = {
     "dns": True,
     "dns_domain": "example.com",
     "dns_server": "",
+    # Swift's check, where the catalog has object-store
+    "object_store": True,
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
@@ -949,6 +951,34 @@ class Validator:
         return "%s ACTIVE in %.0fs; %s:%d answers %s A %s (authoritative); deleted, it answers %s" % (
             zone_name, active, host, port, record, address, rcode)
 
+    # (11) Swift: an object stored and read back byte for byte, then deleted
+    def object(self):
+        self._deployed("object-store", "swift_proxy")
+        store = self.conn.object_store
+        container = store.create_container(name=self.name("objects"))
+        self.made["container"] = container
+        data = os.urandom(256 * 1024)
+        name = self.name("object")
+        store.upload_object(container=container.name, name=name, data=data)
+        back = store.download_object(name, container=container.name)
+        if back != data:
+            raise CheckFailed("%s/%s: %d bytes read back differ from the %d written" % (
+                container.name, name, len(back or b""), len(data)))
+        etag = store.get_object_metadata(name, container=container.name).etag
+        if etag != hashlib.md5(data).hexdigest():
+            raise CheckFailed("%s/%s: the proxy's ETag %s is not the MD5 of what was written" % (container.name, name, etag))
+        self._delete_container(container)
+        return "%s/%s: %d random bytes written, read back exactly, deleted with the container" % (
+            container.name, name, len(data))
+
+    def _delete_container(self, container):
+        store = self.conn.object_store
+        for obj in store.objects(container.name):
+            store.delete_object(obj, container=container.name, ignore_missing=True)
+        store.delete_container(container.name, ignore_missing=False)
+        wait_until(lambda: not any(c.name == container.name for c in store.containers()), self.timeouts["delete"], 2,
+                   "container %s to be deleted" % container.name)
+
     def _delete_zone(self, zone):
         self.conn.dns.delete_zone(zone)
         wait_until(lambda: self.conn.dns.find_zone(zone.name) is None, self.timeouts["delete"], 2,
@@ -1132,7 +1162,7 @@ class Validator:
         except Exception:
             return ""
 
-    # (11) cleanup - also of an earlier run's leftovers
+    # (12) cleanup - also of an earlier run's leftovers
     def cleanup(self):
         """Delete every resource named PREFIX or PREFIX-*, dependents first; (deleted, errors)
         lists of strings. An error deleting one resource does not stop the others'."""
@@ -1173,6 +1203,7 @@ class Validator:
         delete = {
             "stack": delete_stack,
             "zone": self._delete_zone,
+            "container": self._delete_container,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
@@ -1210,6 +1241,7 @@ class Validator:
         ("stack", lambda c, pid: c.orchestration.stacks()),
         ("secret", lambda c, pid: c.key_manager.secrets()),
         ("zone", lambda c, pid: c.dns.zones()),
+        ("container", lambda c, pid: c.object_store.containers()),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1220,7 +1252,7 @@ class Validator:
     ]
 
     # the kinds of a service the cloud may not have: looked at where the catalog has it
-    OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns"}
+    OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns", "container": "object-store"}
 
     def _ours(self, kind):
         if kind == "volume":
@@ -1290,6 +1322,7 @@ def run(config):
         ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],
          "disabled (orchestration is false)"),
         ("zone", v.zone, ("token", "leftovers"), config["dns"], "disabled (dns is false)"),
+        ("object", v.object, ("token", "leftovers"), config["object_store"], "disabled (object_store is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:
