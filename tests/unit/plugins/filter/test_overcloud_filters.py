@@ -206,7 +206,7 @@ def test_the_role_plans_addresses_groups_and_secrets(plan_run, tmp_path):
       "Compute": {"services": ["nova_compute"]}, "BlockStorage": {"services": [], "networks": ["ctlplane"]}},
      "overcloud_server_roles: Controller.services: unknown service nosuch (known: mariadb, rabbitmq, memcached, "
      "keystone, glance, placement, nova_control, nova_compute, ovn_central, neutron_control, neutron_agent, "
-     "cinder_control, cinder_volume, horizon, barbican, heat, designate); Controller.networks: must include ctlplane, the network the node is "
+     "cinder_control, cinder_volume, horizon, barbican, heat, designate, swift_proxy, swift_storage); Controller.networks: must include ctlplane, the network the node is "
      "reached on; Compute: needs services and networks lists"),
     ({"Controller": {"services": ["mariadb", "neutron_control", "glance"], "networks": ["ctlplane"]},
       "Compute": {"services": ["glance", "mariadb"], "networks": ["ctlplane"]},
