@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - In one call, what a service needs from Keystone; each part is created when missing and corrected when it differs,
     so a second run reports no change.
-  - The catalog entry (O(name), O(type), O(description)) and its public, internal and admin endpoints in O(region).
+  - The catalog entry (O(name), O(type), O(description)) and its public, internal and admin endpoints in O(region);
+    without O(type) and O(endpoints), none (a service that has no API, such as Ceilometer's agents, needs its user only).
   - Optionally the service's user, with its password (checked by logging in as the user, so a rotated password is
     set and an unchanged one is not touched), in a project (created when missing) with a role.
   - Check mode predicts the change without making it (the user's password included, checked by logging in unscoped,
@@ -27,17 +28,15 @@ options:
     type: str
     required: true
   type:
-    description: Service type (C(compute), C(image), ...).
+    description: Service type (C(compute), C(image), ...); with O(endpoints), or neither for the user alone.
     type: str
-    required: true
   description:
     description: Human description of the service.
     type: str
     default: ""
   endpoints:
-    description: URL per interface; interfaces left out are not managed.
+    description: URL per interface; interfaces left out are not managed. With O(type), or neither for the user alone.
     type: dict
-    required: true
     suboptions:
       public:
         description: Public URL.
@@ -100,7 +99,7 @@ actions:
   elements: str
   sample: ["create service glance (image)", "create public endpoint", "create user glance", "grant admin on service"]
 service_id:
-  description: ID of the catalog entry; null in check mode when it would be created.
+  description: ID of the catalog entry; null in check mode when it would be created, and without O(type).
   returned: always
   type: str
 """
@@ -120,9 +119,9 @@ def service_view(service):
 class KeystoneService(OpenStackApiModule):
     argument_spec = dict(
         name=dict(type="str", required=True),
-        type=dict(type="str", required=True),
+        type=dict(type="str"),
         description=dict(type="str", default=""),
-        endpoints=dict(type="dict", required=True, options=dict(
+        endpoints=dict(type="dict", options=dict(
             public=dict(type="str"), internal=dict(type="str"), admin=dict(type="str"))),
         user=dict(type="dict", options=dict(
             name=dict(type="str", required=True),
@@ -135,9 +134,15 @@ class KeystoneService(OpenStackApiModule):
     def validate(self):
         super(KeystoneService, self).validate()
         self.check_not_empty("name", self.params["name"])
-        self.check_not_empty("type", self.params["type"])
+        if (self.params["type"] is None) != (self.params["endpoints"] is None):
+            self.fail("type and endpoints go together: give both for a catalog entry, neither for the user alone",
+                      "type" if self.params["type"] is None else "endpoints")
+        if self.params["type"] is None and not self.params["user"]:
+            self.fail("nothing to register: give type and endpoints, or user", "user")
+        if self.params["type"] is not None:
+            self.check_not_empty("type", self.params["type"])
         for interface in INTERFACES:
-            url = self.params["endpoints"].get(interface)
+            url = (self.params["endpoints"] or {}).get(interface)
             if url is not None:
                 self.check_url("endpoints.%s" % interface, url)
         for key in ("name", "password", "project", "role"):
@@ -155,9 +160,11 @@ class KeystoneService(OpenStackApiModule):
             role = self.ident.find_role(self.params["user"]["role"])
             if role is None:
                 self.fail("role %s does not exist in Keystone" % self.params["user"]["role"], "user.role")
-        service = self.converge_service()
+        service = None
+        if self.params["type"] is not None:
+            service = self.converge_service()
+            self.converge_endpoints(service)
         self.result["service_id"] = service.id if service is not None else None
-        self.converge_endpoints(service)
         if role is not None:
             self.converge_user(role)
 

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 
+from swift.common.exceptions import SwiftException
 from swift.common.ring import RingBuilder
 
 RINGS = ("account", "container", "object")
@@ -44,21 +45,40 @@ def converge(path, ring_path, request, port):
         if key not in wanted:
             builder.remove_dev(dev["id"])
             done.append("removed %s:%s/%s" % key)
-        elif float(dev["weight"]) != float(wanted[key]["weight"]):
-            builder.set_dev_weight(dev["id"], float(wanted[key]["weight"]))
+            continue
+        want = wanted[key]
+        if float(dev["weight"]) != float(want["weight"]):
+            builder.set_dev_weight(dev["id"], float(want["weight"]))
             done.append("weight of %s:%s/%s" % key)
+        if dev["region"] != int(want["region"]):
+            builder.set_dev_region(dev["id"], int(want["region"]))
+            done.append("region of %s:%s/%s" % key)
+        if dev["zone"] != int(want["zone"]):
+            builder.set_dev_zone(dev["id"], int(want["zone"]))
+            done.append("zone of %s:%s/%s" % key)
     for key, dev in wanted.items():
         if key not in have:
-            builder.add_dev({"region": dev["region"], "zone": dev["zone"], "ip": dev["ip"], "port": port,
+            builder.add_dev({"region": int(dev["region"]), "zone": int(dev["zone"]), "ip": dev["ip"], "port": port,
                              "device": dev["device"], "weight": float(dev["weight"]), "meta": dev.get("host", "")})
             done.append("added %s:%s/%s" % key)
     if done or not os.path.exists(ring_path):
         builder.rebalance()
-        builder.validate()
-        builder.save(path)
-        builder.get_ring().save(ring_path)
+        save(builder, path, ring_path)
         done.append("rebalanced")
+    elif builder.min_part_seconds_left == 0:
+        # a rebalance min_part_hours held back (partitions it could not move yet):
+        # finished on a later run; on a balanced ring it moves nothing
+        moved, balance, _ = builder.rebalance()
+        if moved:
+            save(builder, path, ring_path)
+            done.append("rebalanced (%d partitions moved, balance %.2f)" % (moved, balance))
     return done
+
+
+def save(builder, path, ring_path):
+    builder.validate()
+    builder.save(path)
+    builder.get_ring().save(ring_path)
 
 
 def main(argv):
@@ -70,7 +90,7 @@ def main(argv):
         for name in RINGS:
             rings[name] = converge(os.path.join(request["dir"], name + ".builder"),
                                    os.path.join(request["dir"], name + ".ring.gz"), request, request["ports"][name])
-    except (IndexError, KeyError, ValueError) as exc:
+    except (IndexError, KeyError, TypeError, ValueError, SwiftException) as exc:
         print(json.dumps({"failed": True, "msg": "%s: %s" % (type(exc).__name__, exc)}))
         return 1
     print(json.dumps({"changed": any(rings.values()), "rings": rings}))

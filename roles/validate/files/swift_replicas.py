@@ -8,9 +8,9 @@ Run on a Swift proxy host (it reaches the storage network): Swift's internal cli
 (/etc/swift/internal-client.conf) writes PREFIX-<random> of random bytes in the
 account .stackwright_validate; every primary node of the object ring for it is asked
 directly (HEAD on its object server, which reads the object from its device) and its
-ETag compared; the object is then deleted. Prints one JSON line: {ok, detail,
-replicas: [{ip, port, device, found}], expected}. Exit status 0 whatever the verdict;
-a crash is a traceback.
+ETag compared; the object and its container are then deleted. Prints one JSON line: {ok, detail,
+replicas: [{ip, port, device, found}], expected}. Exit status 0 whatever the verdict
+(a server that is down or an object not written is a verdict); a crash is a traceback.
 """
 import hashlib
 import io
@@ -18,6 +18,7 @@ import json
 import os
 import sys
 
+import eventlet
 from swift.common import direct_client
 from swift.common.internal_client import InternalClient
 from swift.common.ring import Ring
@@ -32,8 +33,13 @@ def main(argv):
     etag = hashlib.md5(data).hexdigest()
     client = InternalClient("/etc/swift/internal-client.conf", "stackwright-validate", 3)
     ring = Ring("/etc/swift", ring_name="object")
-    client.create_container(ACCOUNT, CONTAINER)
-    client.upload_object(io.BytesIO(data), ACCOUNT, CONTAINER, name)
+    try:
+        client.create_container(ACCOUNT, CONTAINER)
+        client.upload_object(io.BytesIO(data), ACCOUNT, CONTAINER, name)
+    except Exception as exc:
+        print(json.dumps({"ok": False, "detail": "the object could not be written: %s: %s" % (type(exc).__name__, exc),
+                          "replicas": [], "expected": int(ring.replica_count)}))
+        return 0
     try:
         part, nodes = ring.get_nodes(ACCOUNT, CONTAINER, name)
         replicas = []
@@ -43,9 +49,12 @@ def main(argv):
                 found = "yes" if headers.get("etag", "").strip('"') == etag else "wrong ETag %s" % headers.get("etag")
             except direct_client.ClientException as exc:
                 found = "no (%s)" % (exc.http_status or exc)
+            except (Exception, eventlet.Timeout) as exc:  # refused, unreachable, timed out
+                found = "no (%s: %s)" % (type(exc).__name__, exc)
             replicas.append({"ip": node["ip"], "port": node["port"], "device": node["device"], "found": found})
     finally:
         client.delete_object(ACCOUNT, CONTAINER, name)
+        client.delete_container(ACCOUNT, CONTAINER)
     expected = int(ring.replica_count)
     where = ", ".join("%s:%s/%s %s" % (r["ip"], r["port"], r["device"], r["found"]) for r in replicas)
     hosts = {r["ip"] for r in replicas}

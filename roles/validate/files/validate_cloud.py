@@ -55,7 +55,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
-    "zone", "object", "dashboard", "cleanup",
+    "zone", "object", "telemetry", "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -76,6 +76,8 @@ DEFAULTS = {
     "dns_server": "",
     # Swift's check, where the catalog has object-store
     "object_store": True,
+    # Gnocchi's (and Aodh's) check, where the catalog has metric (and alarming)
+    "telemetry": True,
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
@@ -93,7 +95,9 @@ DEFAULTS = {
     "chromium": "/usr/bin/chromium",
     "chromedriver": "/usr/bin/chromedriver",
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
-                 "api": 60, "dashboard": 120, "delete": 300, "stack": 900, "zone": 120},
+                 "api": 60, "dashboard": 120, "delete": 300, "stack": 900, "zone": 120,
+                 # Ceilometer's polling interval and Gnocchi's processing, then Aodh's evaluation
+                 "telemetry": 600, "alarm": 300},
 }
 
 # What a read-only run (an overcloud status) checks: nothing it does creates or deletes.
@@ -112,6 +116,15 @@ def delete_secret(km, secret):
     """By URL: openstacksdk's delete_secret with a secret's record left it in place
     against Barbican 20 (the check and its cleanup both saw it)."""
     km.delete("secrets/%s" % barbican_id(secret), raise_exc=False)
+
+
+class Alarm(dict):
+    """An Aodh alarm as its API gives it (openstacksdk has no proxy for Aodh), named as
+    the cleanup names what it deletes."""
+
+    @property
+    def name(self):
+        return self.get("name")
 
 
 class CheckFailed(Exception):
@@ -971,6 +984,75 @@ class Validator:
         return "%s/%s: %d random bytes written, read back exactly, deleted with the container" % (
             container.name, name, len(data))
 
+    # (12) Telemetry: the image's size measured into Gnocchi; an Aodh alarm on it evaluated
+    def telemetry(self):
+        self._deployed("metric", "gnocchi")
+        image = self.made["image"]
+        resource, measures = {}, []
+
+        def measured():
+            answer = self._api("metric", "GET", "/v1/resource/image/%s" % image.id)
+            if answer.status_code == 404:
+                return None
+            resource.update(self._json(answer, "Gnocchi's resource for the image"))
+            metric = (resource.get("metrics") or {}).get("image.size")
+            if not metric:
+                return None
+            answer = self._api("metric", "GET", "/v1/metric/%s/measures?refresh=true" % metric)
+            measures[:] = self._json(answer, "the measures of image.size")
+            return measures or None
+
+        start = time.monotonic()
+        wait_until(measured, self.timeouts["telemetry"], 10, "Gnocchi to have measures of image.size for %s" % image.name)
+        sizes = {m[2] for m in measures}
+        if sizes != {float(image.size)}:
+            raise CheckFailed("image.size of %s in Gnocchi is %s, not its %d bytes" % (
+                image.name, ", ".join("%g" % v for v in sorted(sizes)), image.size))
+        detail = "image.size of %s measured (%d bytes, %d point(s)) after %.0fs" % (
+            image.name, image.size, len(measures), time.monotonic() - start)
+        if not any(s.get("type") == "alarming" for s in self._catalog()):
+            return detail + "; no alarming in the catalog"
+        granularity = int(measures[-1][1])
+        answer = self._api("alarming", "POST", "/v2/alarms", json={
+            "name": self.name("alarm"), "type": "gnocchi_resources_threshold",
+            "gnocchi_resources_threshold_rule": {
+                "metric": "image.size", "resource_type": "image", "resource_id": image.id,
+                "aggregation_method": "mean", "granularity": granularity, "evaluation_periods": 1,
+                "comparison_operator": "gt", "threshold": 1}})
+        alarm = Alarm(self._json(answer, "the alarm created"))
+        self.made["alarm"] = alarm
+        start = time.monotonic()
+
+        def evaluated():
+            state = self._json(self._api("alarming", "GET", "/v2/alarms/%s" % alarm["alarm_id"]), "the alarm")["state"]
+            return state if state != "insufficient data" else None
+
+        state = wait_until(evaluated, self.timeouts["alarm"], 5, "Aodh to evaluate alarm %s" % alarm["name"])
+        if state != "alarm":
+            raise CheckFailed("alarm %s (image.size > 1) is %s, not alarm" % (alarm["name"], state))
+        self._delete_alarm(alarm)
+        return detail + "; alarm %s (image.size > 1) went from insufficient data to alarm in %.0fs, deleted" % (
+            alarm["name"], time.monotonic() - start)
+
+    def _api(self, service_type, method, path, **kwargs):
+        """A request to a service openstacksdk has no proxy for, at its public endpoint."""
+        url = self.conn.endpoint_for(service_type, interface="public").rstrip("/") + path
+        return self.conn.session.request(url, method, raise_exc=False, **kwargs)
+
+    @staticmethod
+    def _json(answer, what):
+        if answer.status_code >= 300:
+            raise CheckFailed("%s: HTTP %d %s" % (what, answer.status_code, one_line(answer.text, 150)))
+        try:
+            return answer.json()
+        except ValueError:
+            raise CheckFailed("%s: not JSON: %s" % (what, one_line(answer.text, 150)))
+
+    def _delete_alarm(self, alarm):
+        answer = self._api("alarming", "DELETE", "/v2/alarms/%s" % alarm["alarm_id"])
+        if answer.status_code not in (204, 404):
+            raise CheckFailed("alarm %s: delete answered HTTP %d" % (alarm["name"], answer.status_code))
+
     def _delete_container(self, container):
         store = self.conn.object_store
         for obj in store.objects(container.name):
@@ -1204,6 +1286,7 @@ class Validator:
             "stack": delete_stack,
             "zone": self._delete_zone,
             "container": self._delete_container,
+            "alarm": self._delete_alarm,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
@@ -1242,6 +1325,7 @@ class Validator:
         ("secret", lambda c, pid: c.key_manager.secrets()),
         ("zone", lambda c, pid: c.dns.zones()),
         ("container", lambda c, pid: c.object_store.containers()),
+        ("alarm", None),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1252,11 +1336,17 @@ class Validator:
     ]
 
     # the kinds of a service the cloud may not have: looked at where the catalog has it
-    OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns", "container": "object-store"}
+    OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns", "container": "object-store",
+                "alarm": "alarming"}
 
     def _ours(self, kind):
         if kind == "volume":
             return leftovers(self._volumes(), self.prefix)
+        if kind == "alarm":
+            if not any(s.get("type") == "alarming" for s in self._catalog()):
+                return []
+            alarms = self._json(self._api("alarming", "GET", "/v2/alarms"), "the alarms")
+            return [Alarm(a) for a in alarms if is_ours(a.get("name"), self.prefix)]
         if kind in self.OPTIONAL:
             if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
                 return []
@@ -1323,6 +1413,7 @@ def run(config):
          "disabled (orchestration is false)"),
         ("zone", v.zone, ("token", "leftovers"), config["dns"], "disabled (dns is false)"),
         ("object", v.object, ("token", "leftovers"), config["object_store"], "disabled (object_store is false)"),
+        ("telemetry", v.telemetry, ("image",), config["telemetry"], "disabled (telemetry is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:

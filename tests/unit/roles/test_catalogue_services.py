@@ -18,7 +18,10 @@ from fixtures import ROOT
 SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "barbican_database_password", "barbican_keystone_password", "barbican_simple_crypto_kek",
     "heat_database_password", "heat_keystone_password", "heat_domain_admin_password", "heat_auth_encryption_key",
-    "designate_database_password", "designate_keystone_password", "designate_rndc_key")}
+    "designate_database_password", "designate_keystone_password", "designate_rndc_key",
+    "swift_keystone_password", "swift_hash_path_prefix", "swift_hash_path_suffix",
+    "gnocchi_database_password", "gnocchi_keystone_password", "ceilometer_keystone_password",
+    "aodh_database_password", "aodh_keystone_password")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -29,19 +32,21 @@ FACTS = {
     "overcloud_endpoints": {"database_host": "172.16.2.10", "region": "RegionOne",
                             "keystone_internal_url": "http://172.16.2.10:5000"},
     "overcloud_authtoken": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000"},
+    "overcloud_service_auth": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000", "project_name": "service"},
 }
 
 
-def render(tmp_path, collections, role, extra=None, inventory=None, host="localhost"):
-    """The role's declaration (<role>_service), templated on HOST (of INVENTORY, a
-    YAML inventory as a dict, when the declaration reads other hosts' facts)."""
+def render(tmp_path, collections, role, extra=None, inventory=None, host="localhost", var=None):
+    """The role's declaration (<role>_service, or VAR of its vars), templated on HOST (of
+    INVENTORY, a YAML inventory as a dict, when the declaration reads other hosts' facts)."""
     out = tmp_path / "declaration.json"
     play = [{"hosts": host, "gather_facts": False,
              "vars_files": [os.path.join(ROOT, "roles", role, "defaults", "main.yml"),
                             os.path.join(ROOT, "roles", role, "vars", "main.yml")],
-             "vars": FACTS,
+             # the inventory's own facts (hosts' addresses) are not overridden by play vars
+             "vars": {k: v for k, v in FACTS.items() if not (k == "overcloud_addresses" and inventory)},
              "tasks": [{"name": "Render", "ansible.builtin.copy": {
-                 "content": "{{ %s_service | to_json }}" % role, "dest": str(out), "mode": "0600"}}]}]
+                 "content": "{{ %s | to_json }}" % (var or role + "_service"), "dest": str(out), "mode": "0600"}}]}]
     (tmp_path / "play.yml").write_text(json.dumps(play))
     # the operator's settings, over the role's defaults
     (tmp_path / "extra.json").write_text(json.dumps(extra or {}))
@@ -210,3 +215,116 @@ def test_designate_rndc_key_is_shared_and_bind_is_authoritative_only(designate):
     assert files["/etc/bind/named.conf.options"]["restarts"] == ["named"]
     # its control channel is made at start only, on an address that must be up by then
     assert "After=network-online.target" in files["/etc/systemd/system/named.service.d/stackwright.conf"]["content"]
+
+
+# Swift: ctl0 runs the proxy and stores, st1 stores on two devices of its own.
+SWIFT_ADDRESSES = {
+    "ctl0": {"internal_api": {"address": "172.16.2.10"}, "ctlplane": {"address": "192.168.24.50"},
+             "storage": {"address": "172.16.1.10"}},
+    "st1": {"internal_api": {"address": "172.16.2.20"}, "ctlplane": {"address": "192.168.24.60"},
+            "storage": {"address": "172.16.1.20"}},
+}
+SWIFT_INVENTORY = {"all": {
+    "hosts": {"ctl0": {"overcloud_addresses": SWIFT_ADDRESSES["ctl0"]},
+              "st1": {"overcloud_addresses": SWIFT_ADDRESSES["st1"], "swift_zone": 2,
+                      "swift_devices": [{"name": "sdb", "weight": 200}, {"name": "sdc"}]}},
+    "children": {"service_swift_proxy": {"hosts": {"ctl0": {}}},
+                 "service_swift_storage": {"hosts": {"ctl0": {}, "st1": {}}}}}}
+SWIFT_FACTS = dict({k: v for k, v in FACTS.items() if k != "overcloud_addresses"},
+                   overcloud_state_dir="/srv/state",
+                   overcloud_endpoints=dict(FACTS["overcloud_endpoints"], memcached_servers=["172.16.2.10:11211"]))
+
+
+@pytest.fixture(scope="module")
+def swift(tmp_path_factory, collections):
+    return render(tmp_path_factory.mktemp("swift"), collections, "swift", extra=SWIFT_FACTS,
+                  inventory=SWIFT_INVENTORY, host="ctl0")
+
+
+def test_swift_proxy_on_each_api_address_with_keystone(swift):
+    files = files_of(swift)
+    assert swift["groups"]["service_swift_proxy"]["units"] == ["swift-proxy", "swift-proxy-public"]
+    assert swift["catalog"]["type"] == "object-store" and swift["catalog"]["path"] == "/v1/AUTH_%(project_id)s"
+    assert swift["api_path"] == "/healthcheck"
+    internal, public = (ini(files["/etc/swift/%s" % f]["content"]) for f in ("proxy-server.conf", "proxy-server-public.conf"))
+    assert (internal.get("DEFAULT", "bind_ip"), public.get("DEFAULT", "bind_ip")) == ("172.16.2.10", "192.168.24.50")
+    pipeline = internal.get("pipeline:main", "pipeline").split()
+    assert pipeline[-1] == "proxy-server" and "tempauth" not in pipeline
+    assert pipeline.index("authtoken") + 1 == pipeline.index("keystoneauth")
+    assert internal.get("filter:authtoken", "password") == SECRETS["swift_keystone_password"]
+    assert internal.get("filter:authtoken", "delay_auth_decision") == "true"
+    assert internal.get("filter:cache", "memcache_servers") == "172.16.2.10:11211"
+    assert files["/etc/swift/proxy-server.conf"]["secret"] and files["/etc/swift/proxy-server.conf"]["mode"] == "0640"
+    assert "/etc/swift/proxy-server-public.conf" in files["/etc/systemd/system/swift-proxy-public.service"]["content"]
+    conf = ini(files["/etc/swift/swift.conf"]["content"])
+    assert conf.get("swift-hash", "swift_hash_path_suffix") == SECRETS["swift_hash_path_suffix"]
+    assert files["/etc/swift/swift.conf"]["secret"]
+
+
+def test_swift_storage_servers_on_the_storage_network(swift):
+    files = files_of(swift)
+    for kind, port in (("account", 6202), ("container", 6201), ("object", 6200)):
+        conf = ini(files["/etc/swift/%s-server.conf" % kind]["content"])
+        assert (conf.get("DEFAULT", "bind_ip"), conf.get("DEFAULT", "bind_port")) == ("172.16.1.10", str(port))
+        assert conf.get("DEFAULT", "devices") == "/srv/node" and conf.get("DEFAULT", "mount_check") == "false"
+        assert conf.has_section("%s-replicator" % kind) and conf.has_section("%s-auditor" % kind)
+        assert files["/etc/swift/%s-server.conf" % kind]["restarts"] == [
+            u for u in swift["groups"]["service_swift_storage"]["units"] if u.startswith("swift-" + kind)]
+    rsyncd = files["/etc/rsyncd.conf"]["content"]
+    assert "address = 172.16.1.10\n" in rsyncd
+    assert all("[%s]" % m in rsyncd for m in ("account", "container", "object"))
+    assert {"path": "/srv/node/d1", "owner": "swift", "mode": "0750"} in swift["directories"]
+
+
+@pytest.fixture(scope="module")
+def swift_rings(tmp_path_factory, collections):
+    return render(tmp_path_factory.mktemp("swift-rings"), collections, "swift", extra=SWIFT_FACTS,
+                  inventory=SWIFT_INVENTORY, host="ctl0", var="_swift_ring_request")
+
+
+def test_swift_rings_hold_every_storage_hosts_devices(swift_rings):
+    assert swift_rings["replicas"] == 2  # min(3, storage hosts)
+    assert swift_rings["part_power"] == 10 and swift_rings["ports"] == {"account": 6202, "container": 6201, "object": 6200}
+    assert [(d["host"], d["ip"], d["zone"], d["device"], d["weight"]) for d in swift_rings["devices"]] == [
+        ("ctl0", "172.16.1.10", 1, "d1", 100.0), ("st1", "172.16.1.20", 2, "sdb", 200.0),
+        ("st1", "172.16.1.20", 2, "sdc", 100.0)]
+
+
+@pytest.fixture(scope="module")
+def telemetry(tmp_path_factory, collections):
+    facts = dict(FACTS, overcloud_endpoints=dict(FACTS["overcloud_endpoints"], memcached_servers=["172.16.2.10:11211"]))
+    return {role: render(tmp_path_factory.mktemp(role), collections, role, extra=facts)
+            for role in ("gnocchi", "ceilometer", "aodh")}
+
+
+def test_gnocchi_indexer_storage_and_catalog(telemetry):
+    gnocchi = telemetry["gnocchi"]
+    conf = ini(files_of(gnocchi)["/etc/gnocchi/gnocchi.conf"]["content"])
+    assert conf.get("indexer", "url") == "mysql+pymysql://gnocchi:%s@172.16.2.10/gnocchi" % SECRETS["gnocchi_database_password"]
+    assert (conf.get("storage", "driver"), conf.get("storage", "file_basepath")) == ("file", "/var/lib/gnocchi")
+    assert conf.get("api", "auth_mode") == "keystone"
+    assert gnocchi["catalog"]["type"] == "metric" and gnocchi["catalog"]["port"] == 8041
+    assert gnocchi["db_sync"]["commands"] == [["gnocchi-upgrade"]]
+    assert "http-socket = 172.16.2.10:8041\n" in files_of(gnocchi)["/etc/gnocchi/gnocchi-api-uwsgi.ini"]["content"]
+
+
+def test_ceilometer_has_a_user_and_no_catalog_entry(telemetry):
+    ceilometer = telemetry["ceilometer"]
+    assert ceilometer["catalog"] == {"password": SECRETS["ceilometer_keystone_password"]}
+    assert ceilometer["groups"]["service_ceilometer_compute"]["units"] == ["ceilometer-agent-compute"]
+    files = files_of(ceilometer)
+    conf = ini(files["/etc/ceilometer/ceilometer.conf"]["content"])
+    assert conf.get("service_credentials", "username") == "ceilometer"
+    assert conf.get("service_credentials", "interface") == "internalURL"
+    polling = yaml.safe_load(files["/etc/ceilometer/polling.yaml"]["content"])
+    assert polling["sources"][0]["interval"] == 300 and "image.size" in polling["sources"][0]["meters"]
+    assert ceilometer["hooks"] == {"after_units": "upgrade.yml"}
+
+
+def test_aodh_database_evaluator_and_catalog(telemetry):
+    aodh = telemetry["aodh"]
+    conf = ini(files_of(aodh)["/etc/aodh/aodh.conf"]["content"])
+    assert conf.get("database", "connection") == "mysql+pymysql://aodh:%s@172.16.2.10/aodh" % SECRETS["aodh_database_password"]
+    assert conf.get("service_credentials", "password") == SECRETS["aodh_keystone_password"]
+    assert aodh["catalog"]["type"] == "alarming" and aodh["catalog"]["port"] == 8042
+    assert aodh["groups"]["service_aodh"]["units"] == ["aodh-api", "aodh-evaluator", "aodh-notifier", "aodh-listener"]

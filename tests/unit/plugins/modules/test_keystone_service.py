@@ -123,8 +123,23 @@ def test_bad_input_fails_naming_the_field_and_asks_nothing(standin):
         (dict(name=" "), "name: must not be empty"),
         (dict(user=dict(name="glance", password="")), "user.password: must not be empty"),
         (dict(auth=dict(auth_url="keystone:5000", password="secret")), "auth.auth_url: 'keystone:5000' is not"),
+        (dict(type=None), "type: type and endpoints go together"),
+        (dict(endpoints=None), "endpoints: type and endpoints go together"),
+        (dict(type=None, endpoints=None, user=None), "user: nothing to register"),
     ]
     for over, msg in cases:
         result = run(standin, **over)
         assert result.get("failed") and result["msg"].startswith(msg), (over, result["msg"])
     assert standin.cloud.calls == []
+
+
+def test_without_type_and_endpoints_only_the_user_is_made(standin):
+    """A service with no API (Ceilometer's agents) has a user and no catalog entry."""
+    cloud = standin.cloud
+    done = run(standin, name="ceilometer", type=None, endpoints=None, user=dict(name="ceilometer", password="c-pw"))
+    assert done["changed"] and done["service_id"] is None
+    assert done["actions"] == ["create project service", "create user ceilometer", "grant admin on service to ceilometer"]
+    assert cloud.services == {} and cloud.endpoints == {}
+    assert cloud.passwords[cloud.user_named("ceilometer")["id"]] == "c-pw"
+    again = run(standin, name="ceilometer", type=None, endpoints=None, user=dict(name="ceilometer", password="c-pw"))
+    assert not again["changed"] and again["actions"] == []
