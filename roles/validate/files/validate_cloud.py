@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import uuid
 
 GUEST_BOOTED_RE = re.compile(r"stackwright-guest: booted(?: kernel (\S+))?")
 GUEST_DISKS_RE = re.compile(r"stackwright-guest: disks\b([^\r\n]*)")
@@ -55,7 +56,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
-    "zone", "object", "telemetry", "dashboard", "cleanup",
+    "zone", "object", "telemetry", "queue", "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -78,6 +79,8 @@ DEFAULTS = {
     "object_store": True,
     # Gnocchi's (and Aodh's) check, where the catalog has metric (and alarming)
     "telemetry": True,
+    # Zaqar's check, where the catalog has messaging
+    "messaging": True,
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
@@ -125,6 +128,13 @@ class Alarm(dict):
     @property
     def name(self):
         return self.get("name")
+
+
+class Queue(object):
+    """A Zaqar queue, by its name (openstacksdk has no proxy for Zaqar)."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 class CheckFailed(Exception):
@@ -539,6 +549,8 @@ class Validator:
         self.project_id = None
         self.made = {}
         self.work_dir = config["work_dir"] or tempfile.mkdtemp(prefix="validate-")
+        # Zaqar's clients name themselves (a UUID) in every request
+        self.client_id = str(uuid.uuid4())
 
     def name(self, what):
         return "%s-%s" % (self.prefix, what)
@@ -1034,6 +1046,44 @@ class Validator:
         return detail + "; alarm %s (image.size > 1) went from insufficient data to alarm in %.0fs, deleted" % (
             alarm["name"], time.monotonic() - start)
 
+    # (13) Zaqar: a queue, a message posted, claimed, deleted
+    def queue(self):
+        self._deployed("messaging", "zaqar")
+        name = self.name("queue")
+        token = secrets.token_hex(8)
+        self.made["queue"] = Queue(name=name)
+        self._zaqar("PUT", "/v2/queues/%s" % name, "the queue", json={})
+        posted = self._zaqar("POST", "/v2/queues/%s/messages" % name, "the message posted",
+                             json={"messages": [{"ttl": 300, "body": {"token": token}}]})
+        if len(posted.get("resources") or []) != 1:
+            raise CheckFailed("%s: posting one message answered %s" % (name, one_line(posted, 150)))
+        claimed = self._zaqar("POST", "/v2/queues/%s/claims" % name, "the claim", json={"ttl": 60, "grace": 60})
+        messages = claimed.get("messages") if isinstance(claimed, dict) else claimed
+        ours = [m for m in messages or [] if (m.get("body") or {}).get("token") == token]
+        if not ours:
+            raise CheckFailed("%s: the claim holds %d message(s), not the one posted" % (name, len(messages or [])))
+        href = urllib.parse.urlsplit(ours[0]["href"])
+        self._zaqar("DELETE", "%s?%s" % (href.path, href.query), "the claimed message deleted")
+        left = self._zaqar("GET", "/v2/queues/%s/stats" % name, "the queue's stats")
+        total = left.get("messages", {}).get("total")
+        if total != 0:
+            raise CheckFailed("%s: %s message(s) left after the delete" % (name, total))
+        self._delete_queue(self.made["queue"])
+        return "%s: a message posted, claimed, read back and deleted; queue deleted" % name
+
+    def _zaqar(self, method, path, what, **kwargs):
+        """A Zaqar v2 request: every client names itself (Client-ID); the answer's JSON, or {}."""
+        headers = {"Client-ID": self.client_id}
+        answer = self._api("messaging", method, path, headers=headers, **kwargs)
+        if answer.status_code == 204 or not answer.content:
+            if answer.status_code >= 300:
+                raise CheckFailed("%s: HTTP %d" % (what, answer.status_code))
+            return {}
+        return self._json(answer, what)
+
+    def _delete_queue(self, queue):
+        self._zaqar("DELETE", "/v2/queues/%s" % queue.name, "queue %s deleted" % queue.name)
+
     def _api(self, service_type, method, path, **kwargs):
         """A request to a service openstacksdk has no proxy for, at its public endpoint."""
         url = self.conn.endpoint_for(service_type, interface="public").rstrip("/") + path
@@ -1287,6 +1337,7 @@ class Validator:
             "zone": self._delete_zone,
             "container": self._delete_container,
             "alarm": self._delete_alarm,
+            "queue": self._delete_queue,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
@@ -1326,6 +1377,7 @@ class Validator:
         ("zone", lambda c, pid: c.dns.zones()),
         ("container", lambda c, pid: c.object_store.containers()),
         ("alarm", None),
+        ("queue", None),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1337,7 +1389,7 @@ class Validator:
 
     # the kinds of a service the cloud may not have: looked at where the catalog has it
     OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns", "container": "object-store",
-                "alarm": "alarming"}
+                "alarm": "alarming", "queue": "messaging"}
 
     def _ours(self, kind):
         if kind == "volume":
@@ -1347,6 +1399,11 @@ class Validator:
                 return []
             alarms = self._json(self._api("alarming", "GET", "/v2/alarms"), "the alarms")
             return [Alarm(a) for a in alarms if is_ours(a.get("name"), self.prefix)]
+        if kind == "queue":
+            if not any(s.get("type") == "messaging" for s in self._catalog()):
+                return []
+            queues = self._zaqar("GET", "/v2/queues?limit=20", "the queues").get("queues") or []
+            return [Queue(name=q["name"]) for q in queues if is_ours(q.get("name"), self.prefix)]
         if kind in self.OPTIONAL:
             if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
                 return []
@@ -1414,6 +1471,7 @@ def run(config):
         ("zone", v.zone, ("token", "leftovers"), config["dns"], "disabled (dns is false)"),
         ("object", v.object, ("token", "leftovers"), config["object_store"], "disabled (object_store is false)"),
         ("telemetry", v.telemetry, ("image",), config["telemetry"], "disabled (telemetry is false)"),
+        ("queue", v.queue, ("token", "leftovers"), config["messaging"], "disabled (messaging is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:

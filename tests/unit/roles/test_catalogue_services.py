@@ -1,7 +1,9 @@
-"""roles/barbican and roles/heat: their declarations, templated by ansible-playbook
-with a plan's facts as the overcloud role sets them, give the files a node gets -
-barbican.conf with a key-encryption key simple_crypto can use, heat.conf with the
-stack domain - the APIs under uWSGI on the node's addresses, and the catalog entries."""
+"""The catalogue's service roles (Barbican, Heat, Designate, Swift, telemetry, Zaqar):
+their declarations, templated by ansible-playbook with a plan's facts as the overcloud
+role sets them, give the files a node gets - barbican.conf with a key-encryption key
+simple_crypto can use, heat.conf with the stack domain, Swift's proxy and storage
+servers on their networks and its rings' devices, ... - the APIs under uWSGI on the
+node's addresses, and the catalog entries."""
 import base64
 import configparser
 import json
@@ -21,7 +23,7 @@ SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "designate_database_password", "designate_keystone_password", "designate_rndc_key",
     "swift_keystone_password", "swift_hash_path_prefix", "swift_hash_path_suffix",
     "gnocchi_database_password", "gnocchi_keystone_password", "ceilometer_keystone_password",
-    "aodh_database_password", "aodh_keystone_password")}
+    "aodh_database_password", "aodh_keystone_password", "zaqar_database_password", "zaqar_keystone_password")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -291,14 +293,14 @@ def test_swift_rings_hold_every_storage_hosts_devices(swift_rings):
 
 
 @pytest.fixture(scope="module")
-def telemetry(tmp_path_factory, collections):
+def more_services(tmp_path_factory, collections):
     facts = dict(FACTS, overcloud_endpoints=dict(FACTS["overcloud_endpoints"], memcached_servers=["172.16.2.10:11211"]))
     return {role: render(tmp_path_factory.mktemp(role), collections, role, extra=facts)
-            for role in ("gnocchi", "ceilometer", "aodh")}
+            for role in ("gnocchi", "ceilometer", "aodh", "zaqar")}
 
 
-def test_gnocchi_indexer_storage_and_catalog(telemetry):
-    gnocchi = telemetry["gnocchi"]
+def test_gnocchi_indexer_storage_and_catalog(more_services):
+    gnocchi = more_services["gnocchi"]
     conf = ini(files_of(gnocchi)["/etc/gnocchi/gnocchi.conf"]["content"])
     assert conf.get("indexer", "url") == "mysql+pymysql://gnocchi:%s@172.16.2.10/gnocchi" % SECRETS["gnocchi_database_password"]
     assert (conf.get("storage", "driver"), conf.get("storage", "file_basepath")) == ("file", "/var/lib/gnocchi")
@@ -308,8 +310,8 @@ def test_gnocchi_indexer_storage_and_catalog(telemetry):
     assert "http-socket = 172.16.2.10:8041\n" in files_of(gnocchi)["/etc/gnocchi/gnocchi-api-uwsgi.ini"]["content"]
 
 
-def test_ceilometer_has_a_user_and_no_catalog_entry(telemetry):
-    ceilometer = telemetry["ceilometer"]
+def test_ceilometer_has_a_user_and_no_catalog_entry(more_services):
+    ceilometer = more_services["ceilometer"]
     assert ceilometer["catalog"] == {"password": SECRETS["ceilometer_keystone_password"]}
     assert ceilometer["groups"]["service_ceilometer_compute"]["units"] == ["ceilometer-agent-compute"]
     files = files_of(ceilometer)
@@ -321,10 +323,23 @@ def test_ceilometer_has_a_user_and_no_catalog_entry(telemetry):
     assert ceilometer["hooks"] == {"after_units": "upgrade.yml"}
 
 
-def test_aodh_database_evaluator_and_catalog(telemetry):
-    aodh = telemetry["aodh"]
+def test_aodh_database_evaluator_and_catalog(more_services):
+    aodh = more_services["aodh"]
     conf = ini(files_of(aodh)["/etc/aodh/aodh.conf"]["content"])
     assert conf.get("database", "connection") == "mysql+pymysql://aodh:%s@172.16.2.10/aodh" % SECRETS["aodh_database_password"]
     assert conf.get("service_credentials", "password") == SECRETS["aodh_keystone_password"]
     assert aodh["catalog"]["type"] == "alarming" and aodh["catalog"]["port"] == 8042
     assert aodh["groups"]["service_aodh"]["units"] == ["aodh-api", "aodh-evaluator", "aodh-notifier", "aodh-listener"]
+
+
+def test_zaqar_management_in_mariadb_messages_in_swift(more_services):
+    zaqar = more_services["zaqar"]
+    conf = ini(files_of(zaqar)["/etc/zaqar/zaqar.conf"]["content"])
+    assert (conf.get("drivers", "message_store"), conf.get("drivers", "management_store")) == ("swift", "sqlalchemy")
+    assert conf.get("drivers:management_store:sqlalchemy", "uri") == (
+        "mysql+pymysql://zaqar:%s@172.16.2.10/zaqar" % SECRETS["zaqar_database_password"])
+    assert conf.get("drivers:message_store:swift", "uri") == "swift://zaqar:%s@/service" % SECRETS["zaqar_keystone_password"]
+    assert conf.get("drivers:message_store:swift", "interface") == "internalURL"
+    assert files_of(zaqar)["/etc/zaqar/zaqar.conf"]["secret"]
+    assert zaqar["catalog"]["type"] == "messaging" and zaqar["catalog"]["port"] == 8888
+    assert zaqar["db_sync"]["commands"] == [["zaqar-sql-db-manage", "upgrade", "head"]]

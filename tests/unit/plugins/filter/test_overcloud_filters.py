@@ -186,7 +186,7 @@ def test_the_role_plans_addresses_groups_and_secrets(plan_run, tmp_path):
     assert "service_keystone" in facts["ctl0"]["groups"] and "service_cinder_volume" in facts["sto0"]["groups"]
     assert facts["cmp0"]["endpoints"]["keystone_internal_url"] == "http://172.16.2.11:5000"
     secrets = facts["ctl0"]["secrets"]
-    assert len(secrets) == 33 and all(re.fullmatch("[A-Za-z0-9]{32}", v) for v in secrets.values())
+    assert len(secrets) == 35 and all(re.fullmatch("[A-Za-z0-9]{32}", v) for v in secrets.values())
     assert yaml.safe_load((tmp_path / "state" / "secrets.yml").read_text()) == secrets
     assert oct((tmp_path / "state" / "secrets.yml").stat().st_mode & 0o777) == "0o600"
 
@@ -207,7 +207,7 @@ def test_the_role_plans_addresses_groups_and_secrets(plan_run, tmp_path):
      "overcloud_server_roles: Controller.services: unknown service nosuch (known: mariadb, rabbitmq, memcached, "
      "keystone, glance, placement, nova_control, nova_compute, ovn_central, neutron_control, neutron_agent, "
      "cinder_control, cinder_volume, horizon, barbican, heat, designate, swift_proxy, swift_storage, gnocchi, "
-     "ceilometer_central, ceilometer_compute, aodh); Controller.networks: must include ctlplane, the network the node is "
+     "ceilometer_central, ceilometer_compute, aodh, zaqar); Controller.networks: must include ctlplane, the network the node is "
      "reached on; Compute: needs services and networks lists"),
     ({"Controller": {"services": ["mariadb", "neutron_control", "glance"], "networks": ["ctlplane"]},
       "Compute": {"services": ["glance", "mariadb"], "networks": ["ctlplane"]},
