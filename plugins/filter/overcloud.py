@@ -206,14 +206,29 @@ def service_hosts(hosts, hostvars, server_roles):
     return out
 
 
+# What a service cannot run without, and why (checked before any node is touched).
+_SERVICE_NEEDS = [
+    ("swift_proxy", ["swift_storage"], "the objects are on its hosts"),
+    ("ceilometer_central", ["gnocchi"], "Ceilometer publishes to Gnocchi"),
+    ("ceilometer_compute", ["ceilometer_central", "gnocchi"], "its user and Gnocchi's resource types come with them"),
+    ("aodh", ["gnocchi"], "the alarms are on Gnocchi's measures"),
+    ("zaqar", ["swift_proxy", "swift_storage"], "the messages are kept in Swift"),
+]
+
+
 def placement_problems(hosts_of, required, single):
     """What is wrong with where the services run (HOSTS_OF, from service_hosts): a REQUIRED
-    service no host runs, Neutron without the OVN databases, a SINGLE service on several
-    hosts; [] when all is fine."""
+    service no host runs, Neutron without the OVN databases, a service without one it needs
+    (_SERVICE_NEEDS), a SINGLE service on several hosts; [] when all is fine."""
     problems = ["no host runs %s: put a Controller (or AllInOne) node in the inventory" % service
                 for service in required if service not in hosts_of]
     if any(service in hosts_of for service in _NEUTRON) and "ovn_central" not in hosts_of:
         problems.append("Neutron (ML2/OVN) needs the OVN databases: put ovn_central in a server role (Controller)")
+    for service, needs, why in _SERVICE_NEEDS:
+        missing = [n for n in needs if n not in hosts_of]
+        if service in hosts_of and missing:
+            problems.append("%s needs %s (%s): put %s in a server role" % (service, " and ".join(missing), why,
+                                                                           " and ".join(missing)))
     for service in single:
         hosts = _unique(hosts_of.get(service, []))
         if len(hosts) > 1:

@@ -1081,6 +1081,18 @@ class Validator:
             return {}
         return self._json(answer, what)
 
+    def _queue_names(self, page=20, pages=100):
+        """Every queue's name, a page (20 at most, by name) at a time."""
+        names, marker = [], ""
+        for _ in range(pages):
+            query = "limit=%d" % page + ("&marker=%s" % urllib.parse.quote(marker) if marker else "")
+            found = [q["name"] for q in self._zaqar("GET", "/v2/queues?" + query, "the queues").get("queues") or []]
+            names += found
+            if len(found) < page:
+                break
+            marker = found[-1]
+        return names
+
     def _delete_queue(self, queue):
         self._zaqar("DELETE", "/v2/queues/%s" % queue.name, "queue %s deleted" % queue.name)
 
@@ -1402,8 +1414,7 @@ class Validator:
         if kind == "queue":
             if not any(s.get("type") == "messaging" for s in self._catalog()):
                 return []
-            queues = self._zaqar("GET", "/v2/queues?limit=20", "the queues").get("queues") or []
-            return [Queue(name=q["name"]) for q in queues if is_ours(q.get("name"), self.prefix)]
+            return [Queue(name=name) for name in self._queue_names() if is_ours(name, self.prefix)]
         if kind in self.OPTIONAL:
             if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
                 return []

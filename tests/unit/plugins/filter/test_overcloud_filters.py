@@ -81,6 +81,20 @@ def test_placement_without_problem():
     assert placement_problems(hosts_of, ["mariadb", "rabbitmq", "memcached", "keystone"], ["mariadb", "keystone"]) == []
 
 
+def test_placement_problems_name_a_service_without_what_it_needs():
+    base = {s: ["ctl0"] for s in ("mariadb", "rabbitmq", "memcached", "keystone")}
+    problems = placement_problems(dict(base, zaqar=["ctl0"], ceilometer_compute=["cmp0"], swift_proxy=["ctl0"]),
+                                  ["mariadb"], [])
+    assert problems == [
+        "swift_proxy needs swift_storage (the objects are on its hosts): put swift_storage in a server role",
+        "ceilometer_compute needs ceilometer_central and gnocchi (its user and Gnocchi's resource types come with "
+        "them): put ceilometer_central and gnocchi in a server role",
+        "zaqar needs swift_storage (the messages are kept in Swift): put swift_storage in a server role"]
+    whole = dict(base, zaqar=["ctl0"], swift_proxy=["ctl0"], swift_storage=["ctl0"], gnocchi=["ctl0"],
+                 ceilometer_central=["ctl0"], ceilometer_compute=["cmp0"], aodh=["ctl0"])
+    assert placement_problems(whole, ["mariadb"], []) == []
+
+
 def test_placement_problems_in_order():
     hosts_of = {"mariadb": ["a", "b", "a"], "neutron_control": ["a"], "glance": ["a"], "keystone": ["b"]}
     assert placement_problems(hosts_of, ["mariadb", "rabbitmq", "keystone"], ["mariadb", "glance", "keystone"]) == [
