@@ -866,8 +866,11 @@ class Validator:
         disks = wait_until(seen, self.timeouts["volume"], 5, "the guest to list vdb on its console")
         return detail + "; the guest sees disks %s" % " ".join(disks)
 
+    def _in_catalog(self, service_type):
+        return any(s.get("type") == service_type for s in self._catalog())
+
     def _deployed(self, service_type, role):
-        if not any(s.get("type") == service_type for s in self._catalog()):
+        if not self._in_catalog(service_type):
             raise NotDeployed("no %s in the catalog (%s is in no server role)" % (service_type, role))
 
     # (8) Barbican: a secret stored and read back
@@ -1022,7 +1025,7 @@ class Validator:
                 image.name, ", ".join("%g" % v for v in sorted(sizes)), image.size))
         detail = "image.size of %s measured (%d bytes, %d point(s)) after %.0fs" % (
             image.name, image.size, len(measures), time.monotonic() - start)
-        if not any(s.get("type") == "alarming" for s in self._catalog()):
+        if not self._in_catalog("alarming"):
             return detail + "; no alarming in the catalog"
         granularity = int(measures[-1][1])
         answer = self._api("alarming", "POST", "/v2/alarms", json={
@@ -1406,21 +1409,18 @@ class Validator:
     def _ours(self, kind):
         if kind == "volume":
             return leftovers(self._volumes(), self.prefix)
-        if kind == "alarm":
-            if not any(s.get("type") == "alarming" for s in self._catalog()):
-                return []
-            alarms = self._json(self._api("alarming", "GET", "/v2/alarms"), "the alarms")
-            return [Alarm(a) for a in alarms if is_ours(a.get("name"), self.prefix)]
-        if kind == "queue":
-            if not any(s.get("type") == "messaging" for s in self._catalog()):
-                return []
-            return [Queue(name=name) for name in self._queue_names() if is_ours(name, self.prefix)]
         if kind in self.OPTIONAL:
-            if not any(s.get("type") == self.OPTIONAL[kind] for s in self._catalog()):
+            if not self._in_catalog(self.OPTIONAL[kind]):
                 return []
+            if kind == "alarm":
+                found = [Alarm(a) for a in self._json(self._api("alarming", "GET", "/v2/alarms"), "the alarms")]
+            elif kind == "queue":
+                found = [Queue(name=name) for name in self._queue_names()]
+            else:
+                found = dict(self.LISTS)[kind](self.conn, self.project_id)
             # zone names are DNS names: the check makes them in lower case
             prefix = self.prefix.lower() if kind == "zone" else self.prefix
-            return leftovers(dict(self.LISTS)[kind](self.conn, self.project_id), prefix)
+            return leftovers(found, prefix)
         lister = dict(self.LISTS)[kind]
         owner_attr = "owner" if kind == "image" else "project_id"
         # flavors have no project; the others are this project's only
