@@ -213,6 +213,7 @@ _SERVICE_NEEDS = [
     ("ceilometer_compute", ["ceilometer_central", "gnocchi"], "its user and Gnocchi's resource types come with them"),
     ("aodh", ["gnocchi"], "the alarms are on Gnocchi's measures"),
     ("zaqar", ["swift_proxy", "swift_storage"], "the messages are kept in Swift"),
+    ("magnum", ["heat"], "its clusters are Heat stacks"),
 ]
 
 

@@ -56,7 +56,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
-    "zone", "object", "telemetry", "queue", "dashboard", "cleanup",
+    "zone", "object", "telemetry", "queue", "cluster_template", "datastore", "dashboard", "cleanup",
 ]
 
 DEFAULTS = {
@@ -81,6 +81,12 @@ DEFAULTS = {
     "telemetry": True,
     # Zaqar's check, where the catalog has messaging
     "messaging": True,
+    # Magnum's check, where the catalog has container-infra
+    "container_infra": True,
+    # Trove's check, where the catalog has database: the datastores deploy.yml registered
+    # (roles/trove's trove_datastores; empty: any datastore with an active default)
+    "database": True,
+    "datastores": [],
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
@@ -124,6 +130,15 @@ def delete_secret(km, secret):
 class Alarm(dict):
     """An Aodh alarm as its API gives it (openstacksdk has no proxy for Aodh), named as
     the cleanup names what it deletes."""
+
+    @property
+    def name(self):
+        return self.get("name")
+
+
+class ClusterTemplate(dict):
+    """A Magnum cluster template as its API gives it, named as the cleanup names what
+    it deletes."""
 
     @property
     def name(self):
@@ -1074,6 +1089,78 @@ class Validator:
         self._delete_queue(self.made["queue"])
         return "%s: a message posted, claimed, read back and deleted; queue deleted" % name
 
+    # (14) Magnum: a cluster template made on a cluster image, read back, deleted
+    def cluster_template(self):
+        self._deployed("container-infra", "magnum")
+        # the image record a cluster would boot (no data: a template only names it)
+        image = self._json(self._api("image", "POST", "/v2/images", json={
+            "name": self.name("coe-image"), "disk_format": "qcow2", "container_format": "bare",
+            "os_distro": "fedora-coreos"}), "the cluster image's record")
+        self.made.setdefault("images", []).append(image["id"])
+        body = {"name": self.name("cluster-template"), "coe": "kubernetes", "image_id": image["id"],
+                "network_driver": "flannel"}
+        if self.made.get("external") is not None:
+            body["external_network_id"] = self.made["external"].id
+        if self.made.get("flavor") is not None:
+            body["flavor_id"] = body["master_flavor_id"] = self.made["flavor"].id
+        made = ClusterTemplate(self._json(self._api("container-infra", "POST", "/v1/clustertemplates", json=body),
+                                          "the cluster template"))
+        self.made["cluster template"] = made
+        listed = self._json(self._api("container-infra", "GET", "/v1/clustertemplates"), "the cluster templates")
+        ours = [t for t in listed.get("clustertemplates") or [] if t.get("uuid") == made.get("uuid")]
+        if not ours:
+            raise CheckFailed("%s: made, but not in the list of cluster templates" % made.name)
+        got = self._json(self._api("container-infra", "GET", "/v1/clustertemplates/%s" % made["uuid"]),
+                         "the cluster template read back")
+        wrong = {key: got.get(key) for key, value in body.items() if key != "name" and got.get(key) != value}
+        if got.get("cluster_distro") != "fedora-coreos":
+            wrong["cluster_distro"] = got.get("cluster_distro")
+        if wrong:
+            raise CheckFailed("%s read back with %s" % (made.name, wrong))
+        self._delete_cluster_template(made)
+        self.conn.image.delete_image(image["id"], ignore_missing=True)
+        named = [what for key, what in (("external_network_id", "external network"), ("flavor_id", "flavor"))
+                 if key in body]
+        return "%s: kubernetes on image %s (fedora-coreos)%s: made, listed, read back, deleted" % (
+            made.name, self.name("coe-image"), "".join(", " + what for what in named))
+
+    # (15) Trove: the datastores users may ask for, with their versions
+    def datastore(self):
+        self._deployed("database", "trove")
+        found = self._json(self._api("database", "GET", "/datastores"), "the datastores").get("datastores") or []
+        by_name = {d.get("name"): d for d in found}
+        wanted = self.config["datastores"] or []
+        if not wanted:
+            usable = [d for d in found if d.get("default_version")]
+            if not usable:
+                raise CheckFailed("no datastore with a default version (found: %s)" % (
+                    ", ".join(sorted(by_name)) or "none"))
+            wanted = [{"name": d["name"]} for d in usable]
+        told = []
+        for want in wanted:
+            store = by_name.get(want["name"])
+            if store is None:
+                raise CheckFailed("datastore %s is not listed (found: %s)" % (
+                    want["name"], ", ".join(sorted(by_name)) or "none"))
+            versions = self._json(self._api("database", "GET", "/datastores/%s/versions" % store["id"]),
+                                  "the versions of %s" % want["name"]).get("versions") or []
+            active = {v.get("name"): v for v in versions if v.get("active", True)}
+            expected = [str(v["name"]) for v in want.get("versions") or [] if v.get("active", True)]
+            missing = [v for v in expected if v not in active]
+            if missing:
+                raise CheckFailed("datastore %s: version(s) %s not listed as active (listed: %s)" % (
+                    want["name"], ", ".join(missing), ", ".join(sorted(active)) or "none"))
+            default = store.get("default_version")
+            if want.get("default") and default != active.get(str(want["default"]), {}).get("id"):
+                raise CheckFailed("datastore %s: the default version is not %s" % (want["name"], want["default"]))
+            told.append("%s (%s)" % (want["name"], ", ".join(sorted(active))))
+        return "datastores listed with their active versions: %s" % "; ".join(told)
+
+    def _delete_cluster_template(self, template):
+        answer = self._api("container-infra", "DELETE", "/v1/clustertemplates/%s" % template["uuid"])
+        if answer.status_code not in (204, 404):
+            raise CheckFailed("cluster template %s: delete answered HTTP %d" % (template.name, answer.status_code))
+
     def _zaqar(self, method, path, what, **kwargs):
         """A Zaqar v2 request: every client names itself (Client-ID); the answer's JSON, or {}."""
         headers = {"Client-ID": self.client_id}
@@ -1353,6 +1440,7 @@ class Validator:
             "container": self._delete_container,
             "alarm": self._delete_alarm,
             "queue": self._delete_queue,
+            "cluster template": self._delete_cluster_template,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
             "volume": delete_volume,
@@ -1393,6 +1481,8 @@ class Validator:
         ("container", lambda c, pid: c.object_store.containers()),
         ("alarm", None),
         ("queue", None),
+        # before the images its templates name
+        ("cluster template", None),
         ("server", lambda c, pid: c.compute.servers()),
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1404,7 +1494,7 @@ class Validator:
 
     # the kinds of a service the cloud may not have: looked at where the catalog has it
     OPTIONAL = {"stack": "orchestration", "secret": "key-manager", "zone": "dns", "container": "object-store",
-                "alarm": "alarming", "queue": "messaging"}
+                "alarm": "alarming", "queue": "messaging", "cluster template": "container-infra"}
 
     def _ours(self, kind):
         if kind == "volume":
@@ -1416,6 +1506,10 @@ class Validator:
                 found = [Alarm(a) for a in self._json(self._api("alarming", "GET", "/v2/alarms"), "the alarms")]
             elif kind == "queue":
                 found = [Queue(name=name) for name in self._queue_names()]
+            elif kind == "cluster template":
+                found = [ClusterTemplate(t) for t in self._json(
+                    self._api("container-infra", "GET", "/v1/clustertemplates"), "the cluster templates")
+                    .get("clustertemplates") or []]
             else:
                 found = dict(self.LISTS)[kind](self.conn, self.project_id)
             # zone names are DNS names: the check makes them in lower case
@@ -1483,6 +1577,9 @@ def run(config):
         ("object", v.object, ("token", "leftovers"), config["object_store"], "disabled (object_store is false)"),
         ("telemetry", v.telemetry, ("image",), config["telemetry"], "disabled (telemetry is false)"),
         ("queue", v.queue, ("token", "leftovers"), config["messaging"], "disabled (messaging is false)"),
+        ("cluster_template", v.cluster_template, ("token", "leftovers"), config["container_infra"],
+         "disabled (container_infra is false)"),
+        ("datastore", v.datastore, ("token", "leftovers"), config["database"], "disabled (database is false)"),
         ("dashboard", v.dashboard, (), config["dashboard"], "disabled (dashboard is false)"),
     ]
     if config["read_only"]:

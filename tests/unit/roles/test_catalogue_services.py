@@ -1,4 +1,5 @@
-"""The catalogue's service roles (Barbican, Heat, Designate, Swift, telemetry, Zaqar):
+"""The catalogue's service roles (Barbican, Heat, Designate, Swift, telemetry, Zaqar,
+Magnum, Trove):
 their declarations, templated by ansible-playbook with a plan's facts as the overcloud
 role sets them, give the files a node gets - barbican.conf with a key-encryption key
 simple_crypto can use, heat.conf with the stack domain, Swift's proxy and storage
@@ -23,7 +24,9 @@ SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "designate_database_password", "designate_keystone_password", "designate_rndc_key",
     "swift_keystone_password", "swift_hash_path_prefix", "swift_hash_path_suffix",
     "gnocchi_database_password", "gnocchi_keystone_password", "ceilometer_keystone_password",
-    "aodh_database_password", "aodh_keystone_password", "zaqar_database_password", "zaqar_keystone_password")}
+    "aodh_database_password", "aodh_keystone_password", "zaqar_database_password", "zaqar_keystone_password",
+    "magnum_database_password", "magnum_keystone_password", "magnum_domain_admin_password",
+    "trove_database_password", "trove_keystone_password")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -296,7 +299,7 @@ def test_swift_rings_hold_every_storage_hosts_devices(swift_rings):
 def more_services(tmp_path_factory, collections):
     facts = dict(FACTS, overcloud_endpoints=dict(FACTS["overcloud_endpoints"], memcached_servers=["172.16.2.10:11211"]))
     return {role: render(tmp_path_factory.mktemp(role), collections, role, extra=facts)
-            for role in ("gnocchi", "ceilometer", "aodh", "zaqar")}
+            for role in ("gnocchi", "ceilometer", "aodh", "zaqar", "magnum", "trove")}
 
 
 def test_gnocchi_indexer_storage_and_catalog(more_services):
@@ -343,3 +346,50 @@ def test_zaqar_management_in_mariadb_messages_in_swift(more_services):
     assert files_of(zaqar)["/etc/zaqar/zaqar.conf"]["secret"]
     assert zaqar["catalog"]["type"] == "messaging" and zaqar["catalog"]["port"] == 8888
     assert zaqar["db_sync"]["commands"] == [["zaqar-sql-db-manage", "upgrade", "head"]]
+
+
+def test_magnum_trustee_domain_clients_and_catalog(more_services):
+    magnum = more_services["magnum"]
+    files = files_of(magnum)
+    conf = ini(files["/etc/magnum/magnum.conf"]["content"])
+    assert conf.get("database", "connection") == (
+        "mysql+pymysql://magnum:%s@172.16.2.10/magnum" % SECRETS["magnum_database_password"])
+    # the domain the lifecycle makes is the one magnum.conf names, with the same password
+    assert magnum["domain"] == {"name": "magnum", "admin": "magnum_domain_admin",
+                                "password": SECRETS["magnum_domain_admin_password"]}
+    assert (conf.get("trust", "trustee_domain_name"), conf.get("trust", "trustee_domain_admin_name"),
+            conf.get("trust", "trustee_domain_admin_domain_name"), conf.get("trust", "trustee_domain_admin_password")) == (
+        "magnum", "magnum_domain_admin", "magnum", SECRETS["magnum_domain_admin_password"])
+    assert conf.get("keystone_auth", "password") == SECRETS["magnum_keystone_password"]
+    assert conf.get("certificates", "cert_manager_type") == "x509keypair"
+    # every service Magnum calls, on its internal endpoint
+    for client in ("heat", "glance", "nova", "neutron", "cinder", "barbican", "octavia", "magnum"):
+        assert conf.get(client + "_client", "endpoint_type") == "internalURL", client
+        assert conf.get(client + "_client", "region_name") == "RegionOne", client
+    assert files["/etc/magnum/magnum.conf"]["secret"]
+    assert magnum["catalog"]["type"] == "container-infra" and magnum["catalog"]["path"] == "/v1"
+    assert magnum["groups"]["service_magnum"]["units"] == ["magnum-api", "magnum-conductor"]
+    assert "http-socket = 172.16.2.10:9511\n" in files["/etc/magnum/magnum-api-uwsgi.ini"]["content"]
+    assert magnum["db_sync"]["commands"] == [["magnum-db-manage", "upgrade"]]
+
+
+def test_heat_declares_its_stack_domain(heat):
+    assert heat["domain"] == {"name": "heat", "admin": "heat_domain_admin",
+                              "password": SECRETS["heat_domain_admin_password"],
+                              "roles": ["heat_stack_owner", "heat_stack_user"]}
+
+
+def test_trove_database_service_user_and_datastores_hook(more_services):
+    trove = more_services["trove"]
+    files = files_of(trove)
+    conf = ini(files["/etc/trove/trove.conf"]["content"])
+    assert conf.get("database", "connection") == "mysql+pymysql://trove:%s@172.16.2.10/trove" % SECRETS["trove_database_password"]
+    assert (conf.get("service_credentials", "username"), conf.get("service_credentials", "password")) == (
+        "trove", SECRETS["trove_keystone_password"])
+    assert conf.get("DEFAULT", "nova_compute_endpoint_type") == "internalURL"
+    assert trove["catalog"]["type"] == "database" and trove["catalog"]["path"] == "/v1.0/%(project_id)s"
+    assert trove["groups"]["service_trove"]["units"] == ["trove-api", "trove-taskmanager", "trove-conductor"]
+    uwsgi = files["/etc/trove/trove-api-uwsgi.ini"]["content"]
+    assert "wsgi-file = /usr/lib/python3/dist-packages/trove/cmd/app_wsgi.py\n" in uwsgi
+    assert "http-socket = 192.168.24.50:8779\n" in uwsgi
+    assert trove["hooks"] == {"after_units": "datastores.yml"}

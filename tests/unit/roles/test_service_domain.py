@@ -1,4 +1,5 @@
-"""roles/heat's stack domain step: stack_domain.py keeps stdout to one JSON line even
+"""A service's own Keystone domain (roles/openstack_service, the declaration's domain;
+Heat's stack domain, Magnum's trustees): service_domain.py keeps stdout to one JSON line even
 when Keystone needs another try (a memcached restarted under it answers 500 once),
 and the task reads its result from the last line, as a terminal over SSH merges
 stderr into stdout. Before: the retry's note went to stderr, the task's from_json
@@ -16,22 +17,22 @@ from keystoneauth1 import exceptions as ks_exceptions
 
 from fixtures import ROOT
 
-SCRIPT = os.path.join(ROOT, "roles", "heat", "files", "stack_domain.py")
-TASKS = os.path.join(ROOT, "roles", "heat", "tasks", "keystone.yml")
+SCRIPT = os.path.join(ROOT, "roles", "openstack_service", "files", "service_domain.py")
+TASKS = os.path.join(ROOT, "roles", "openstack_service", "tasks", "domain.yml")
 
 
 @pytest.fixture
-def stack_domain(monkeypatch):
-    spec = importlib.util.spec_from_file_location("stack_domain", SCRIPT)
+def service_domain(monkeypatch):
+    spec = importlib.util.spec_from_file_location("service_domain", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "PAUSE", 0)
-    monkeypatch.setenv("HEAT_DOMAIN_ADMIN_PASSWORD", "s3cret-domain")
+    monkeypatch.setenv("SERVICE_DOMAIN_ADMIN_PASSWORD", "s3cret-domain")
     monkeypatch.setenv("OS_PASSWORD", "s3cret-admin")
     return module
 
 
-def test_a_retried_keystone_error_leaves_one_json_line(stack_domain, monkeypatch, capsys):
+def test_a_retried_keystone_error_leaves_one_json_line(service_domain, monkeypatch, capsys):
     calls = []
 
     def main(notes):
@@ -41,8 +42,8 @@ def test_a_retried_keystone_error_leaves_one_json_line(stack_domain, monkeypatch
         print(json.dumps({"changed": True, "actions": ["create domain heat"], "notes": notes}))
         return 0
 
-    monkeypatch.setattr(stack_domain, "main", main)
-    assert stack_domain.run() == 0
+    monkeypatch.setattr(service_domain, "main", main)
+    assert service_domain.run() == 0
     out, err = capsys.readouterr()
     assert err == ""
     lines = out.splitlines()
@@ -53,17 +54,17 @@ def test_a_retried_keystone_error_leaves_one_json_line(stack_domain, monkeypatch
     assert "s3cret" not in out
 
 
-def test_a_lasting_failure_is_one_json_line_with_the_tries(stack_domain, monkeypatch, capsys):
+def test_a_lasting_failure_is_one_json_line_with_the_tries(service_domain, monkeypatch, capsys):
     def main(notes):
         raise ks_exceptions.ServiceUnavailable("down")
 
-    monkeypatch.setattr(stack_domain, "main", main)
-    assert stack_domain.run() == 1
+    monkeypatch.setattr(service_domain, "main", main)
+    assert service_domain.run() == 1
     out, err = capsys.readouterr()
     assert err == "" and len(out.splitlines()) == 1
     result = json.loads(out)
     assert result["failed"] is True and "ServiceUnavailable" in result["msg"]
-    assert len(result["notes"]) == stack_domain.TRIES - 1
+    assert len(result["notes"]) == service_domain.TRIES - 1
 
 
 def _task(name_start):
@@ -77,14 +78,14 @@ def _task(name_start):
      True, None),
     (['{"changed": false, "actions": []}'], False, None),
     (["warning", '{"changed": false, "actions": [], "failed": true, "msg": "Forbidden: no"}'], False, "Forbidden: no"),
-    ([], False, "stack_domain.py exited 1: Traceback"),
+    ([], False, "service_domain.py exited 1: Traceback"),
     # a crash before the script could report: the traceback, through the terminal
     (["Traceback (most recent call last):", "ImportError: no openstack"], False,
-     "stack_domain.py exited 1: Traceback (most recent call last):\nImportError: no openstack"),
+     "service_domain.py exited 1: Traceback (most recent call last):\nImportError: no openstack"),
 ])
 def test_the_task_reads_the_last_line(tmp_path, stdout_lines, changed, msg):
-    """The task's own expressions (read from keystone.yml), on what the script printed."""
-    run_task = _task("The stack domain")
+    """The task's own expressions (read from domain.yml), on what the script printed."""
+    run_task = _task("The domain, its admin")
     fail_task = _task("Fail with the reason")
     registered = {"stdout_lines": stdout_lines, "stdout": "\n".join(stdout_lines),
                   "rc": 1 if msg else 0, "stderr": "Traceback" if not stdout_lines else ""}
@@ -92,7 +93,7 @@ def test_the_task_reads_the_last_line(tmp_path, stdout_lines, changed, msg):
     fail_msg = fail_task["ansible.builtin.fail"]["msg"].strip()[3:-3] if msg else "none"
     # the block's variables (the result read from the output), with the registered output
     block_vars = yaml.safe_load(open(TASKS))[0]["vars"]
-    play = [{"hosts": "localhost", "gather_facts": False, "vars": dict(block_vars, _heat_stack_domain=registered),
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": dict(block_vars, _openstack_service_domain=registered),
              "tasks": [{"ansible.builtin.copy": {
                  "dest": str(out),
                  "content": "{{ {'changed': (%s), 'msg': (%s)} | to_json }}" % (run_task["changed_when"], fail_msg)}}]}]

@@ -1,10 +1,12 @@
 # Copyright: Stackwright contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What heat-keystone-setup-domain does, idempotently: the stack domain, its admin
-user (with that password: a rotated one is set again) holding the admin role on
-the domain, and the roles Heat gives its users. The admin's credentials come from
-the OS_* environment, the domain admin's password from HEAT_DOMAIN_ADMIN_PASSWORD;
-prints {"changed": bool, "actions": [...]} and never a password."""
+"""A service's own Keystone domain, idempotently (what heat-keystone-setup-domain
+does for Heat's stacks, what Magnum's trustees need): the domain, its admin user
+(with that password: a rotated one is set again) holding the admin role on the
+domain, and the roles the service gives its users. The cloud admin's credentials
+come from the OS_* environment; SERVICE_NAME, SERVICE_DOMAIN, SERVICE_DOMAIN_ADMIN,
+SERVICE_DOMAIN_ADMIN_PASSWORD and SERVICE_ROLES (comma-separated) say what to make.
+Prints {"changed": bool, "actions": [...]} and never a password."""
 
 import json
 import os
@@ -27,17 +29,18 @@ def password_works(auth_url, user_id, password):
 
 
 def main(notes):
-    domain_name = os.environ["HEAT_DOMAIN"]
-    admin_name = os.environ["HEAT_DOMAIN_ADMIN"]
-    password = os.environ["HEAT_DOMAIN_ADMIN_PASSWORD"]
-    roles = [r for r in os.environ.get("HEAT_ROLES", "").split(",") if r]
+    service = os.environ.get("SERVICE_NAME", "the service")
+    domain_name = os.environ["SERVICE_DOMAIN"]
+    admin_name = os.environ["SERVICE_DOMAIN_ADMIN"]
+    password = os.environ["SERVICE_DOMAIN_ADMIN_PASSWORD"]
+    roles = [r for r in os.environ.get("SERVICE_ROLES", "").split(",") if r]
     conn = openstack.connect()
     identity = conn.identity
     actions = []
 
     domain = identity.find_domain(domain_name)
     if domain is None:
-        domain = identity.create_domain(name=domain_name, description="Owns the users and projects of Heat's stacks")
+        domain = identity.create_domain(name=domain_name, description="Owns the users and projects %s makes" % service)
         actions.append("create domain %s" % domain_name)
     elif not domain.is_enabled:
         domain = identity.update_domain(domain, is_enabled=True)
@@ -46,7 +49,7 @@ def main(notes):
     user = identity.find_user(admin_name, domain_id=domain.id)
     if user is None:
         user = identity.create_user(name=admin_name, domain_id=domain.id, password=password, is_enabled=True,
-                                    description="Manages the users and projects of Heat's stacks")
+                                    description="Manages the users and projects %s makes" % service)
         actions.append("create user %s in %s" % (admin_name, domain_name))
     elif not password_works(os.environ["OS_AUTH_URL"], user.id, password):
         identity.update_user(user, password=password, is_enabled=True)
@@ -81,7 +84,7 @@ def transient(exc):
 
 
 def redact(text):
-    for name in ("HEAT_DOMAIN_ADMIN_PASSWORD", "OS_PASSWORD"):
+    for name in ("SERVICE_DOMAIN_ADMIN_PASSWORD", "OS_PASSWORD"):
         if os.environ.get(name):
             text = text.replace(os.environ[name], "********")
     return text
