@@ -106,7 +106,9 @@ DEFAULTS = {
     "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
                  "api": 60, "dashboard": 120, "delete": 300, "stack": 900, "zone": 120,
                  # Ceilometer's polling interval and Gnocchi's processing, then Aodh's evaluation
-                 "telemetry": 600, "alarm": 300},
+                 "telemetry": 600, "alarm": 300,
+                 # the services' notifications reaching Gnocchi through Ceilometer
+                 "notification": 120},
 }
 
 # What a read-only run (an overcloud status) checks: nothing it does creates or deletes.
@@ -1040,6 +1042,7 @@ class Validator:
                 image.name, ", ".join("%g" % v for v in sorted(sizes)), image.size))
         detail = "image.size of %s measured (%d bytes, %d point(s)) after %.0fs" % (
             image.name, image.size, len(measures), time.monotonic() - start)
+        detail += self._ended_on_delete()
         if not self._in_catalog("alarming"):
             return detail + "; no alarming in the catalog"
         granularity = int(measures[-1][1])
@@ -1063,6 +1066,33 @@ class Validator:
         self._delete_alarm(alarm)
         return detail + "; alarm %s (image.size > 1) went from insufficient data to alarm in %.0fs, deleted" % (
             alarm["name"], time.monotonic() - start)
+
+    def _ended_on_delete(self):
+        """A deleted image's resource is ended in Gnocchi: only the services' notifications
+        (Glance's image.delete, through Ceilometer's event pipeline) do that, not polling."""
+        path = os.path.join(self.work_dir, "%s-events.raw" % self.prefix)
+        with open(path, "wb") as fh:
+            fh.write(os.urandom(4096))
+        try:
+            image = self._upload("events-image", path, "raw", "bare")
+        finally:
+            os.unlink(path)
+        wait = self.timeouts["notification"]
+
+        def resource():
+            answer = self._api("metric", "GET", "/v1/resource/image/%s" % image.id)
+            return None if answer.status_code == 404 else self._json(answer, "Gnocchi's resource for %s" % image.name)
+
+        start = time.monotonic()
+        wait_until(resource, wait, 3, "Gnocchi to know image %s (Glance's notification of its upload)" % image.name)
+        known = time.monotonic() - start
+        self.conn.image.delete_image(image)
+        start = time.monotonic()
+        wait_until(lambda: (resource() or {}).get("ended_at"), wait, 3,
+                   "Gnocchi to end the resource of deleted image %s (Glance's notification of the delete, "
+                   "through Ceilometer's event pipeline)" % image.name)
+        return "; image %s known to Gnocchi %.0fs after its upload, its resource ended %.0fs after its delete" % (
+            image.name, known, time.monotonic() - start)
 
     # (13) Zaqar: a queue, a message posted, claimed, deleted
     def queue(self):
@@ -1103,14 +1133,14 @@ class Validator:
             body["external_network_id"] = self.made["external"].id
         if self.made.get("flavor") is not None:
             body["flavor_id"] = body["master_flavor_id"] = self.made["flavor"].id
-        made = ClusterTemplate(self._json(self._api("container-infra", "POST", "/v1/clustertemplates", json=body),
+        made = ClusterTemplate(self._json(self._api("container-infra", "POST", "/clustertemplates", json=body),
                                           "the cluster template"))
         self.made["cluster template"] = made
-        listed = self._json(self._api("container-infra", "GET", "/v1/clustertemplates"), "the cluster templates")
+        listed = self._json(self._api("container-infra", "GET", "/clustertemplates"), "the cluster templates")
         ours = [t for t in listed.get("clustertemplates") or [] if t.get("uuid") == made.get("uuid")]
         if not ours:
             raise CheckFailed("%s: made, but not in the list of cluster templates" % made.name)
-        got = self._json(self._api("container-infra", "GET", "/v1/clustertemplates/%s" % made["uuid"]),
+        got = self._json(self._api("container-infra", "GET", "/clustertemplates/%s" % made["uuid"]),
                          "the cluster template read back")
         wrong = {key: got.get(key) for key, value in body.items() if key != "name" and got.get(key) != value}
         if got.get("cluster_distro") != "fedora-coreos":
@@ -1157,7 +1187,7 @@ class Validator:
         return "datastores listed with their active versions: %s" % "; ".join(told)
 
     def _delete_cluster_template(self, template):
-        answer = self._api("container-infra", "DELETE", "/v1/clustertemplates/%s" % template["uuid"])
+        answer = self._api("container-infra", "DELETE", "/clustertemplates/%s" % template["uuid"])
         if answer.status_code not in (204, 404):
             raise CheckFailed("cluster template %s: delete answered HTTP %d" % (template.name, answer.status_code))
 
@@ -1187,7 +1217,8 @@ class Validator:
         self._zaqar("DELETE", "/v2/queues/%s" % queue.name, "queue %s deleted" % queue.name)
 
     def _api(self, service_type, method, path, **kwargs):
-        """A request to a service openstacksdk has no proxy for, at its public endpoint."""
+        """A request to a service openstacksdk has no proxy for, at its public endpoint
+        (PATH after the catalog's URL, which may hold the version: Magnum's /v1)."""
         url = self.conn.endpoint_for(service_type, interface="public").rstrip("/") + path
         return self.conn.session.request(url, method, raise_exc=False, **kwargs)
 
@@ -1508,7 +1539,7 @@ class Validator:
                 found = [Queue(name=name) for name in self._queue_names()]
             elif kind == "cluster template":
                 found = [ClusterTemplate(t) for t in self._json(
-                    self._api("container-infra", "GET", "/v1/clustertemplates"), "the cluster templates")
+                    self._api("container-infra", "GET", "/clustertemplates"), "the cluster templates")
                     .get("clustertemplates") or []]
             else:
                 found = dict(self.LISTS)[kind](self.conn, self.project_id)

@@ -34,6 +34,7 @@ FACTS = {
     "overcloud_addresses": {"internal_api": {"address": "172.16.2.10"}, "ctlplane": {"address": "192.168.24.50"}},
     "overcloud_public_network": "ctlplane",
     "overcloud_transport_url": "rabbit://openstack:pw@172.16.2.10:5672/",
+    "overcloud_notifications": {},
     "overcloud_endpoints": {"database_host": "172.16.2.10", "region": "RegionOne",
                             "keystone_internal_url": "http://172.16.2.10:5000"},
     "overcloud_authtoken": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000"},
@@ -324,6 +325,25 @@ def test_ceilometer_has_a_user_and_no_catalog_entry(more_services):
     polling = yaml.safe_load(files["/etc/ceilometer/polling.yaml"]["content"])
     assert polling["sources"][0]["interval"] == 300 and "image.size" in polling["sources"][0]["meters"]
     assert ceilometer["hooks"] == {"after_units": "upgrade.yml"}
+    # the services' events end deleted resources in Gnocchi (no Aodh here: no notifier)
+    events = yaml.safe_load(files["/etc/ceilometer/event_pipeline.yaml"]["content"])
+    assert events["sinks"] == [{"name": "event_sink", "publishers": ["gnocchi://"]}]
+    assert files["/etc/ceilometer/event_pipeline.yaml"]["restarts"] == ["ceilometer-agent-notification"]
+
+
+def test_where_ceilometer_runs_the_services_send_notifications(tmp_path, collections):
+    notifications = {"oslo_messaging_notifications": {"driver": "messagingv2",
+                                                      "transport_url": FACTS["overcloud_transport_url"]}}
+    heat = render(tmp_path, collections, "heat", extra={"overcloud_notifications": notifications})
+    conf = ini(files_of(heat)["/etc/heat/heat.conf"]["content"])
+    assert (conf.get("oslo_messaging_notifications", "driver"), conf.get("oslo_messaging_notifications", "transport_url")) \
+        == ("messagingv2", FACTS["overcloud_transport_url"])
+    # the operator's overrides still win
+    heat = render(tmp_path, collections, "heat", extra={"overcloud_notifications": notifications,
+                                                        "heat_config_overrides": {"oslo_messaging_notifications":
+                                                                                  {"driver": "noop"}}})
+    conf = ini(files_of(heat)["/etc/heat/heat.conf"]["content"])
+    assert conf.get("oslo_messaging_notifications", "driver") == "noop"
 
 
 def test_aodh_database_evaluator_and_catalog(more_services):
@@ -362,15 +382,21 @@ def test_magnum_trustee_domain_clients_and_catalog(more_services):
         "magnum", "magnum_domain_admin", "magnum", SECRETS["magnum_domain_admin_password"])
     assert conf.get("keystone_auth", "password") == SECRETS["magnum_keystone_password"]
     assert conf.get("certificates", "cert_manager_type") == "x509keypair"
-    # every service Magnum calls, on its internal endpoint
-    for client in ("heat", "glance", "nova", "neutron", "cinder", "barbican", "octavia", "magnum"):
+    # every service Magnum calls, on its internal endpoint; cluster servers (tenant networks) get public ones
+    for client in ("heat", "glance", "nova", "neutron", "cinder", "barbican", "octavia"):
         assert conf.get(client + "_client", "endpoint_type") == "internalURL", client
         assert conf.get(client + "_client", "region_name") == "RegionOne", client
+    assert conf.get("magnum_client", "endpoint_type") == "publicURL"
+    assert conf.get("trust", "trustee_keystone_interface") == "public"
     assert files["/etc/magnum/magnum.conf"]["secret"]
     assert magnum["catalog"]["type"] == "container-infra" and magnum["catalog"]["path"] == "/v1"
     assert magnum["groups"]["service_magnum"]["units"] == ["magnum-api", "magnum-conductor"]
     assert "http-socket = 172.16.2.10:9511\n" in files["/etc/magnum/magnum-api-uwsgi.ini"]["content"]
     assert magnum["db_sync"]["commands"] == [["magnum-db-manage", "upgrade"]]
+
+
+def test_without_ceilometer_the_files_have_no_notifications(heat):
+    assert "oslo_messaging_notifications" not in files_of(heat)["/etc/heat/heat.conf"]["content"]
 
 
 def test_heat_declares_its_stack_domain(heat):

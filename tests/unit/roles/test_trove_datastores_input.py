@@ -29,19 +29,27 @@ def check(tmp_path, datastores):
 
 
 def test_good_datastores_pass(tmp_path):
-    # a version name YAML reads as a number is a name all the same
-    rc, out = check(tmp_path, [GOOD, {"name": "mysql", "versions": [{"name": 8.0, "manager": "mysql"}], "default": 8.0}])
+    mysql = {"name": "mysql", "versions": [{"name": "8.0", "manager": "mysql", "image_tags": ["trove", "mysql"]}]}
+    rc, out = check(tmp_path, [GOOD, mysql])
     assert rc == 0, out
 
 
-@pytest.mark.parametrize("store", [
-    dict(GOOD, default="10.11"),                      # inactive
-    dict(GOOD, default="12"),                          # no such version
-    dict(GOOD, versions=GOOD["versions"] + [{"name": "11.4", "manager": "mariadb"}]),
-    dict(GOOD, name="maria db"),
-    dict(GOOD, versions=[{"name": "../11", "manager": "mariadb"}], default=""),
+@pytest.mark.parametrize("stores", [
+    [dict(GOOD, default="10.11")],                      # inactive
+    [dict(GOOD, default="12")],                         # no such version
+    [dict(GOOD, versions=GOOD["versions"] + [{"name": "11.4", "manager": "mariadb"}])],
+    [dict(GOOD, name="maria db")],
+    [dict(GOOD, versions=[{"name": "../11", "manager": "mariadb"}], default="")],
+    # what YAML reads as a number would be registered as another name (10.10 as 10.1)
+    [dict(GOOD, versions=[{"name": 10.1, "manager": "mariadb"}], default="")],
+    [dict(GOOD, versions=[{"name": "11.4", "manager": "mariadb"}], default=11.4)],
+    # one string of tags would be split into letters; a string "false" is not false
+    [dict(GOOD, versions=[{"name": "11.4", "manager": "mariadb", "image_tags": "trove,mariadb"}])],
+    [dict(GOOD, versions=[{"name": "11.4", "manager": "mariadb", "active": "false"}], default="")],
+    # the same datastore twice would flip between the two on every run
+    [GOOD, dict(GOOD, default="")],
 ])
-def test_bad_datastores_are_refused_naming_them(tmp_path, store):
-    rc, out = check(tmp_path, [store])
+def test_bad_datastores_are_refused_naming_them(tmp_path, stores):
+    rc, out = check(tmp_path, stores)
     assert rc != 0
-    assert "trove_datastores: each needs a name" in out and store["name"] in out
+    assert "trove_datastores: each needs a unique name" in out and stores[-1]["name"] in out

@@ -38,13 +38,13 @@ class FakeApis:
             self.images[image["id"]] = image
             return Answer(201, image)
         if service_type == "container-infra":
-            if (method, path) == ("POST", "/v1/clustertemplates"):
+            if (method, path) == ("POST", "/clustertemplates"):
                 if not self.images.get(body["image_id"], {}).get("os_distro"):
                     return Answer(400, {"errors": [{"detail": "Image doesn't contain os_distro field."}]})
                 made = dict(body, uuid=str(uuid.uuid4()), cluster_distro=self.distro_read_back)
                 self.templates[made["uuid"]] = made
                 return Answer(201, made)
-            if (method, path) == ("GET", "/v1/clustertemplates"):
+            if (method, path) == ("GET", "/clustertemplates"):
                 return Answer(200, {"clustertemplates": list(self.templates.values()) if self.listed else []})
             ident = path.rsplit("/", 1)[1]
             if method == "GET":
