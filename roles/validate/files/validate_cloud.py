@@ -90,6 +90,8 @@ DEFAULTS = {
     # the Keystone domain of the users and projects Heat makes for stacks
     "stack_domain": "heat",
     "stack_network": {"cidr": "10.198.0.0/24"},
+    # the network whose port Neutron publishes in the zone check's zone
+    "dns_network": {"cidr": "10.197.0.0/24"},
     # status only: the checks that read (token, catalog, services, agents); nothing is created or deleted
     "read_only": False,
     "compute_hosts": [],
@@ -983,6 +985,7 @@ class Validator:
                               % (zone_name, host, port, "%s %s" % (rcode, found) if found else rcode, record, address))
         if not authoritative:
             raise CheckFailed("%s:%d answered %s, but not as the zone's authority" % (host, port, record))
+        published = self._published_port(zone, zone_name, host, port)
         self._delete_zone(zone)
 
         def forgotten():
@@ -993,8 +996,38 @@ class Validator:
         except CheckFailed:
             raise CheckFailed("%s deleted in Designate, but %s:%d still answers %s with %s" % (
                 zone_name, host, port, record, address))
-        return "%s ACTIVE in %.0fs; %s:%d answers %s A %s (authoritative); deleted, it answers %s" % (
-            zone_name, active, host, port, record, address, rcode)
+        return "%s ACTIVE in %.0fs; %s:%d answers %s A %s (authoritative); %s; deleted, it answers %s" % (
+            zone_name, active, host, port, record, address, published, rcode)
+
+    def _published_port(self, zone, zone_name, host, port):
+        """Neutron's DNS integration: a port named on a network whose dns_domain is the
+        zone is published by Neutron in Designate and answered by the DNS server; its
+        record goes with it."""
+        net_api, dns = self.conn.network, self.conn.dns
+        if not any(e.alias == "subnet-dns-publish-fixed-ip" for e in net_api.extensions()):
+            raise CheckFailed("Neutron has no DNS integration with Designate (no extension subnet-dns-publish-fixed-ip)")
+        net = net_api.create_network(name=self.name("dns-net"), dns_domain=zone_name)
+        net_api.create_subnet(name=self.name("dns-subnet"), network_id=net.id, ip_version=4, enable_dhcp=False,
+                              cidr=self.config["dns_network"]["cidr"], dns_publish_fixed_ip=True)
+        hostname = "%s-port" % self.prefix.lower()
+        made = net_api.create_port(network_id=net.id, name=self.name("dns-port"), dns_name=hostname)
+        address, fqdn = made.fixed_ips[0]["ip_address"], "%s.%s" % (hostname, zone_name)
+
+        def published():
+            found = [r for r in dns.recordsets(zone) if r.name == fqdn and r.type == "A"]
+            return found[0] if found else None
+
+        recordset = wait_until(published, self.timeouts["zone"], 2,
+                               "Neutron to publish port %s as %s in Designate" % (made.name, fqdn))
+        if list(recordset.records or []) != [address]:
+            raise CheckFailed("Neutron published %s as %s, not the port's %s" % (fqdn, recordset.records, address))
+        wait_until(lambda: address in dns_query_a(host, port, fqdn)[2], self.timeouts["zone"], 2,
+                   "%s:%d to answer %s (the port Neutron published)" % (host, port, fqdn))
+        net_api.delete_port(made)
+        wait_until(lambda: published() is None, self.timeouts["zone"], 2,
+                   "Neutron to remove %s from Designate with its port" % fqdn)
+        net_api.delete_network(net)
+        return "Neutron published port %s as %s A %s, answered; gone with the port" % (made.name, fqdn, address)
 
     # (11) Swift: an object stored and read back byte for byte, then deleted
     def object(self):

@@ -4,8 +4,9 @@ wildcard, Open vSwitch reached through its local socket, RabbitMQ's distribution
 and epmd on internal_api."""
 import json
 import os
-import subprocess
 import sys
+
+from fixtures import run_play
 
 ADDRESSES = {"ctlplane": {"address": "192.168.24.10"}, "internal_api": {"address": "172.16.2.10"},
              "tenant": {"address": "172.16.0.10"}}
@@ -29,7 +30,6 @@ def test_what_the_roles_bind(tmp_path, collections):
              if os.path.exists("%s/%s/%s/main.yml" % (roles, role, kind))]
     tasks.append({"ansible.builtin.copy": {"content": "{{ render | to_json }}", "dest": str(out), "mode": "0600"},
                   "vars": {"render": render, "managers": MANAGERS}})
-    (tmp_path / "play.yml").write_text(json.dumps([{"hosts": "ctl0", "gather_facts": False, "tasks": tasks}]))
     inventory = {"all": {
         "children": {g: {"hosts": {"ctl0": {}}}
                      for g in ("service_nova_control", "service_nova_compute", "service_neutron_agent",
@@ -38,13 +38,7 @@ def test_what_the_roles_bind(tmp_path, collections):
                  "overcloud_addresses": ADDRESSES, "overcloud_public_network": "ctlplane",
                  "overcloud_api_addresses": ["172.16.2.10", "192.168.24.10"],
                  "nova_virt_type": "qemu", "neutron_provider_bridges": []}}}
-    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_RETRY_FILES_ENABLED="0")
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory.yml",
-                           "play.yml"], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_play(tmp_path, collections, [{"hosts": "ctl0", "gather_facts": False, "tasks": tasks}], inventory)
     got = json.loads(out.read_text())
 
     # the console proxy on the public address alone (it was 0.0.0.0 with two addresses)

@@ -1002,12 +1002,18 @@ class DnsServer:
 
 class DnsCloud(CatalogueCloud):
     """CatalogueCloud with Designate: a zone and its recordsets go ACTIVE at once and
-    reach the DNS server (unless stale: never; linger: still answered after the delete)."""
+    reach the DNS server (unless stale: never; linger: still answered after the delete),
+    and Neutron's DNS integration: a port named on a network whose dns_domain is a zone
+    is published there (unless integration is False: no extension; or "silent": the
+    extension, but nothing published; or "sticky": the record stays after the port)."""
 
-    def __init__(self, catalog, server, stale=False, linger=False):
+    def __init__(self, catalog, server, stale=False, linger=False, integration=True):
         super().__init__(catalog)
-        self.server, self.stale, self.linger = server, stale, linger
+        self.server, self.stale, self.linger, self.integration = server, stale, linger, integration
         self.store.update(zones=[], recordsets=[])
+        self.network.extensions = lambda: [R(alias="subnet-dns-publish-fixed-ip")] if self.integration else []
+        self.network.create_port = self._create_port
+        self.network.delete_port = self._delete_port
         self.dns = SimpleNamespace(
             create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", **a)),
             get_zone=lambda z: self._find("zones", z.id),
@@ -1016,12 +1022,31 @@ class DnsCloud(CatalogueCloud):
             zones=lambda: list(self.store["zones"]),
             create_recordset=self._create_recordset,
             get_recordset=lambda rs, zone: self._find("recordsets", rs.id),
+            recordsets=lambda zone: [r for r in self.store["recordsets"] if r.zone_id == zone.id],
         )
 
     def _create_recordset(self, zone, name, type, records, ttl):
         if not self.stale:
             self.server.records[name] = records[0]
-        return self._add("recordsets", R(name=name, zone_id=zone.id, status="ACTIVE", action="CREATE"))
+        return self._add("recordsets", R(name=name, zone_id=zone.id, status="ACTIVE", action="CREATE", type=type,
+                                         records=records))
+
+    def _create_port(self, network_id, name, dns_name):
+        net = self._find("networks", network_id)
+        port = self._add("ports", R(name=name, network_id=network_id, device_id="", device_owner="", dns_name=dns_name,
+                                    fixed_ips=[{"ip_address": "10.197.0.%d" % (10 + len(self.store["ports"]))}]))
+        zone = next((z for z in self.store["zones"] if z.name == getattr(net, "dns_domain", None)), None)
+        if zone and self.integration is True or self.integration == "sticky":
+            self._create_recordset(zone, "%s.%s" % (dns_name, zone.name), "A", [port.fixed_ips[0]["ip_address"]], 300)
+        return port
+
+    def _delete_port(self, port):
+        self._del("ports", port)
+        if self.integration != "sticky":
+            name = "%s." % port.dns_name
+            for rs in [r for r in self.store["recordsets"] if r.name.startswith(name)]:
+                self.store["recordsets"].remove(rs)
+                self.server.records.pop(rs.name, None)
 
     def _delete_zone(self, zone):
         self._del("zones", zone)
@@ -1048,8 +1073,30 @@ def test_a_zone_answered_by_the_dns_server_then_gone(monkeypatch, tmp_path, web,
     detail = checks["zone"]["detail"]
     assert detail.startswith("sw-validate-zone.example.com. ACTIVE in ")
     assert re.search(r"127\.0\.0\.1:\d+ answers www\.sw-validate-zone\.example\.com\. A 192\.0\.2\.\d+ "
-                     r"\(authoritative\); deleted, it answers REFUSED$", detail), detail
+                     r"\(authoritative\); Neutron published port sw-validate-dns-port as "
+                     r"sw-validate-port\.sw-validate-zone\.example\.com\. A 10\.197\.0\.\d+, answered; gone with the "
+                     r"port; deleted, it answers REFUSED$", detail), detail
     assert [z.name for z in cloud.store["zones"]] == ["operator.example.com."]
+    # the port's network, its dns_domain the zone, and a subnet that publishes its ports
+    assert not cloud.store["networks"] and not cloud.store["ports"]
+    assert [(s.cidr, s.dns_publish_fixed_ip) for s in cloud.store["subnets"] if s.name == "sw-validate-dns-subnet"] \
+        == [("10.197.0.0/24", True)]
+
+
+@pytest.mark.parametrize("integration, message", [
+    (False, "Neutron has no DNS integration with Designate .no extension subnet-dns-publish-fixed-ip."),
+    ("silent", "timed out after 1s waiting for Neutron to publish port sw-validate-dns-port as "
+               "sw-validate-port.sw-validate-zone.example.com. in Designate"),
+    ("sticky", "waiting for Neutron to remove sw-validate-port.sw-validate-zone.example.com. from Designate"),
+])
+def test_neutron_not_publishing_or_not_removing_a_port_fails(monkeypatch, tmp_path, web, dns_server, integration,
+                                                             message):
+    cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server, integration=integration)
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
+    assert summary["failed"] == ["zone"]
+    assert re.search(message, by_name(summary)["zone"]["detail"]), by_name(summary)["zone"]["detail"]
+    assert not cloud.store["zones"] and not cloud.store["networks"]  # the cleanup took them
 
 
 def test_a_zone_the_dns_server_never_gets_fails(monkeypatch, tmp_path, web, dns_server):
