@@ -107,6 +107,8 @@ def test_barbican_settings_units_and_catalog(barbican):
     assert conf.get("DEFAULT", "transport_url") == "rabbit://openstack:pw@172.16.2.10:5672/"
     assert conf.get("DEFAULT", "host_href") == "http://192.168.24.50:9311"
     assert conf.get("keystone_authtoken", "username") == "barbican"
+    # not the services' "notifications", which Ceilometer reads: a shared queue splits them
+    assert conf.get("keystone_notifications", "topic") == "barbican_notifications"
     assert barbican["groups"] == {"service_barbican": {
         "units": ["barbican-api", "barbican-worker", "barbican-keystone-listener"], "api_ports": [9311]}}
     assert barbican["catalog"]["type"] == "key-manager" and barbican["catalog"]["port"] == 9311
@@ -325,9 +327,22 @@ def test_ceilometer_has_a_user_and_no_catalog_entry(more_services):
     polling = yaml.safe_load(files["/etc/ceilometer/polling.yaml"]["content"])
     assert polling["sources"][0]["interval"] == 300 and "image.size" in polling["sources"][0]["meters"]
     assert ceilometer["hooks"] == {"after_units": "upgrade.yml"}
-    # the services' events end deleted resources in Gnocchi (no Aodh here: no notifier)
+    # a host outside service_ceilometer_central has no notification agent, so no events
+    assert "/etc/ceilometer/event_pipeline.yaml" not in files
+
+
+@pytest.mark.parametrize("aodh, publishers", [(False, ["gnocchi://"]),
+                                              (True, ["gnocchi://", "notifier://?topic=alarm.all"])])
+def test_ceilometer_events_end_resources_and_reach_aodh(tmp_path, collections, aodh, publishers):
+    """The services' events end deleted resources in Gnocchi; where Aodh runs, they go
+    to aodh-listener's topic (alarm.all)."""
+    groups = ["service_ceilometer_central"] + (["service_aodh"] if aodh else [])
+    inventory = {"all": {"children": {g: {"hosts": {"ctl0": {"ansible_connection": "local"}}} for g in groups}}}
+    facts = dict(FACTS, overcloud_endpoints=dict(FACTS["overcloud_endpoints"], memcached_servers=["172.16.2.10:11211"]))
+    ceilometer = render(tmp_path, collections, "ceilometer", extra=facts, inventory=inventory, host="ctl0")
+    files = files_of(ceilometer)
     events = yaml.safe_load(files["/etc/ceilometer/event_pipeline.yaml"]["content"])
-    assert events["sinks"] == [{"name": "event_sink", "publishers": ["gnocchi://"]}]
+    assert events["sinks"] == [{"name": "event_sink", "publishers": publishers}]
     assert files["/etc/ceilometer/event_pipeline.yaml"]["restarts"] == ["ceilometer-agent-notification"]
 
 

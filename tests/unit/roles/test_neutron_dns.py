@@ -39,7 +39,7 @@ def test_with_designate_neutron_publishes_ports(tmp_path, collections):
     assert conf["designate"]["url"] == "http://172.16.2.10:9001/v2"
     assert (conf["designate"]["username"], conf["designate"]["password"]) == ("neutron", "pw")
     assert conf["designate"]["allow_reverse_dns_lookup"] is False
-    assert got["ml2"]["ml2"]["extension_drivers"] == ["port_security", "dns_domain_ports", "subnet_dns_publish_fixed_ip"]
+    assert got["ml2"]["ml2"]["extension_drivers"] == ["port_security", "subnet_dns_publish_fixed_ip"]
 
 
 def test_without_designate_nothing_changes(tmp_path, collections):

@@ -1036,7 +1036,7 @@ class DnsCloud(CatalogueCloud):
         port = self._add("ports", R(name=name, network_id=network_id, device_id="", device_owner="", dns_name=dns_name,
                                     fixed_ips=[{"ip_address": "10.197.0.%d" % (10 + len(self.store["ports"]))}]))
         zone = next((z for z in self.store["zones"] if z.name == getattr(net, "dns_domain", None)), None)
-        if zone and self.integration is True or self.integration == "sticky":
+        if zone and (self.integration is True or self.integration == "sticky"):
             self._create_recordset(zone, "%s.%s" % (dns_name, zone.name), "A", [port.fixed_ips[0]["ip_address"]], 300)
         return port
 
