@@ -1026,6 +1026,9 @@ class Validator:
         net_api.delete_port(made)
         wait_until(lambda: published() is None, self.timeouts["zone"], 2,
                    "Neutron to remove %s from Designate with its port" % fqdn)
+        # the zone's update (the record's removal) reaches BIND before the zone is deleted:
+        # a delete during it left the zone in BIND (Molecule overcloud)
+        self._wait_active(lambda: dns.get_zone(zone), "zone %s after the port's record went" % zone_name)
         net_api.delete_network(net)
         return "Neutron published port %s as %s A %s, answered; gone with the port" % (made.name, fqdn, address)
 
@@ -1251,9 +1254,13 @@ class Validator:
 
     def _api(self, service_type, method, path, **kwargs):
         """A request to a service openstacksdk has no proxy for, at its public endpoint
-        (PATH after the catalog's URL, which may hold the version: Magnum's /v1)."""
+        (PATH after the catalog's URL, which may hold the version: Magnum's /v1); a read
+        is asked again after a dropped connection (a uWSGI worker recycled under load)."""
         url = self.conn.endpoint_for(service_type, interface="public").rstrip("/") + path
-        return self.conn.session.request(url, method, raise_exc=False, **kwargs)
+
+        def request():
+            return self.conn.session.request(url, method, raise_exc=False, **kwargs)
+        return transient_retry(request) if method in ("GET", "HEAD") else request()
 
     @staticmethod
     def _json(answer, what):

@@ -130,3 +130,30 @@ def test_a_datastore_missing_inactive_or_without_its_default_fails(stores, wante
 
 def test_without_a_list_any_datastore_with_a_default_passes():
     assert validator(FakeApis([MARIADB])).datastore() == "datastores listed with their active versions: mariadb (11.4)"
+
+
+class ConnectFailure(Exception):
+    """keystoneauth's name for a connection the server closed without an answer."""
+
+
+def test_a_read_is_asked_again_after_a_dropped_connection_a_write_is_not(monkeypatch):
+    """Zaqar's uWSGI worker closed a stats request without an answer (CI, stop 29): a GET is
+    asked again; a POST is not (it may have been done)."""
+    monkeypatch.setattr(vc.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def request(url, method, raise_exc, **kwargs):
+        calls.append(method)
+        if len(calls) == 1:
+            raise ConnectFailure("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))")
+        return Answer(200, {"messages": {"total": 0}})
+
+    v = vc.Validator(dict(vc.DEFAULTS, prefix="sw-validate", work_dir="/tmp"), None, {"auth": {}})
+    v.conn = SimpleNamespace(endpoint_for=lambda service_type, interface: "http://192.0.2.10:8888",
+                             session=SimpleNamespace(request=request))
+    assert v._api("messaging", "GET", "/v2/queues/q/stats").json() == {"messages": {"total": 0}}
+    assert calls == ["GET", "GET"]
+    calls.clear()
+    with pytest.raises(ConnectFailure):
+        v._api("messaging", "POST", "/v2/queues/q/messages", json={})
+    assert calls == ["POST"]
