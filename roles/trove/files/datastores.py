@@ -5,7 +5,7 @@ to Trove's database through Trove's own models - what trove-manage's
 datastore_update and datastore_version_update do - changing only what differs, so
 a second run changes nothing. Reads /etc/trove/trove.conf; prints one JSON line
 {"changed": bool, "actions": [...]} (or {"failed": true, "msg": ...}) and never a
-password (the database URL is not in any message Trove's models raise)."""
+password (an error naming the database URL has its password hidden)."""
 
 import json
 import os

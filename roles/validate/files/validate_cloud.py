@@ -705,7 +705,6 @@ class Validator:
             self.name(what), filename=path, disk_format=disk_format, container_format=container_format,
             disable_vendor_agent=False, allow_duplicates=True, validate_checksum=True,
             wait=True, timeout=self.timeouts["image"], **properties)
-        self.made.setdefault("images", []).append(image.id)
         image = self.conn.image.get_image(image.id)
         if image.status != "active":
             raise CheckFailed("%s is %s, not active" % (image.name, image.status))
@@ -1162,7 +1161,6 @@ class Validator:
         image = self._json(self._api("image", "POST", "/v2/images", json={
             "name": self.name("coe-image"), "disk_format": "qcow2", "container_format": "bare",
             "os_distro": "fedora-coreos"}), "the cluster image's record")
-        self.made.setdefault("images", []).append(image["id"])
         body = {"name": self.name("cluster-template"), "coe": "kubernetes", "image_id": image["id"],
                 "network_driver": "flannel"}
         if self.made.get("external") is not None:
@@ -1172,9 +1170,7 @@ class Validator:
         made = ClusterTemplate(self._json(self._api("container-infra", "POST", "/clustertemplates", json=body),
                                           "the cluster template"))
         self.made["cluster template"] = made
-        listed = self._json(self._api("container-infra", "GET", "/clustertemplates"), "the cluster templates")
-        ours = [t for t in listed.get("clustertemplates") or [] if t.get("uuid") == made.get("uuid")]
-        if not ours:
+        if not any(t.get("uuid") == made.get("uuid") for t in self._cluster_templates()):
             raise CheckFailed("%s: made, but not in the list of cluster templates" % made.name)
         got = self._json(self._api("container-infra", "GET", "/clustertemplates/%s" % made["uuid"]),
                          "the cluster template read back")
@@ -1221,6 +1217,10 @@ class Validator:
                 raise CheckFailed("datastore %s: the default version is not %s" % (want["name"], want["default"]))
             told.append("%s (%s)" % (want["name"], ", ".join(sorted(active))))
         return "datastores listed with their active versions: %s" % "; ".join(told)
+
+    def _cluster_templates(self):
+        listed = self._json(self._api("container-infra", "GET", "/clustertemplates"), "the cluster templates")
+        return [ClusterTemplate(t) for t in listed.get("clustertemplates") or []]
 
     def _delete_cluster_template(self, template):
         answer = self._api("container-infra", "DELETE", "/clustertemplates/%s" % template["uuid"])
@@ -1578,9 +1578,7 @@ class Validator:
             elif kind == "queue":
                 found = [Queue(name=name) for name in self._queue_names()]
             elif kind == "cluster template":
-                found = [ClusterTemplate(t) for t in self._json(
-                    self._api("container-infra", "GET", "/clustertemplates"), "the cluster templates")
-                    .get("clustertemplates") or []]
+                found = self._cluster_templates()
             else:
                 found = dict(self.LISTS)[kind](self.conn, self.project_id)
             # zone names are DNS names: the check makes them in lower case
