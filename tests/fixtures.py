@@ -126,9 +126,10 @@ def collections(tmp_path_factory):
     return link_collection(tmp_path_factory.mktemp("collections"))
 
 
-def run_play(tmp_path, collections, play, inventory):
+def run_play(tmp_path, collections, play, inventory, returncode=0):
     """ansible-playbook on PLAY (a list of plays) with INVENTORY (a YAML inventory as a
-    dict), the collection from COLLECTIONS, no user settings; asserts it passed."""
+    dict), the collection from COLLECTIONS, no user settings; asserts it exited with
+    RETURNCODE (passed) and gives the finished process."""
     (tmp_path / "play.yml").write_text(json.dumps(play))
     (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
@@ -136,7 +137,8 @@ def run_play(tmp_path, collections, play, inventory):
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_RETRY_FILES_ENABLED="0")
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory.yml",
                            "play.yml"], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == returncode, proc.stdout + proc.stderr
+    return proc
 
 
 @pytest.fixture
