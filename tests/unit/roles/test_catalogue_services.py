@@ -36,7 +36,8 @@ FACTS = {
     "overcloud_transport_url": "rabbit://openstack:pw@172.16.2.10:5672/",
     "overcloud_notifications": {},
     "overcloud_endpoints": {"database_host": "172.16.2.10", "region": "RegionOne",
-                            "keystone_internal_url": "http://172.16.2.10:5000"},
+                            "keystone_internal_url": "http://172.16.2.10:5000",
+                            "keystone_public_url": "http://192.168.24.50:5000"},
     "overcloud_authtoken": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000"},
     "overcloud_service_auth": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000", "project_name": "service"},
 }
@@ -434,3 +435,13 @@ def test_trove_database_service_user_and_datastores_hook(more_services):
     assert "wsgi-file = /usr/lib/python3/dist-packages/trove/cmd/app_wsgi.py\n" in uwsgi
     assert "http-socket = 192.168.24.50:8779\n" in uwsgi
     assert trove["hooks"] == {"after_units": "datastores.yml"}
+
+
+def test_trove_guests_get_the_bus_and_public_keystone_but_no_password(more_services):
+    guest = files_of(more_services["trove"])["/etc/trove/trove-guestagent.conf"]
+    assert (guest["group"], guest["mode"], guest["secret"], guest["restarts"]) == ("trove", "0640", True, [])
+    conf = ini(guest["content"])
+    assert conf.get("DEFAULT", "transport_url") == FACTS["overcloud_transport_url"]
+    assert conf.get("service_credentials", "auth_url") == FACTS["overcloud_endpoints"]["keystone_public_url"] + "/v3"
+    assert conf.get("service_credentials", "region_name") == FACTS["overcloud_endpoints"]["region"]
+    assert not any(value in guest["content"] for name, value in SECRETS.items() if name.startswith("trove"))
