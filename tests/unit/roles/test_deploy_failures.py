@@ -27,7 +27,7 @@ def test_every_node_play_ends_with_the_failure_check():
         assert play["post_tasks"] == gate, play["name"]
 
 
-def run(tmp_path, collections, fail_on, percentage=25, returncode=2):
+def run(tmp_path, collections, fail_on, percentage=25, returncode=2, unreachable=()):
     plays = deploy_plays()
     gate, summary = plays[1]["post_tasks"], plays[-1]["tasks"][-1]
     marker = str(tmp_path / "reached-{{ inventory_hostname }}")
@@ -42,9 +42,12 @@ def run(tmp_path, collections, fail_on, percentage=25, returncode=2):
         {"name": "Closing", "hosts": "all", "gather_facts": False, "tasks": [summary]},
     ]
     inventory = {"all": {
-        "hosts": {h: {} for h in ["ctl0"] + COMPUTES},
+        # an unreachable node: SSH to a closed port
+        "hosts": {h: ({"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9}
+                      if h in unreachable else {}) for h in ["ctl0"] + COMPUTES},
         "children": {"overcloud_node_service_hosts": {"hosts": {h: {} for h in COMPUTES}}},
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes",
                  "overcloud_max_fail_percentage": percentage}}}
     proc = run_play(tmp_path, collections, book, inventory, returncode=returncode)
     reached = sorted(p.name[len("reached-"):] for p in tmp_path.iterdir() if p.name.startswith("reached-"))
@@ -55,6 +58,12 @@ def test_a_failed_compute_node_is_set_aside(tmp_path, collections):
     out, reached = run(tmp_path, collections, fail_on=["cmp2"])
     assert reached == ["cmp0", "cmp1", "cmp3", "ctl0"]
     assert "failed, left out of the deploy: cmp2" in out
+
+
+def test_an_unreachable_compute_node_is_set_aside(tmp_path, collections):
+    out, reached = run(tmp_path, collections, fail_on=[], unreachable=["cmp1"], returncode=4)
+    assert reached == ["cmp0", "cmp2", "cmp3", "ctl0"]
+    assert "failed, left out of the deploy: cmp1" in out
 
 
 def test_a_failed_controller_stops_the_run(tmp_path, collections):
