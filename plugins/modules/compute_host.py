@@ -23,13 +23,16 @@ description:
   - With O(state=enabled) - the host's nova-compute service is enabled again if it was disabled with O(reason), as a
     scale-in that stopped after its drain leaves it. A service disabled with another reason (an operator's own) is left
     as it is, and so is a host Nova does not know (yet).
+  - With O(state=disabled) - the host's nova-compute service is disabled with O(reason) (the scheduler places nothing
+    new there; its instances stay), as a deploy does for a compute host it set aside. A service already disabled, with
+    whatever reason, is left as it is, and so is a host Nova does not know.
   - A host Nova and Neutron no longer know changes nothing, so a repeated run reports no change.
   - Check mode predicts the change without making it - the moves, what would stay and fail the drain, the records
     Nova would delete with the service - and C(--diff) shows the service, instances, resource providers and network
     agents before and after.
 options:
   host: {description: The compute host (its nova-compute service's host name)., type: str, required: true}
-  state: {description: What to make of the host., type: str, choices: [drained, absent, enabled], required: true}
+  state: {description: What to make of the host., type: str, choices: [drained, absent, enabled, disabled], required: true}
   reason:
     description: Why the service is disabled (shown in the compute service list); with O(state=enabled), the reason of
       the disables to undo.
@@ -56,6 +59,14 @@ EXAMPLES = r"""
     auth: {auth_url: "http://172.16.2.10:5000", password: "{{ admin_password }}"}
     host: compute1
     state: enabled
+  no_log: true
+
+- name: Keep the scheduler off compute1, its instances where they are
+  stackwright.cloud.compute_host:
+    auth: {auth_url: "http://172.16.2.10:5000", password: "{{ admin_password }}"}
+    host: compute1
+    state: disabled
+    reason: set aside by a failed deploy
   no_log: true
 
 - name: Delete compute1's compute service, resource provider and network agents
@@ -101,7 +112,7 @@ def service_view(service):
 class ComputeHost(OpenStackApiModule):
     argument_spec = dict(
         host=dict(type="str", required=True),
-        state=dict(type="str", choices=["drained", "absent", "enabled"], required=True),
+        state=dict(type="str", choices=["drained", "absent", "enabled", "disabled"], required=True),
         reason=dict(type="str", default="scale-in"),
         force=dict(type="bool", default=False),
         timeout=dict(type="int", default=900),
@@ -134,6 +145,10 @@ class ComputeHost(OpenStackApiModule):
             if self.act("enable nova-compute on %s (disabled: %s)" % (self.host, reason)):
                 self.conn.compute.enable_service(s, host=self.host, binary="nova-compute")
             self.after["service"] = dict(self.after["service"], status="enabled", disabled_reason=None)
+
+    def state_disabled(self):
+        if self.service is not None and self.service.status != "disabled":
+            self.disable()
 
     def state_drained(self):
         servers = self.instances()

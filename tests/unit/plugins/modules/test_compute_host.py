@@ -113,6 +113,21 @@ def test_enabled_undoes_only_a_disable_with_the_reason(standin):
     assert theirs["status"] == "disabled"
 
 
+def test_disabled_keeps_the_scheduler_off_and_an_operators_reason(standin):
+    cloud = standin.cloud
+    up = cloud.add_compute_host("cmp0")
+    theirs = cloud.add_compute_host("cmp1", status="disabled", disabled_reason="hardware check")
+    predicted = run(standin, "disabled", check=True, reason="set aside")
+    assert up["status"] == "enabled"
+    done = run(standin, "disabled", reason="set aside")
+    assert done["actions"] == predicted["actions"] == ["disable nova-compute on cmp0 (set aside)"]
+    assert (up["status"], up["disabled_reason"]) == ("disabled", "set aside")
+    assert not run(standin, "disabled", reason="set aside")["changed"]
+    for host in ("cmp1", "unknown"):  # already disabled, whatever the reason; a host Nova does not know
+        assert not run(standin, "disabled", host=host, reason="set aside")["changed"]
+    assert theirs["disabled_reason"] == "hardware check"
+
+
 def test_bad_input_fails_naming_the_field_and_asks_nothing(standin):
     cases = [(dict(state="drained", host=""), "host: must not be empty"),
              (dict(state="drained", timeout=0), "timeout: must be a positive number of seconds"),
