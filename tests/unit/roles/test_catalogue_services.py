@@ -26,7 +26,7 @@ SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "gnocchi_database_password", "gnocchi_keystone_password", "ceilometer_keystone_password",
     "aodh_database_password", "aodh_keystone_password", "zaqar_database_password", "zaqar_keystone_password",
     "magnum_database_password", "magnum_keystone_password", "magnum_domain_admin_password",
-    "trove_database_password", "trove_keystone_password")}
+    "trove_database_password", "trove_keystone_password", "trove_rabbitmq_password")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -37,7 +37,8 @@ FACTS = {
     "overcloud_notifications": {},
     "overcloud_endpoints": {"database_host": "172.16.2.10", "region": "RegionOne",
                             "keystone_internal_url": "http://172.16.2.10:5000",
-                            "keystone_public_url": "http://192.168.24.50:5000"},
+                            "keystone_public_url": "http://192.168.24.50:5000",
+                            "rabbitmq_hosts": ["172.16.2.10"]},
     "overcloud_authtoken": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000"},
     "overcloud_service_auth": {"auth_type": "password", "auth_url": "http://172.16.2.10:5000", "project_name": "service"},
 }
@@ -441,7 +442,11 @@ def test_trove_guests_get_the_bus_and_public_keystone_but_no_password(more_servi
     guest = files_of(more_services["trove"])["/etc/trove/trove-guestagent.conf"]
     assert (guest["group"], guest["mode"], guest["secret"], guest["restarts"]) == ("trove", "0640", True, [])
     conf = ini(guest["content"])
-    assert conf.get("DEFAULT", "transport_url") == FACTS["overcloud_transport_url"]
+    # Trove's own account and vhost, for its services and its guests alike
+    bus = "rabbit://trove:%s@172.16.2.10:5672/trove" % SECRETS["trove_rabbitmq_password"]
+    assert conf.get("DEFAULT", "transport_url") == bus
+    assert ini(files_of(more_services["trove"])["/etc/trove/trove.conf"]["content"]).get("DEFAULT", "transport_url") == bus
     assert conf.get("service_credentials", "auth_url") == FACTS["overcloud_endpoints"]["keystone_public_url"] + "/v3"
     assert conf.get("service_credentials", "region_name") == FACTS["overcloud_endpoints"]["region"]
-    assert not any(value in guest["content"] for name, value in SECRETS.items() if name.startswith("trove"))
+    assert not any(value in guest["content"] for name, value in SECRETS.items()
+                   if name != "trove_rabbitmq_password")
