@@ -41,7 +41,16 @@ QEMU = shutil.which("qemu-system-x86_64")
 BOOT_TIMEOUT = 120     # the "booted" line, from QEMU's start
 HOTPLUG_TIMEOUT = 60   # the "disks ... vdb" line, from device_add
 PREFIX = "stackwright-guest: "
-GUEST_IP = "10.0.2.15"  # QEMU user-mode networking's DHCP answer
+# QEMU user-mode networking on the link-local net, so that it can answer for the
+# metadata service's 169.254.169.254 (guestfwd wants an address in its network)
+GUEST_NET = "net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15"
+GUEST_IP = "169.254.0.15"  # its DHCP answer
+INSTANCE_ID = "5e7a0000-0000-4000-8000-00000000c0de"
+# what the metadata service answers, once per connection (stdin/stdout are the TCP stream)
+METADATA = """#!/bin/sh
+while IFS= read -r line; do [ "$line" = "$(printf '\\r')" ] && break; done
+printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n{"uuid": "%s", "name": "sw"}\\n'
+""" % INSTANCE_ID
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the script mknods; chroot, mounts)"),
@@ -333,6 +342,10 @@ def test_boots_and_sees_a_hot_plugged_disk(guest, tmp_path, netns):
     d = guest["dir"]
     console, qmp_path = tmp_path / "console.log", tmp_path / "qmp.sock"
     root, volume = tmp_path / "root.raw", tmp_path / "volume.raw"
+    metadata = tmp_path / "metadata.sh"
+    metadata.write_text(METADATA)
+    # QEMU joins guestfwd's command to the guest through a loopback socket pair
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
     for f in (root, volume):
         with open(f, "wb") as fh:
             fh.truncate(MiB)
@@ -343,7 +356,8 @@ def test_boots_and_sees_a_hot_plugged_disk(guest, tmp_path, netns):
             "-serial", "file:%s" % console, "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
             "-drive", "file=%s,format=raw,if=none,id=root,cache=unsafe" % root,
             "-device", "virtio-blk-pci,drive=root",
-            "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0,romfile="]
+            "-netdev", "user,id=n0,restrict=on,%s,guestfwd=tcp:169.254.169.254:80-cmd:/bin/sh %s" % (
+                GUEST_NET, metadata), "-device", "virtio-net-pci,netdev=n0,romfile="]
     t0 = time.monotonic()
     with open(tmp_path / "qemu.log", "w") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
@@ -362,6 +376,7 @@ def test_boots_and_sees_a_hot_plugged_disk(guest, tmp_path, netns):
                  "disks line with vdb after the hot-plug")
         hotplug_seconds = time.monotonic() - t1
         wait_for(console, proc, lambda line: line.startswith("eth0 "), 30, "eth0 line (DHCP)")
+        wait_for(console, proc, lambda line: line.startswith("metadata "), 90, "metadata line")
         lines = guest_lines(console)
     finally:
         if qmp:
@@ -370,7 +385,8 @@ def test_boots_and_sees_a_hot_plugged_disk(guest, tmp_path, netns):
     sys.stderr.write("\n[booted in %.1fs, vdb seen %.1fs after device_add]\n%s\n"
                      % (boot_seconds, hotplug_seconds, "\n".join(lines)))
     assert [line for line in lines if line.startswith("disks")] == ["disks vda", "disks vda vdb"]
-    assert "eth0 %s/24" % GUEST_IP in lines
+    assert "eth0 %s/16" % GUEST_IP in lines
+    assert "metadata uuid %s" % INSTANCE_ID in lines
     assert not [line for line in lines if "failed" in line], lines
 
 

@@ -23,6 +23,9 @@
 # What the guest prints on the console (prefix "stackwright-guest:"):
 #   stackwright-guest: booted kernel VERSION
 #   stackwright-guest: eth0 IP/PREFIX            (when DHCP answers)
+#   stackwright-guest: metadata uuid UUID        (the instance's id from
+#                                                 169.254.169.254, once; "metadata
+#                                                 unreachable" after a minute without)
 #   stackwright-guest: disks NAME...             (/sys/block, again on every change,
 #                                                 checked every 5 s: a hot-plugged
 #                                                 volume shows up as a new line with vdb;
@@ -113,7 +116,7 @@ for a in sh mount insmod uname sleep; do
 	grep -qxF "$a" <<< "$APPLETS" || die "$BUSYBOX has no applet $a"
 	ln -s busybox "$R/bin/$a"
 done
-for a in cat ls mkdir ip udhcpc; do
+for a in cat ls mkdir ip udhcpc wget sed; do
 	if grep -qxF "$a" <<< "$APPLETS"; then ln -s busybox "$R/bin/$a"; fi
 done
 
@@ -192,7 +195,8 @@ echo "stackwright-guest: booted kernel $(uname -r)"
 if [ -e /sys/class/net/eth0 ] && [ -x /bin/udhcpc ] && [ -x /bin/ip ]; then
 	ip link set lo up
 	# In the background, retrying for ever: the disk lines must not wait for DHCP.
-	udhcpc -f -i eth0 -s /etc/udhcpc.script -t 5 -T 3 -A 10 >/dev/null 2>&1 &
+	# staticroutes (option 121): the route to the metadata service, as cloud-init asks.
+	udhcpc -f -i eth0 -s /etc/udhcpc.script -O staticroutes -t 5 -T 3 -A 10 >/dev/null 2>&1 &
 fi
 last="-"
 while :; do
@@ -222,7 +226,30 @@ bound | renew)
 		ip route replace default via "$r" dev "$interface"
 		break
 	done
+	# "dest/len gateway" pairs; a default route here wins over the router option (RFC 3442)
+	set -- $staticroutes
+	while [ $# -ge 2 ]; do
+		ip route replace "$1" via "$2" dev "$interface"
+		shift 2
+	done
 	echo "stackwright-guest: $interface $ip/$mask" > /dev/console
+	# Once: the instance's id from the metadata service, as cloud-init reads it
+	# (retried for a minute: the metadata path may come up after the address).
+	if [ ! -e /run/metadata ] && [ -x /bin/wget ] && [ -x /bin/sed ]; then
+		: > /run/metadata
+		(
+			for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
+				uuid=$(wget -q -T 5 -O - http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null |
+					sed -n 's/.*"uuid": *"\([0-9a-f-]*\)".*/\1/p')
+				if [ -n "$uuid" ]; then
+					echo "stackwright-guest: metadata uuid $uuid" > /dev/console
+					exit 0
+				fi
+				sleep 5
+			done
+			echo "stackwright-guest: metadata unreachable" > /dev/console
+		) </dev/null >/dev/null 2>&1 &
+	fi
 	;;
 esac
 exit 0

@@ -21,6 +21,7 @@ import base64
 import concurrent.futures
 import functools
 import hashlib
+import http.client
 import ipaddress
 import json
 import os
@@ -39,6 +40,7 @@ import uuid
 GUEST_BOOTED_RE = re.compile(r"stackwright-guest: booted(?: kernel (\S+))?")
 GUEST_DISKS_RE = re.compile(r"stackwright-guest: disks\b([^\r\n]*)")
 GUEST_ADDRESS_RE = re.compile(r"stackwright-guest: eth0 (\S+/\d+)")
+GUEST_METADATA_RE = re.compile(r"stackwright-guest: metadata (uuid ([0-9a-f-]+)|unreachable)")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,}$")
 DETAIL_WIDTH = 200
 RAW_IMAGE_BYTES = 1024 * 1024
@@ -55,7 +57,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
-    "network", "external_network", "router", "security_group", "server", "volume", "secret", "stack",
+    "network", "external_network", "router", "security_group", "server", "console", "volume", "secret", "stack",
     "zone", "object", "telemetry", "queue", "cluster_template", "datastore", "dashboard", "cleanup",
 ]
 
@@ -447,6 +449,22 @@ def guest_address(console):
     """The address/prefix the guest got by DHCP (None: not yet)."""
     found = GUEST_ADDRESS_RE.findall(console or "")
     return found[-1] if found else None
+
+
+def guest_metadata(console):
+    """The instance id the guest read from the metadata service; "" when it gave up;
+    None: not yet."""
+    found = GUEST_METADATA_RE.findall(console or "")
+    return found[-1][1] if found else None
+
+
+def console_token(url):
+    """The token of a noVNC console URL: ?token=T, or as Nova writes it, ?path=%3Ftoken%3DT."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    if query.get("token"):
+        return query["token"][0]
+    path = urllib.parse.urlsplit((query.get("path") or [""])[0])
+    return (urllib.parse.parse_qs(path.query).get("token") or [""])[0]
 
 
 def guest_disks(console):
@@ -850,13 +868,83 @@ class Validator:
             raise CheckFailed("%s ACTIVE on %s, but %s; console ends: %s" % (server.name, host, exc, tail))
         detail = "%s ACTIVE on %s after %.0fs; guest booted kernel %s after %.0fs" % (
             server.name, host, active_after, kernel, time.monotonic() - start)
-        # DHCP on the tenant network: reported, not required (the guest asks after it booted)
+        # what a cloud image needs next: its port's address by DHCP, then the metadata
+        # service (the guest asks for both after it booted)
         try:
             address = wait_until(lambda: guest_address(self._console(server)),
-                                 min(60, max(1, deadline - time.monotonic())), 5, "DHCP")
-            return detail + "; eth0 %s" % address
+                                 min(120, max(1, deadline - time.monotonic())), 5, "DHCP")
         except CheckFailed:
-            return detail + "; no DHCP answer on eth0 yet"
+            raise CheckFailed("%s; no DHCP answer on eth0 within 120 s (OVN's DHCP for the subnet, the guest's port "
+                              "on %s)" % (detail, host))
+        fixed = [ip["ip_address"] for port in self.conn.network.ports(device_id=server.id)
+                 for ip in (port.fixed_ips or [])]
+        if address.split("/")[0] not in fixed:
+            raise CheckFailed("%s; DHCP gave eth0 %s, not its port's address %s" % (
+                detail, address, ", ".join(fixed) or "none"))
+        detail += "; eth0 %s" % address
+        try:
+            uuid_seen = wait_until(lambda: guest_metadata(self._console(server)),
+                                   min(120, max(1, deadline - time.monotonic())), 5, "the metadata service")
+        except CheckFailed:
+            uuid_seen = None
+        if uuid_seen != server.id:
+            raise CheckFailed("%s; the metadata service (169.254.169.254) %s" % (
+                detail, "gave instance %s" % uuid_seen if uuid_seen else
+                "did not answer the guest (OVN's metadata agent on %s)" % host))
+        return detail + "; metadata gave its id"
+
+    def console(self):
+        """noVNC as a user opens it: Nova's console URL, its page, then the websocket with
+        the URL's token: the proxy checks the token and connects to the guest's VNC
+        server, whose first bytes (RFB) come back through it."""
+        server = self.made["server"]
+        console = self.conn.compute.create_server_remote_console(server, protocol="vnc", type="novnc")
+        url = urllib.parse.urlsplit(console.url)
+        token = console_token(console.url)
+        if url.scheme != "http" or not token:
+            raise CheckFailed("Nova's console URL has %s: %s" % ("no token" if not token else "scheme " + url.scheme,
+                                                                 url._replace(query="").geturl()))
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=self.timeouts["http"])
+        try:
+            conn.request("GET", url.path)
+            resp = conn.getresponse()
+            page = resp.read(65536)
+            if resp.status != 200 or b"noVNC" not in page:
+                raise CheckFailed("%s answered %d%s" % (url._replace(query="").geturl(), resp.status,
+                                                        "" if resp.status != 200 else ", not noVNC's page"))
+        finally:
+            conn.close()
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock = socket.create_connection((url.hostname, url.port or 80), timeout=self.timeouts["http"])
+        try:
+            sock.sendall(("GET /websockify?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                          "Sec-WebSocket-Protocol: binary\r\n\r\n" % (urllib.parse.quote(token), url.netloc, key)
+                          ).encode())
+            reply = b""
+            while b"\r\n\r\n" not in reply and len(reply) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            head, _, rest = reply.partition(b"\r\n\r\n")
+            status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+            if " 101 " not in status + " ":
+                raise CheckFailed("the console's websocket was refused: %s" % one_line(status, 120))
+            while len(rest) < 2 + 4:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+        finally:
+            sock.close()
+        # one unmasked binary frame from the server: 0x82, a short length, the payload
+        payload = rest[2:] if len(rest) >= 2 and rest[1] < 126 else b""
+        if not payload.startswith(b"RFB "):
+            raise CheckFailed("the console's websocket opened, but the guest's VNC server did not greet (got %r)"
+                              % rest[:24])
+        return "%s: noVNC's page, then the guest's VNC server through the proxy (%s)" % (
+            url.netloc, payload[:12].decode(errors="replace").strip())
 
     # (7) volume
     def volume(self):
@@ -1638,6 +1726,7 @@ def run(config):
         ("security_group", v.security_group, ("token", "leftovers"), True, ""),
         ("server", v.server, ("image", "flavor", "network", "security_group"), boot,
          "disabled (boot_server is false)"),
+        ("console", v.console, ("server",), boot, "disabled (boot_server is false)"),
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
         ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),
         ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],

@@ -227,6 +227,7 @@ class FakeCloud:
                                       "security_groups", "flavors", "images", "image_data", "rules")}
         self.store["image_data"] = {}
         self.console = ""
+        self.console_token = "good-token"
         self.deleted = []
         self.session = SimpleNamespace(auth=SimpleNamespace(get_access=lambda s: SimpleNamespace(
             service_catalog=SimpleNamespace(catalog=self.catalog))))
@@ -242,6 +243,7 @@ class FakeCloud:
             wait_for_server=lambda s, **a: R(**dict(vars(s), status="ACTIVE")),
             get_server=lambda i: self._find("servers", i),
             get_server_console_output=lambda s: {"output": self.console},
+            create_server_remote_console=self._remote_console,
             create_volume_attachment=self._attach,
             delete_server=self._delete_server,
             wait_for_delete=lambda r, **a: r,
@@ -351,11 +353,17 @@ class FakeCloud:
     def _create_server(self, **attrs):
         server = self._add("servers", R(compute_host="oc-cmp0", hypervisor_hostname="oc-cmp0", fault=None, **attrs),
                            project=True)
+        server.id = "5e7a0000-0000-4000-8000-%012d" % next(self.ids)  # Nova's ids are UUIDs
         self._add("ports", R(name="", device_id=server.id, network_id=attrs["networks"][0]["uuid"], status="ACTIVE",
-                             device_owner="compute:nova"))
+                             device_owner="compute:nova", fixed_ips=[{"ip_address": "10.199.0.23"}]))
         self.console = ("stackwright-guest: booted kernel 6.12.0-test\nstackwright-guest: disks vda\n"
-                        "stackwright-guest: eth0 10.199.0.23/24\n")
+                        "stackwright-guest: eth0 10.199.0.23/24\nstackwright-guest: metadata uuid %s\n" % server.id)
         return server
+
+    def _remote_console(self, server, protocol, type):
+        assert (protocol, type) == ("vnc", "novnc")
+        base = self.catalog[0]["endpoints"][0]["url"].split("/status/")[0]
+        return R(url=base + "/vnc_lite.html?path=%3Ftoken%3D" + self.console_token)
 
     def _attach(self, server, volume):
         self._find("volumes", volume).status = "in-use"
@@ -401,10 +409,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 '<input type="password" name="password" id="id_password">'
                 '<button id="loginBtn" type="submit">Sign In</button></form></body></html>' % alert)
 
+    def _websocket(self, query):
+        """nova-novncproxy: the token checked, then the guest's VNC greeting in a binary frame."""
+        if query.get("token") != ["good-token"] or self.headers.get("Upgrade") != "websocket":
+            self._send(403, "invalid token")
+            return
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Protocol: binary\r\n\r\n" + (b"\x82\x0cRFB 003.008\n" if self.vnc_greets else b""))
+        self.close_connection = True
+
+    vnc_greets = True
+
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
         logged_in = "session=ok" in (self.headers.get("Cookie") or "")
-        if path.startswith("/status/"):
+        if path == "/vnc_lite.html":
+            self._send(200, "<html><head><title>noVNC</title></head></html>")
+        elif path == "/websockify":
+            self._websocket(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+        elif path.startswith("/status/"):
             self._send(int(path.split("/")[2]), "{}")
         elif path == "/horizon/":
             self._send(302, headers=[("Location", "/horizon/project/" if logged_in else "/horizon/auth/login/")])
@@ -532,7 +555,9 @@ def test_fake_cloud_boots_attaches_and_cleans_up(monkeypatch, tmp_path, web):
                                          "active; command line 'console=ttyS0 quiet'")
     assert "ACTIVE on oc-cmp0" in checks["server"]["detail"]
     assert "guest booted kernel 6.12.0-test" in checks["server"]["detail"]
-    assert checks["server"]["detail"].endswith("; eth0 10.199.0.23/24")
+    assert checks["server"]["detail"].endswith("; eth0 10.199.0.23/24; metadata gave its id")
+    assert checks["console"]["ok"] and checks["console"]["detail"].endswith(
+        "noVNC's page, then the guest's VNC server through the proxy (RFB 003.008)")
     assert checks["volume"]["detail"].endswith("the guest sees disks vda vdb")
     # the server first (its port holds the network), the AMI before its kernel and ramdisk
     assert cloud.deleted[:2] == ["servers sw-validate-server", "volumes sw-validate-volume"]
@@ -1199,3 +1224,59 @@ def test_a_malformed_answer_is_said_so(answer):
     finally:
         thread.join()
         server.close()
+
+
+def test_guest_metadata_lines():
+    assert vc.guest_metadata("stackwright-guest: eth0 10.0.0.5/24\n") is None
+    assert vc.guest_metadata("stackwright-guest: metadata uuid 5e7a-01\r\n") == "5e7a-01"
+    assert vc.guest_metadata("stackwright-guest: metadata unreachable\n") == ""
+
+
+def test_console_token_as_nova_writes_it():
+    assert vc.console_token("http://192.0.2.10:6080/vnc_lite.html?path=%3Ftoken%3Dabc-1") == "abc-1"
+    assert vc.console_token("http://192.0.2.10:6080/vnc_auto.html?token=xyz") == "xyz"
+    assert vc.console_token("http://192.0.2.10:6080/vnc_lite.html") == ""
+
+
+class GuestCloud(FakeCloud):
+    """A guest whose console says LINES after it booted, instead of a good DHCP and metadata."""
+
+    def __init__(self, catalog, lines):
+        super().__init__(catalog)
+        self.lines = lines
+
+    def _create_server(self, **attrs):
+        server = super()._create_server(**attrs)
+        self.console = ("stackwright-guest: booted kernel 6.12.0-test\nstackwright-guest: disks vda\n"
+                        + self.lines.replace("ID", server.id))
+        return server
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ("", "no DHCP answer on eth0 within 120 s"),
+    ("stackwright-guest: eth0 10.199.0.99/24\n", "DHCP gave eth0 10.199.0.99/24, not its port's address 10.199.0.23"),
+    ("stackwright-guest: eth0 10.199.0.23/24\nstackwright-guest: metadata unreachable\n",
+     "the metadata service (169.254.169.254) did not answer the guest (OVN's metadata agent on oc-cmp0)"),
+    ("stackwright-guest: eth0 10.199.0.23/24\nstackwright-guest: metadata uuid 0000-0bad\n",
+     "the metadata service (169.254.169.254) gave instance 0000-0bad"),
+])
+def test_a_guest_without_dhcp_or_metadata_fails_the_server_check(monkeypatch, tmp_path, web, lines, expected):
+    cloud = GuestCloud(catalog(web.url, [200]), lines)
+    summary = run_fake(monkeypatch, tmp_path, cloud, timeouts={"services": 1, "server": 3})
+    checks = by_name(summary)
+    assert checks["server"]["ok"] is False and expected in checks["server"]["detail"]
+    assert checks["console"]["ok"] is None and not summary["ok"]
+    assert not cloud.store["servers"]  # still cleaned up
+
+
+@pytest.mark.parametrize("token, greets, expected", [
+    ("stale-token", True, "the console's websocket was refused: HTTP/1.0 403"),
+    ("good-token", False, "the console's websocket opened, but the guest's VNC server did not greet"),
+])
+def test_a_console_that_does_not_reach_the_guest_fails(monkeypatch, tmp_path, web, token, greets, expected):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    cloud.console_token = token
+    monkeypatch.setattr(Handler, "vnc_greets", greets)
+    checks = by_name(run_fake(monkeypatch, tmp_path, cloud))
+    assert checks["server"]["ok"] is True
+    assert checks["console"]["ok"] is False and expected in checks["console"]["detail"]
