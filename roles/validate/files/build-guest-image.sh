@@ -112,11 +112,11 @@ if ldd_out=$(ldd "$BUSYBOX" 2>/dev/null); then
 fi
 APPLETS=$("$BUSYBOX" --list) || die "$BUSYBOX --list failed"
 # The applets /init and the DHCP script use: the first group is required.
-for a in sh mount insmod uname sleep; do
+for a in sh mount insmod uname sleep wget sed; do
 	grep -qxF "$a" <<< "$APPLETS" || die "$BUSYBOX has no applet $a"
 	ln -s busybox "$R/bin/$a"
 done
-for a in cat ls mkdir ip udhcpc wget sed; do
+for a in cat ls mkdir ip udhcpc; do
 	if grep -qxF "$a" <<< "$APPLETS"; then ln -s busybox "$R/bin/$a"; fi
 done
 
@@ -235,7 +235,7 @@ bound | renew)
 	echo "stackwright-guest: $interface $ip/$mask" > /dev/console
 	# Once: the instance's id from the metadata service, as cloud-init reads it
 	# (retried for a minute: the metadata path may come up after the address).
-	if [ ! -e /run/metadata ] && [ -x /bin/wget ] && [ -x /bin/sed ]; then
+	if [ ! -e /run/metadata ]; then
 		: > /run/metadata
 		(
 			for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do

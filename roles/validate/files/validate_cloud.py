@@ -57,7 +57,8 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
-    "network", "external_network", "router", "security_group", "server", "console", "volume", "secret", "stack",
+    "network", "external_network", "router", "security_group", "server", "guest_network", "console",
+    "volume", "secret", "stack",
     "zone", "object", "telemetry", "queue", "cluster_template", "datastore", "dashboard", "cleanup",
 ]
 
@@ -452,10 +453,10 @@ def guest_address(console):
 
 
 def guest_metadata(console):
-    """The instance id the guest read from the metadata service; "" when it gave up;
-    None: not yet."""
+    """The instance id the guest read from the metadata service; "unreachable" when it
+    gave up; None: not yet."""
     found = GUEST_METADATA_RE.findall(console or "")
-    return found[-1][1] if found else None
+    return (found[-1][1] or "unreachable") if found else None
 
 
 def console_token(url):
@@ -868,30 +869,32 @@ class Validator:
             raise CheckFailed("%s ACTIVE on %s, but %s; console ends: %s" % (server.name, host, exc, tail))
         detail = "%s ACTIVE on %s after %.0fs; guest booted kernel %s after %.0fs" % (
             server.name, host, active_after, kernel, time.monotonic() - start)
-        # what a cloud image needs next: its port's address by DHCP, then the metadata
-        # service (the guest asks for both after it booted)
+        return detail
+
+    def guest_network(self):
+        """What a cloud image needs after its boot: its port's address by DHCP, then the
+        metadata service (the guest asks for both once it booted)."""
+        server = self.made["server"]
+        host = server.compute_host or server.hypervisor_hostname or "?"
+        wait = min(120, self.timeouts["server"])
         try:
-            address = wait_until(lambda: guest_address(self._console(server)),
-                                 min(120, max(1, deadline - time.monotonic())), 5, "DHCP")
+            address = wait_until(lambda: guest_address(self._console(server)), wait, 5, "DHCP")
         except CheckFailed:
-            raise CheckFailed("%s; no DHCP answer on eth0 within 120 s (OVN's DHCP for the subnet, the guest's port "
-                              "on %s)" % (detail, host))
+            raise CheckFailed("no DHCP answer on eth0 within %d s (OVN's DHCP for the subnet, the guest's port on %s)"
+                              % (wait, host))
         fixed = [ip["ip_address"] for port in self.conn.network.ports(device_id=server.id)
                  for ip in (port.fixed_ips or [])]
         if address.split("/")[0] not in fixed:
-            raise CheckFailed("%s; DHCP gave eth0 %s, not its port's address %s" % (
-                detail, address, ", ".join(fixed) or "none"))
-        detail += "; eth0 %s" % address
+            raise CheckFailed("DHCP gave eth0 %s, not its port's address %s" % (address, ", ".join(fixed) or "none"))
         try:
-            uuid_seen = wait_until(lambda: guest_metadata(self._console(server)),
-                                   min(120, max(1, deadline - time.monotonic())), 5, "the metadata service")
+            seen = wait_until(lambda: guest_metadata(self._console(server)), wait, 5, "the metadata service")
         except CheckFailed:
-            uuid_seen = None
-        if uuid_seen != server.id:
-            raise CheckFailed("%s; the metadata service (169.254.169.254) %s" % (
-                detail, "gave instance %s" % uuid_seen if uuid_seen else
+            seen = None
+        if seen != server.id:
+            raise CheckFailed("eth0 %s; the metadata service (169.254.169.254) %s" % (
+                address, "gave instance %s" % seen if seen not in (None, "unreachable") else
                 "did not answer the guest (OVN's metadata agent on %s)" % host))
-        return detail + "; metadata gave its id"
+        return "eth0 %s by DHCP; the metadata service gave the server's id" % address
 
     def console(self):
         """noVNC as a user opens it: Nova's console URL, its page, then the websocket with
@@ -1726,6 +1729,7 @@ def run(config):
         ("security_group", v.security_group, ("token", "leftovers"), True, ""),
         ("server", v.server, ("image", "flavor", "network", "security_group"), boot,
          "disabled (boot_server is false)"),
+        ("guest_network", v.guest_network, ("server",), boot, "disabled (boot_server is false)"),
         ("console", v.console, ("server",), boot, "disabled (boot_server is false)"),
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
         ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),

@@ -26,7 +26,8 @@ SECRETS = {name: (name.replace("_", "") * 4)[:32] for name in (
     "gnocchi_database_password", "gnocchi_keystone_password", "ceilometer_keystone_password",
     "aodh_database_password", "aodh_keystone_password", "zaqar_database_password", "zaqar_keystone_password",
     "magnum_database_password", "magnum_keystone_password", "magnum_domain_admin_password",
-    "trove_database_password", "trove_keystone_password", "trove_rabbitmq_password")}
+    "trove_database_password", "trove_keystone_password", "trove_rabbitmq_password",
+    "trove_taskmanager_rpc_encr_key", "trove_inst_rpc_key_encr_key")}
 
 FACTS = {
     "overcloud_secrets": SECRETS,
@@ -445,7 +446,11 @@ def test_trove_guests_get_the_bus_and_public_keystone_but_no_password(more_servi
     # Trove's own account and vhost, for its services and its guests alike
     bus = "rabbit://trove:%s@172.16.2.10:5672/trove" % SECRETS["trove_rabbitmq_password"]
     assert conf.get("DEFAULT", "transport_url") == bus
-    assert ini(files_of(more_services["trove"])["/etc/trove/trove.conf"]["content"]).get("DEFAULT", "transport_url") == bus
+    trove_conf = ini(files_of(more_services["trove"])["/etc/trove/trove.conf"]["content"])
+    assert trove_conf.get("DEFAULT", "transport_url") == bus
+    # the RPC keys are the deployment's own (Trove's defaults are public), and stay off the guests
+    assert [trove_conf.get("DEFAULT", k) for k in ("taskmanager_rpc_encr_key", "inst_rpc_key_encr_key")] == [
+        SECRETS["trove_taskmanager_rpc_encr_key"], SECRETS["trove_inst_rpc_key_encr_key"]]
     assert conf.get("service_credentials", "auth_url") == FACTS["overcloud_endpoints"]["keystone_public_url"] + "/v3"
     assert conf.get("service_credentials", "region_name") == FACTS["overcloud_endpoints"]["region"]
     assert not any(value in guest["content"] for name, value in SECRETS.items()

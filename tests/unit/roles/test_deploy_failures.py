@@ -95,6 +95,14 @@ def test_a_stop_ends_the_run_for_hosts_outside_its_play(tmp_path, collections):
     assert "left out of the deploy" not in out
 
 
+def test_a_play_whose_every_node_failed_ends_the_run(tmp_path, collections):
+    # cmp0 set aside in A; in A2 every live node fails (a failed run_once task fails them all):
+    # its end is never reached, and cmp2, cmp3 outside it must not go on
+    out, reached = run(tmp_path, collections, fail_on=["cmp0"], also=("ctl0:cmp0:cmp1", ["ctl0", "cmp1"]))
+    assert reached == []
+    assert "not run: Service A2: did not finish (every node of it failed)" in out
+
+
 def test_more_failed_compute_nodes_than_allowed_stop_the_run(tmp_path, collections):
     out, reached = run(tmp_path, collections, fail_on=["cmp0", "cmp1"])
     assert reached == []

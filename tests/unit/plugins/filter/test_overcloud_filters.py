@@ -202,7 +202,7 @@ def test_the_role_plans_addresses_groups_and_secrets(plan_run, tmp_path):
     assert "service_keystone" in facts["ctl0"]["groups"] and "service_cinder_volume" in facts["sto0"]["groups"]
     assert facts["cmp0"]["endpoints"]["keystone_internal_url"] == "http://172.16.2.11:5000"
     secrets = facts["ctl0"]["secrets"]
-    assert len(secrets) == 41 and all(re.fullmatch("[A-Za-z0-9]{32}", v) for v in secrets.values())
+    assert len(secrets) == 43 and all(re.fullmatch("[A-Za-z0-9]{32}", v) for v in secrets.values())
     assert yaml.safe_load((tmp_path / "state" / "secrets.yml").read_text()) == secrets
     assert oct((tmp_path / "state" / "secrets.yml").stat().st_mode & 0o777) == "0o600"
 
