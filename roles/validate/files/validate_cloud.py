@@ -1113,12 +1113,20 @@ class Validator:
             raise CheckFailed("Neutron published %s as %s, not the port's %s" % (fqdn, recordset.records, address))
         wait_until(lambda: address in dns_query_a(host, port, fqdn)[2], self.timeouts["zone"], 2,
                    "%s:%d to answer %s (the port Neutron published)" % (host, port, fqdn))
+        serial = dns.get_zone(zone).serial or 0
         net_api.delete_port(made)
         wait_until(lambda: published() is None, self.timeouts["zone"], 2,
                    "Neutron to remove %s from Designate with its port" % fqdn)
-        # the zone's update (the record's removal) reaches BIND before the zone is deleted:
-        # a delete during it left the zone in BIND (Molecule overcloud)
-        self._wait_active(lambda: dns.get_zone(zone), "zone %s after the port's record went" % zone_name)
+
+        # Designate applies a record's removal later: its producer raises the zone's serial
+        # (the zone stays ACTIVE until then), then the worker updates BIND. A zone deleted
+        # before that update is added back to BIND by it, from the file delzone left, and
+        # answers for good (Molecule overcloud): delete it only once the update is done.
+        def updated():
+            shown = dns.get_zone(zone)
+            return shown if (shown.serial or 0) > serial and shown.status == "ACTIVE" else None
+        wait_until(updated, self.timeouts["zone"], 2, "Designate to update zone %s in the DNS server after the "
+                   "port's record went (serial above %d, ACTIVE)" % (zone_name, serial))
         net_api.delete_network(net)
         return "Neutron published port %s as %s A %s, answered; gone with the port" % (made.name, fqdn, address)
 

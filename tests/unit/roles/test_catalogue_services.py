@@ -205,6 +205,8 @@ def test_designate_pool_has_every_bind_and_mdns(designate):
     assert [(t["type"], t["options"]["host"], t["options"]["rndc_host"], t["masters"]) for t in pools[0]["targets"]] == [
         ("bind9", "172.16.2.10", "172.16.2.10", masters), ("bind9", "172.16.2.11", "172.16.2.11", masters)]
     assert all(t["options"]["rndc_key_file"] == "/etc/designate/rndc.key" for t in pools[0]["targets"])
+    # a deleted zone's file goes with it: a late update that adds the zone back finds nothing to serve
+    assert all(t["options"]["clean_zonefile"] == "true" for t in pools[0]["targets"])
 
 
 def test_designate_rndc_key_is_shared_and_bind_is_authoritative_only(designate):

@@ -1042,7 +1042,8 @@ class DnsCloud(CatalogueCloud):
         self.network.create_port = self._create_port
         self.network.delete_port = self._delete_port
         self.dns = SimpleNamespace(
-            create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", **a)),
+            create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", serial=1, raise_serial=0,
+                                                          **a)),
             get_zone=self._get_zone,
             find_zone=lambda name: next((z for z in self.store["zones"] if z.name == name), None),
             delete_zone=self._delete_zone,
@@ -1074,18 +1075,27 @@ class DnsCloud(CatalogueCloud):
             for rs in [r for r in self.store["recordsets"] if r.name.startswith(name)]:
                 self.store["recordsets"].remove(rs)
                 self.server.records.pop(rs.name, None)
-                # Designate updates the zone in BIND: PENDING until the next look at it
-                self._find("zones", rs.zone_id).status = "PENDING"
+                # Designate 20: the zone stays ACTIVE at its serial until the producer raises
+                # it (the next look but one), then PENDING while the worker updates BIND
+                self._find("zones", rs.zone_id).raise_serial = 3
 
     def _get_zone(self, zone):
         found = self._find("zones", zone.id)
+        if getattr(found, "raise_serial", 0):
+            found.raise_serial -= 1
+            if found.raise_serial == 1:
+                found.serial, found.status = found.serial + 1, "PENDING"
+            elif found.raise_serial == 0:
+                found.status = "ACTIVE"
         shown = R(**vars(found))
-        found.status = "ACTIVE"
+        if found.status == "PENDING" and not getattr(found, "raise_serial", 0):
+            found.status = "ACTIVE"
         return shown
 
     def _delete_zone(self, zone):
-        # a delete during the zone's update leaves it in BIND (Designate 20, Molecule overcloud)
-        pending = self._find("zones", zone.id).status != "ACTIVE"
+        # a delete before the update of its serial reached BIND: the update adds the zone
+        # back to BIND (Designate 20, Molecule overcloud)
+        pending = getattr(self._find("zones", zone.id), "raise_serial", 0) > 0
         self._del("zones", zone)
         if not self.linger and not pending:
             self.server.records = {k: v for k, v in self.server.records.items() if not k.endswith(zone.name)}
@@ -1103,7 +1113,7 @@ def test_a_zone_answered_by_the_dns_server_then_gone(monkeypatch, tmp_path, web,
     cloud._add("zones", R(name="sw-validate-zone.example.com.", status="ACTIVE"))  # an earlier run's
     cloud._add("zones", R(name="operator.example.com.", status="ACTIVE"))
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
-                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 2})
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 6})
     checks = by_name(summary)
     assert summary["ok"], summary["table"]
     assert checks["leftovers"]["detail"] == "deleted zone sw-validate-zone.example.com."
@@ -1150,7 +1160,7 @@ def test_a_zone_the_dns_server_never_gets_fails(monkeypatch, tmp_path, web, dns_
 def test_a_zone_still_answered_after_its_delete_fails(monkeypatch, tmp_path, web, dns_server):
     cloud = DnsCloud(catalogue(web.url, ("dns",)), dns_server, linger=True)
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False,
-                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 1})
+                       dns_server="127.0.0.1:%d" % dns_server.port, timeouts={"zone": 6})
     assert summary["failed"] == ["zone"]
     assert "deleted in Designate, but 127.0.0.1:" in by_name(summary)["zone"]["detail"]
 
