@@ -1042,8 +1042,7 @@ class DnsCloud(CatalogueCloud):
         self.network.create_port = self._create_port
         self.network.delete_port = self._delete_port
         self.dns = SimpleNamespace(
-            create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", serial=1, raise_serial=0,
-                                                          **a)),
+            create_zone=lambda **a: self._add("zones", R(status="ACTIVE", action="CREATE", serial=1, **a)),
             get_zone=self._get_zone,
             find_zone=lambda name: next((z for z in self.store["zones"] if z.name == name), None),
             delete_zone=self._delete_zone,
