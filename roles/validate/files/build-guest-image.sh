@@ -112,7 +112,7 @@ if ldd_out=$(ldd "$BUSYBOX" 2>/dev/null); then
 fi
 APPLETS=$("$BUSYBOX" --list) || die "$BUSYBOX --list failed"
 # The applets /init and the DHCP script use: the first group is required.
-for a in sh mount insmod uname sleep wget sed; do
+for a in sh mount insmod uname sleep wget sed timeout; do
 	grep -qxF "$a" <<< "$APPLETS" || die "$BUSYBOX has no applet $a"
 	ln -s busybox "$R/bin/$a"
 done
@@ -239,7 +239,8 @@ bound | renew)
 		: > /run/metadata
 		(
 			for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
-				uuid=$(wget -q -T 5 -O - http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null |
+				# timeout, not wget -T: busybox 1.35's wget (Debian 12) crashes with -T
+				uuid=$(timeout 10 wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null |
 					sed -n 's/.*"uuid": *"\([0-9a-f-]*\)".*/\1/p')
 				if [ -n "$uuid" ]; then
 					echo "stackwright-guest: metadata uuid $uuid" > /dev/console
