@@ -764,8 +764,14 @@ class CatalogueCloud(FakeCloud):
         self.block_storage.find_volume = lambda i: next((v for v in self.store["volumes"] if v.id == i), None)
         self.compute.find_server = lambda i: next((s for s in self.store["servers"] if s.id == i), None)
 
+    resets = 0
+
     def _secret_get(self, url, headers=None, raise_exc=True):
-        """GET secrets/<id>[/payload]: the payload's bytes, or the status (404 once deleted)."""
+        """GET secrets/<id>[/payload]: the payload's bytes, or the status (404 once deleted);
+        the first RESETS calls fail as a pooled connection uWSGI closed does."""
+        if self.resets:
+            self.resets -= 1
+            raise ConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
         found = [s for s in self.store["secrets"] if s.id == url.split("/")[1]]
         if not url.endswith("/payload"):
             return R(status_code=200 if found else 404)
@@ -843,6 +849,14 @@ def test_stack_template_has_what_the_cloud_can_run():
     assert full["resources"]["volume"]["properties"] == {"name": "sw-validate-stack-volume", "size": 1}
     assert full["resources"]["server"]["properties"]["networks"] == [{"port": {"get_resource": "port"}}]
     assert {"volume_id", "volume_size", "server_id"} <= set(full["outputs"])
+
+
+def test_a_reset_connection_to_barbican_is_tried_again(monkeypatch, tmp_path, web):
+    cloud = CatalogueCloud(catalogue(web.url))
+    cloud.resets = 1
+    monkeypatch.setattr(vc, "transient_retry", functools.partial(vc.transient_retry, delay=0))
+    checks = by_name(run_fake(monkeypatch, tmp_path, cloud, boot_server=False, volume=False))
+    assert checks["secret"]["ok"] is True and cloud.resets == 0
 
 
 def test_secret_and_stack_in_the_container_scenario(monkeypatch, tmp_path, web):
