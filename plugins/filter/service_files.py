@@ -62,7 +62,9 @@ def uwsgi_files(unit, project, port, wsgi_file, addresses, processes=2, threads=
         + "die-on-term = true\nno-orphans = true\nenable-threads = true\nthunder-lock = true\n"
         + "# neutron (ML2/OVN) names its API workers in its hash ring by start time\nstart-time = %t\n"
         + "processes = %s\nthreads = %s\nlisten = 100\nbuffer-size = 65535\n" % (processes, threads)
-        + "rem-header = Content-Length\npaste-logger = true\n"
+        # http-socket closes its connection after every answer: say so, or clients
+        # reuse it after an answer without a body (a 204) and meet a reset
+        + "rem-header = Content-Length\nadd-header = Connection: close\npaste-logger = true\n"
         + "uid = {p}\ngid = {p}\nchdir = /var/lib/{p}\nlogto = /var/log/{p}/{u}.log\n".format(p=project, u=unit))
     ini_path = "/etc/%s/%s-uwsgi.ini" % (project, unit)
     dropin = (DROPIN_HEADER + "[Service]\nExecStart=\nExecStart=/usr/bin/uwsgi_python3 --ini %s\n" % ini_path)

@@ -120,6 +120,9 @@ def test_uwsgi_files_bind_each_address_once_and_restart_their_unit():
                                             addresses=["172.16.2.10", "10.0.0.10", "172.16.2.10"], processes=3)
     assert ini["dest"] == "/etc/nova/nova-api-uwsgi.ini" and ini["group"] == "nova" and ini["mode"] == "0640"
     assert ini["content"].count("http-socket") == 2 and "http-socket = 10.0.0.10:8774\n" in ini["content"]
+    # http-socket closes the connection after each answer, and says so (a client's pool
+    # would otherwise reuse it after a 204)
+    assert "add-header = Connection: close\n" in ini["content"]
     assert "processes = 3\n" in ini["content"] and "logto = /var/log/nova/nova-api.log\n" in ini["content"]
     assert dropin["dest"] == "/etc/systemd/system/nova-api.service.d/stackwright.conf"
     assert "--ini /etc/nova/nova-api-uwsgi.ini\n" in dropin["content"]
