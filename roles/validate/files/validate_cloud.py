@@ -58,7 +58,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "guest_network", "console",
-    "volume", "secret", "stack",
+    "volume", "snapshot", "secret", "stack",
     "zone", "object", "telemetry", "queue", "cluster_template", "datastore", "dashboard", "cleanup",
 ]
 
@@ -975,6 +975,29 @@ class Validator:
         disks = wait_until(seen, self.timeouts["volume"], 5, "the guest to list vdb on its console")
         return detail + "; the guest sees disks %s" % " ".join(disks)
 
+    # (7b) a snapshot of the volume and a volume made from it, as users keep and restore
+    # their data; both deleted again (Cinder keeps a volume that has snapshots)
+    def snapshot(self):
+        bs, wait, volume = self.conn.block_storage, self.timeouts["volume"], self.made["volume"]
+        start = time.monotonic()
+        # forced: the volume is attached where a server booted (Cinder snapshots it as it stands)
+        snap = bs.create_snapshot(volume_id=volume.id, name=self.name("snapshot"), is_forced=True)
+        self.made["snapshot"] = snap
+        snap = bs.wait_for_status(snap, "available", failures=["error"], interval=3, wait=wait)
+        detail = "%s available after %.0fs" % (snap.name, time.monotonic() - start)
+        restored = bs.create_volume(name=self.name("restored"), size=volume.size or 1, snapshot_id=snap.id)
+        self.made["restored"] = restored
+        restored = bs.wait_for_status(restored, "available", failures=["error"], interval=3, wait=wait)
+        if restored.snapshot_id != snap.id:
+            raise CheckFailed("%s is available but was not made from %s (its snapshot: %s)" % (
+                restored.name, snap.name, restored.snapshot_id))
+        detail += ", %s made from it available after %.0fs" % (restored.name, time.monotonic() - start)
+        bs.delete_volume(restored)
+        bs.wait_for_delete(restored, interval=3, wait=wait)
+        bs.delete_snapshot(snap)
+        bs.wait_for_delete(snap, interval=3, wait=wait)
+        return detail + "; both deleted"
+
     def _in_catalog(self, service_type):
         return any(s.get("type") == service_type for s in self._catalog())
 
@@ -1589,6 +1612,10 @@ class Validator:
             conn.block_storage.delete_volume(volume)
             conn.block_storage.wait_for_delete(volume, interval=3, wait=wait)
 
+        def delete_snapshot(snap):
+            conn.block_storage.delete_snapshot(snap)
+            conn.block_storage.wait_for_delete(snap, interval=3, wait=wait)
+
         def delete_router(router):
             for port in conn.network.ports(device_id=router.id):
                 if (port.device_owner or "").startswith("network:router_interface"):
@@ -1615,6 +1642,7 @@ class Validator:
             "cluster template": self._delete_cluster_template,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
+            "snapshot": delete_snapshot,
             "volume": delete_volume,
             "router": delete_router,
             "network": delete_network,
@@ -1656,6 +1684,7 @@ class Validator:
         # before the images its templates name
         ("cluster template", None),
         ("server", lambda c, pid: c.compute.servers()),
+        ("snapshot", None),  # before the volumes they hold
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
         ("network", lambda c, pid: c.network.networks(project_id=pid)),
@@ -1669,8 +1698,8 @@ class Validator:
                 "alarm": "alarming", "queue": "messaging", "cluster template": "container-infra"}
 
     def _ours(self, kind):
-        if kind == "volume":
-            return leftovers(self._volumes(), self.prefix)
+        if kind in ("volume", "snapshot"):
+            return leftovers(self._block_storage(kind), self.prefix)
         if kind in self.OPTIONAL:
             if not self._in_catalog(self.OPTIONAL[kind]):
                 return []
@@ -1691,9 +1720,10 @@ class Validator:
         pid = None if kind == "flavor" else self.project_id
         return leftovers(lister(self.conn, self.project_id), self.prefix, pid, owner_attr=owner_attr)
 
-    def _volumes(self):
+    def _block_storage(self, kind):
         try:
-            return list(self.conn.block_storage.volumes())
+            bs = self.conn.block_storage
+            return list(bs.volumes() if kind == "volume" else bs.snapshots())
         except Exception:
             if not self.config["volume"]:
                 return []  # no volume service to clean up after, and none was used
@@ -1742,6 +1772,7 @@ def run(config):
         ("guest_network", v.guest_network, ("server",), boot, "disabled (boot_server is false)"),
         ("console", v.console, ("server",), boot, "disabled (boot_server is false)"),
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
+        ("snapshot", v.snapshot, ("volume",), vol, "disabled (volume is false)"),
         ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),
         ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],
          "disabled (orchestration is false)"),

@@ -224,7 +224,7 @@ class FakeCloud:
         self.current_project_id = project
         self.ids = itertools.count(1)
         self.catalog = catalog
-        self.store = {k: [] for k in ("servers", "volumes", "routers", "networks", "subnets", "ports",
+        self.store = {k: [] for k in ("servers", "volumes", "snapshots", "routers", "networks", "subnets", "ports",
                                       "security_groups", "flavors", "images", "image_data", "rules")}
         self.store["image_data"] = {}
         self.console = ""
@@ -283,7 +283,10 @@ class FakeCloud:
             volumes=lambda: self._of("volumes", project=True),
             create_volume=lambda **a: self._add("volumes", R(status="available", **a), project=True),
             wait_for_status=lambda v, status, **a: self._volume_status(v, status),
-            delete_volume=lambda r: self._del("volumes", r),
+            delete_volume=self._delete_volume,
+            snapshots=lambda: self._of("snapshots", project=True),
+            create_snapshot=self._create_snapshot,
+            delete_snapshot=self._delete_snapshot,
             wait_for_delete=lambda r, **a: r,
         )
 
@@ -366,6 +369,20 @@ class FakeCloud:
         base = self.catalog[0]["endpoints"][0]["url"].split("/status/")[0]
         return R(url=base + "/vnc_lite.html?path=%3Ftoken%3D" + self.console_token)
 
+    def _create_snapshot(self, volume_id, **a):
+        volume = self._find("volumes", volume_id)
+        # Cinder refuses to snapshot an attached volume unless forced
+        assert volume.status == "available" or a.get("is_forced"), volume.status
+        return self._add("snapshots", R(status="available", volume_id=volume_id, **a), project=True)
+
+    def _delete_volume(self, volume):
+        assert not any(s.volume_id == volume.id for s in self.store["snapshots"]), "it has snapshots"
+        self._del("volumes", volume)
+
+    def _delete_snapshot(self, snap):
+        assert not any(getattr(v, "snapshot_id", None) == snap.id for v in self.store["volumes"]), "a volume from it"
+        self._del("snapshots", snap)
+
     def _attach(self, server, volume):
         self._find("volumes", volume).status = "in-use"
         self.console += "stackwright-guest: disks vda vdb\n"
@@ -378,7 +395,7 @@ class FakeCloud:
         self.store["ports"] = [p for p in self.store["ports"] if p.device_id != server.id]
 
     def _volume_status(self, volume, status):
-        volume = self._find("volumes", volume.id)
+        volume = self._find(volume.id.split("-")[0], volume.id)
         assert volume.status == status, (volume.status, status)
         return volume
 
@@ -561,8 +578,12 @@ def test_fake_cloud_boots_attaches_and_cleans_up(monkeypatch, tmp_path, web):
     assert checks["console"]["ok"] and checks["console"]["detail"].endswith(
         "noVNC's page, then the guest's VNC server through the proxy (RFB 003.008)")
     assert checks["volume"]["detail"].endswith("the guest sees disks vda vdb")
+    # the attached volume's snapshot (forced), a volume from it, both deleted by the check
+    assert checks["snapshot"]["detail"] == ("sw-validate-snapshot available after 0s, sw-validate-restored made from "
+                                            "it available after 0s; both deleted")
     # the server first (its port holds the network), the AMI before its kernel and ramdisk
-    assert cloud.deleted[:2] == ["servers sw-validate-server", "volumes sw-validate-volume"]
+    assert cloud.deleted[:4] == ["volumes sw-validate-restored", "snapshots sw-validate-snapshot",
+                                 "servers sw-validate-server", "volumes sw-validate-volume"]
     images = [d for d in cloud.deleted if d.startswith("images")]
     assert images[0] == "images sw-validate-disk"
     assert not any(cloud.store[k] for k in ("servers", "volumes", "routers", "networks", "images", "flavors"))
@@ -579,6 +600,20 @@ def test_fake_cloud_failures_skip_dependents_and_still_clean_up(monkeypatch, tmp
     assert checks["server"]["detail"] == "skipped: needs flavor (failed)"
     assert checks["cleanup"]["ok"] is True
     assert not any(cloud.store[k] for k in ("servers", "routers", "networks", "images"))
+
+
+def test_snapshot_left_by_an_interrupted_run_goes_before_its_volume(monkeypatch, tmp_path, web):
+    """A run stopped in the snapshot check leaves a volume and its snapshot: Cinder keeps
+    a volume that has snapshots, so the next run's cleanup deletes the snapshot first."""
+    cloud = FakeCloud(catalog(web.url, [200]))
+    volume = cloud._add("volumes", R(name="sw-validate-volume", status="available", size=1), project=True)
+    cloud._create_snapshot(volume.id, name="sw-validate-snapshot")
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert checks["leftovers"]["detail"] == "deleted snapshot sw-validate-snapshot, volume sw-validate-volume"
+    assert checks["snapshot"]["detail"].endswith("; both deleted")
+    assert not cloud.store["snapshots"] and not cloud.store["volumes"]
 
 
 def test_fake_cloud_down_compute_and_a_failed_cleanup(monkeypatch, tmp_path, web):
