@@ -214,6 +214,7 @@ _SERVICE_NEEDS = [
     ("aodh", ["gnocchi"], "the alarms are on Gnocchi's measures"),
     ("zaqar", ["swift_proxy", "swift_storage"], "the messages are kept in Swift"),
     ("magnum", ["heat"], "its clusters are Heat stacks"),
+    ("cinder_backup", ["cinder_control", "cinder_volume"], "it backs up the volumes of cinder-volume"),
 ]
 
 

@@ -58,7 +58,7 @@ CHROMEDRIVER_LINE = re.compile(r"\[\d+\.\d+\]\[|[\s{}\]]")
 CHECKS = [
     "token", "leftovers", "catalog", "compute_services", "network_agents", "image", "flavor",
     "network", "external_network", "router", "security_group", "server", "guest_network", "console",
-    "volume", "snapshot", "secret", "stack",
+    "volume", "snapshot", "backup", "secret", "stack",
     "zone", "object", "telemetry", "queue", "cluster_template", "datastore", "dashboard", "cleanup",
 ]
 
@@ -108,7 +108,8 @@ DEFAULTS = {
     "catalog_interfaces": ["public", "internal", "admin"],
     "chromium": "/usr/bin/chromium",
     "chromedriver": "/usr/bin/chromedriver",
-    "timeouts": {"server": 900, "volume": 300, "image": 300, "services": 120, "http": 10,
+    # a backup reads and checksums the whole volume (minutes where the nodes are emulated)
+    "timeouts": {"server": 900, "volume": 300, "backup": 900, "image": 300, "services": 120, "http": 10,
                  "api": 60, "dashboard": 120, "delete": 300, "stack": 900, "zone": 120,
                  # Ceilometer's polling interval and Gnocchi's processing, then Aodh's evaluation
                  "telemetry": 600, "alarm": 300,
@@ -998,6 +999,32 @@ class Validator:
         bs.wait_for_delete(snap, interval=3, wait=wait)
         return detail + "; both deleted"
 
+    # (7c) a backup of the volume (cinder-backup) restored into a new volume; both
+    # deleted again
+    def backup(self):
+        bs, wait = self.conn.block_storage, self.timeouts["backup"]
+        if not any(s.binary == "cinder-backup" for s in bs.services()):
+            raise NotDeployed("no cinder-backup in the cloud (cinder_backup is in no server role)")
+        volume, start = self.made["volume"], time.monotonic()
+        # forced: the volume is attached where a server booted
+        made = bs.create_backup(volume_id=volume.id, name=self.name("backup"), force=True)
+        self.made["backup"] = made
+        made = bs.wait_for_status(made, "available", failures=["error"], interval=5, wait=wait)
+        detail = "%s available after %.0fs" % (made.name, time.monotonic() - start)
+        bs.restore_backup(made, name=self.name("from-backup"))
+        restored = wait_until(lambda: bs.find_volume(self.name("from-backup")), self.timeouts["api"], 3,
+                              "the volume the backup is restored into")
+        restored = bs.wait_for_status(restored, "available", failures=["error", "error_restoring"], interval=5,
+                                      wait=wait)
+        detail += ", restored into %s after %.0fs" % (restored.name, time.monotonic() - start)
+        bs.delete_volume(restored)
+        bs.wait_for_delete(restored, interval=3, wait=self.timeouts["delete"])
+        # back to available once the restore is done
+        made = bs.wait_for_status(made, "available", failures=["error"], interval=3, wait=wait)
+        bs.delete_backup(made)
+        bs.wait_for_delete(made, interval=3, wait=self.timeouts["delete"])
+        return detail + "; both deleted"
+
     def _in_catalog(self, service_type):
         return any(s.get("type") == service_type for s in self._catalog())
 
@@ -1612,6 +1639,13 @@ class Validator:
             conn.block_storage.delete_volume(volume)
             conn.block_storage.wait_for_delete(volume, interval=3, wait=wait)
 
+        def delete_backup(backup):
+            # one being made or restored cannot be deleted yet
+            if backup.status in ("creating", "restoring"):
+                conn.block_storage.wait_for_status(backup, "available", failures=["error"], interval=3, wait=wait)
+            conn.block_storage.delete_backup(backup)
+            conn.block_storage.wait_for_delete(backup, interval=3, wait=wait)
+
         def delete_snapshot(snap):
             conn.block_storage.delete_snapshot(snap)
             conn.block_storage.wait_for_delete(snap, interval=3, wait=wait)
@@ -1642,6 +1676,7 @@ class Validator:
             "cluster template": self._delete_cluster_template,
             "secret": lambda secret: delete_secret(conn.key_manager, secret),
             "server": conn.compute.delete_server,
+            "backup": delete_backup,
             "snapshot": delete_snapshot,
             "volume": delete_volume,
             "router": delete_router,
@@ -1684,6 +1719,7 @@ class Validator:
         # before the images its templates name
         ("cluster template", None),
         ("server", lambda c, pid: c.compute.servers()),
+        ("backup", None),
         ("snapshot", None),  # before the volumes they hold
         ("volume", None),
         ("router", lambda c, pid: c.network.routers(project_id=pid)),
@@ -1698,7 +1734,7 @@ class Validator:
                 "alarm": "alarming", "queue": "messaging", "cluster template": "container-infra"}
 
     def _ours(self, kind):
-        if kind in ("volume", "snapshot"):
+        if kind in ("volume", "snapshot", "backup"):
             return leftovers(self._block_storage(kind), self.prefix)
         if kind in self.OPTIONAL:
             if not self._in_catalog(self.OPTIONAL[kind]):
@@ -1723,7 +1759,7 @@ class Validator:
     def _block_storage(self, kind):
         try:
             bs = self.conn.block_storage
-            return list(bs.volumes() if kind == "volume" else bs.snapshots())
+            return list({"volume": bs.volumes, "snapshot": bs.snapshots, "backup": bs.backups}[kind]())
         except Exception:
             if not self.config["volume"]:
                 return []  # no volume service to clean up after, and none was used
@@ -1773,6 +1809,7 @@ def run(config):
         ("console", v.console, ("server",), boot, "disabled (boot_server is false)"),
         ("volume", v.volume, ("server",) if boot else ("token", "leftovers"), vol, "disabled (volume is false)"),
         ("snapshot", v.snapshot, ("volume",), vol, "disabled (volume is false)"),
+        ("backup", v.backup, ("volume",), vol, "disabled (volume is false)"),
         ("secret", v.secret, ("token", "leftovers"), config["key_manager"], "disabled (key_manager is false)"),
         ("stack", v.stack, ("token", "leftovers") + (("image", "flavor") if boot else ()), config["orchestration"],
          "disabled (orchestration is false)"),

@@ -224,7 +224,7 @@ class FakeCloud:
         self.current_project_id = project
         self.ids = itertools.count(1)
         self.catalog = catalog
-        self.store = {k: [] for k in ("servers", "volumes", "snapshots", "routers", "networks", "subnets", "ports",
+        self.store = {k: [] for k in ("servers", "volumes", "snapshots", "backups", "routers", "networks", "subnets", "ports",
                                       "security_groups", "flavors", "images", "image_data", "rules")}
         self.store["image_data"] = {}
         self.console = ""
@@ -285,6 +285,12 @@ class FakeCloud:
             wait_for_status=lambda v, status, **a: self._volume_status(v, status),
             delete_volume=self._delete_volume,
             snapshots=lambda: self._of("snapshots", project=True),
+            services=lambda: [R(binary="cinder-scheduler"), R(binary="cinder-volume"), R(binary="cinder-backup")],
+            backups=lambda: self._of("backups", project=True),
+            create_backup=self._create_backup,
+            restore_backup=self._restore_backup,
+            find_volume=lambda ident: next((v for v in self.store["volumes"] if ident in (v.id, v.name)), None),
+            delete_backup=lambda r: self._del("backups", r),
             create_snapshot=self._create_snapshot,
             delete_snapshot=self._delete_snapshot,
             wait_for_delete=lambda r, **a: r,
@@ -374,6 +380,16 @@ class FakeCloud:
         # Cinder refuses to snapshot an attached volume unless forced
         assert volume.status == "available" or a.get("is_forced"), volume.status
         return self._add("snapshots", R(status="available", volume_id=volume_id, **a), project=True)
+
+    def _create_backup(self, volume_id, **a):
+        volume = self._find("volumes", volume_id)
+        assert volume.status == "available" or a.get("force"), volume.status
+        return self._add("backups", R(status="available", volume_id=volume_id, size=volume.size, **a), project=True)
+
+    def _restore_backup(self, backup, name):
+        backup = self._find("backups", backup.id)
+        self._add("volumes", R(name=name, status="available", size=backup.size), project=True)
+        return backup
 
     def _delete_volume(self, volume):
         assert not any(s.volume_id == volume.id for s in self.store["snapshots"]), "it has snapshots"
@@ -581,8 +597,12 @@ def test_fake_cloud_boots_attaches_and_cleans_up(monkeypatch, tmp_path, web):
     # the attached volume's snapshot (forced), a volume from it, both deleted by the check
     assert checks["snapshot"]["detail"] == ("sw-validate-snapshot available after 0s, sw-validate-restored made from "
                                             "it available after 0s; both deleted")
+    # the attached volume's backup (forced), restored into a new volume, both deleted
+    assert checks["backup"]["detail"] == ("sw-validate-backup available after 0s, restored into "
+                                          "sw-validate-from-backup after 0s; both deleted")
     # the server first (its port holds the network), the AMI before its kernel and ramdisk
-    assert cloud.deleted[:4] == ["volumes sw-validate-restored", "snapshots sw-validate-snapshot",
+    assert cloud.deleted[:6] == ["volumes sw-validate-restored", "snapshots sw-validate-snapshot",
+                                 "volumes sw-validate-from-backup", "backups sw-validate-backup",
                                  "servers sw-validate-server", "volumes sw-validate-volume"]
     images = [d for d in cloud.deleted if d.startswith("images")]
     assert images[0] == "images sw-validate-disk"
@@ -603,17 +623,31 @@ def test_fake_cloud_failures_skip_dependents_and_still_clean_up(monkeypatch, tmp
 
 
 def test_snapshot_left_by_an_interrupted_run_goes_before_its_volume(monkeypatch, tmp_path, web):
-    """A run stopped in the snapshot check leaves a volume and its snapshot: Cinder keeps
-    a volume that has snapshots, so the next run's cleanup deletes the snapshot first."""
+    """A run stopped in the backup check leaves a volume, its snapshot and its backup:
+    Cinder keeps a volume that has snapshots, so the next run's cleanup deletes the
+    snapshot first."""
     cloud = FakeCloud(catalog(web.url, [200]))
     volume = cloud._add("volumes", R(name="sw-validate-volume", status="available", size=1), project=True)
     cloud._create_snapshot(volume.id, name="sw-validate-snapshot")
+    cloud._create_backup(volume.id, name="sw-validate-backup")
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False)
     checks = by_name(summary)
     assert summary["ok"], summary["table"]
-    assert checks["leftovers"]["detail"] == "deleted snapshot sw-validate-snapshot, volume sw-validate-volume"
+    assert checks["leftovers"]["detail"] == ("deleted backup sw-validate-backup, snapshot sw-validate-snapshot, "
+                                             "volume sw-validate-volume")
     assert checks["snapshot"]["detail"].endswith("; both deleted")
-    assert not cloud.store["snapshots"] and not cloud.store["volumes"]
+    assert not cloud.store["snapshots"] and not cloud.store["volumes"] and not cloud.store["backups"]
+
+
+def test_backup_skipped_where_no_cinder_backup_runs(monkeypatch, tmp_path, web):
+    cloud = FakeCloud(catalog(web.url, [200]))
+    cloud.block_storage.services = lambda: [R(binary="cinder-scheduler"), R(binary="cinder-volume")]
+    summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False)
+    checks = by_name(summary)
+    assert summary["ok"], summary["table"]
+    assert checks["backup"]["ok"] is None
+    assert "no cinder-backup in the cloud (cinder_backup is in no server role)" in checks["backup"]["detail"]
+    assert not cloud.store["backups"] and not cloud.store["volumes"]
 
 
 def test_fake_cloud_down_compute_and_a_failed_cleanup(monkeypatch, tmp_path, web):
@@ -796,7 +830,6 @@ class CatalogueCloud(FakeCloud):
         )
         self.network.find_network = lambda i: next((n for n in self.store["networks"] if n.id == i), None)
         self.network.find_port = lambda i: next((p for p in self.store["ports"] if p.id == i), None)
-        self.block_storage.find_volume = lambda i: next((v for v in self.store["volumes"] if v.id == i), None)
         self.compute.find_server = lambda i: next((s for s in self.store["servers"] if s.id == i), None)
 
     resets = 0
@@ -918,7 +951,7 @@ def test_stack_with_a_volume_and_a_server(monkeypatch, tmp_path, web):
     cloud = CatalogueCloud(catalogue(web.url))
     summary = run_fake(monkeypatch, tmp_path, cloud)
     checks = by_name(summary)
-    assert summary["ok"], summary["table"]
+    assert summary["ok"], "\n".join(summary["table"])
     assert "(network, port, volume, server; outputs match)" in checks["stack"]["detail"]
     stack_server = [d for d in cloud.deleted if d == "servers sw-validate-stack-server"]
     assert stack_server  # made from the check's image and flavor, deleted with the stack

@@ -84,16 +84,19 @@ def test_placement_without_problem():
 def test_placement_problems_name_a_service_without_what_it_needs():
     base = {s: ["ctl0"] for s in ("mariadb", "rabbitmq", "memcached", "keystone")}
     problems = placement_problems(dict(base, zaqar=["ctl0"], ceilometer_compute=["cmp0"], swift_proxy=["ctl0"],
-                                       magnum=["ctl0"]), ["mariadb"], [])
+                                       magnum=["ctl0"], cinder_backup=["st0"], cinder_control=["ctl0"]),
+                                  ["mariadb"], [])
     assert problems == [
         "swift_proxy needs swift_storage (the objects are on its hosts): put swift_storage in a server role",
         "ceilometer_compute needs ceilometer_central and gnocchi (its user and Gnocchi's resource types come with "
         "them): put ceilometer_central and gnocchi in a server role",
         "zaqar needs swift_storage (the messages are kept in Swift): put swift_storage in a server role",
-        "magnum needs heat (its clusters are Heat stacks): put heat in a server role"]
+        "magnum needs heat (its clusters are Heat stacks): put heat in a server role",
+        "cinder_backup needs cinder_volume (it backs up the volumes of cinder-volume): put cinder_volume in a server "
+        "role"]
     whole = dict(base, zaqar=["ctl0"], swift_proxy=["ctl0"], swift_storage=["ctl0"], gnocchi=["ctl0"],
                  ceilometer_central=["ctl0"], ceilometer_compute=["cmp0"], aodh=["ctl0"], magnum=["ctl0"],
-                 heat=["ctl0"], trove=["ctl0"])
+                 heat=["ctl0"], trove=["ctl0"], cinder_control=["ctl0"], cinder_volume=["st0"], cinder_backup=["st0"])
     assert placement_problems(whole, ["mariadb"], []) == []
 
 
@@ -222,8 +225,8 @@ def test_the_role_plans_addresses_groups_and_secrets(plan_run, tmp_path):
       "Compute": {"services": ["nova_compute"]}, "BlockStorage": {"services": [], "networks": ["ctlplane"]}},
      "overcloud_server_roles: Controller.services: unknown service nosuch (known: mariadb, rabbitmq, memcached, "
      "keystone, glance, placement, nova_control, nova_compute, ovn_central, neutron_control, neutron_agent, "
-     "cinder_control, cinder_volume, horizon, barbican, heat, designate, swift_proxy, swift_storage, gnocchi, "
-     "ceilometer_central, ceilometer_compute, aodh, zaqar, magnum, trove); Controller.networks: must include ctlplane, the network the node is "
+     "cinder_control, cinder_volume, cinder_backup, horizon, barbican, heat, designate, swift_proxy, swift_storage, "
+     "gnocchi, ceilometer_central, ceilometer_compute, aodh, zaqar, magnum, trove); Controller.networks: must include ctlplane, the network the node is "
      "reached on; Compute: needs services and networks lists"),
     ({"Controller": {"services": ["mariadb", "neutron_control", "glance"], "networks": ["ctlplane"]},
       "Compute": {"services": ["glance", "mariadb"], "networks": ["ctlplane"]},

@@ -1,0 +1,40 @@
+"""roles/cinder's check of cinder_backup_posix_path, before it touches a node (the
+task's own expression, read from tasks/main.yml): a relative path, one with . or ..
+components or with characters a path in cinder.conf cannot carry is refused, naming
+the field."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from fixtures import ROOT
+
+TASKS = os.path.join(ROOT, "roles", "cinder", "tasks", "main.yml")
+
+
+def check(tmp_path, path):
+    task = yaml.safe_load(open(TASKS))[0]
+    assert task["name"] == "Check where cinder-backup keeps the backups"
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": {"cinder_backup_posix_path": path}, "tasks": [task]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+                           "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "play.yml"],
+                          capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    return done.returncode, done.stdout
+
+
+@pytest.mark.parametrize("path", ["/var/lib/cinder/backups", "/srv/nfs-backups.1"])
+def test_an_absolute_path_passes(tmp_path, path):
+    rc, out = check(tmp_path, path)
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("path", ["backups", "/var/lib/../etc", "/var/./backups", "/srv/back ups",
+                                  "/srv/backups\nbackup_driver = x", "/", "", 5])
+def test_a_bad_path_is_refused_naming_the_field(tmp_path, path):
+    rc, out = check(tmp_path, path)
+    assert rc != 0
+    assert "cinder_backup_posix_path must be an absolute path" in out
