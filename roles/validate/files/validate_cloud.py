@@ -1011,9 +1011,8 @@ class Validator:
         self.made["backup"] = made
         made = bs.wait_for_status(made, "available", failures=["error"], interval=5, wait=wait)
         detail = "%s available after %.0fs" % (made.name, time.monotonic() - start)
-        bs.restore_backup(made, name=self.name("from-backup"))
-        restored = wait_until(lambda: bs.find_volume(self.name("from-backup")), self.timeouts["api"], 3,
-                              "the volume the backup is restored into")
+        # the restore's answer names the volume it makes
+        restored = bs.get_volume(bs.restore_backup(made, name=self.name("from-backup")).volume_id)
         restored = bs.wait_for_status(restored, "available", failures=["error", "error_restoring"], interval=5,
                                       wait=wait)
         detail += ", restored into %s after %.0fs" % (restored.name, time.monotonic() - start)
@@ -1647,6 +1646,9 @@ class Validator:
             conn.block_storage.wait_for_delete(backup, interval=3, wait=wait)
 
         def delete_snapshot(snap):
+            # one being made cannot be deleted yet
+            if snap.status == "creating":
+                conn.block_storage.wait_for_status(snap, "available", failures=["error"], interval=3, wait=wait)
             conn.block_storage.delete_snapshot(snap)
             conn.block_storage.wait_for_delete(snap, interval=3, wait=wait)
 

@@ -1,5 +1,5 @@
-"""roles/cinder's checks of cinder-backup's settings, before it touches a node (the
-tasks' own expressions, read from tasks/main.yml): a relative path, one with . or ..
+"""roles/cinder's checks of cinder-backup's settings, made with the plan's before any
+node is touched (the tasks' own expressions, read from tasks/validate.yml): a relative path, one with . or ..
 components or with characters a path in cinder.conf cannot carry is refused, and so
 is a file size that is not a whole number of MiB from 1 to 1024, naming the field."""
 import json
@@ -12,13 +12,13 @@ import yaml
 
 from fixtures import ROOT
 
-TASKS = os.path.join(ROOT, "roles", "cinder", "tasks", "main.yml")
+TASKS = os.path.join(ROOT, "roles", "cinder", "tasks", "validate.yml")
 
 
 def check(tmp_path, path="/var/lib/cinder/backups", mib=64):
     tasks = yaml.safe_load(open(TASKS))[:2]
-    assert [t["name"] for t in tasks] == ["Check where cinder-backup keeps the backups",
-                                         "Check the size of the backups' files"]
+    names = ["Check where cinder-backup keeps the backups", "Check the size of the backups' files"]
+    assert [t["name"] for t in tasks] == names
     play = [{"hosts": "localhost", "gather_facts": False,
              "vars": {"cinder_backup_posix_path": path, "cinder_backup_file_mib": mib}, "tasks": tasks}]
     (tmp_path / "play.yml").write_text(json.dumps(play))
@@ -35,7 +35,7 @@ def test_an_absolute_path_passes(tmp_path, path):
 
 
 @pytest.mark.parametrize("path", ["backups", "/var/lib/../etc", "/var/./backups", "/srv/back ups",
-                                  "/srv/backups\nbackup_driver = x", "/", "", 5])
+                                  "/srv/backups\nbackup_driver = x", "/srv/backups\n", "/", "", 5])
 def test_a_bad_path_is_refused_naming_the_field(tmp_path, path):
     rc, out = check(tmp_path, path)
     assert rc != 0

@@ -293,6 +293,7 @@ class FakeCloud:
             delete_backup=lambda r: self._del("backups", r),
             create_snapshot=self._create_snapshot,
             delete_snapshot=self._delete_snapshot,
+            get_volume=lambda i: self._find("volumes", i),
             wait_for_delete=lambda r, **a: r,
         )
 
@@ -388,15 +389,17 @@ class FakeCloud:
 
     def _restore_backup(self, backup, name):
         backup = self._find("backups", backup.id)
-        self._add("volumes", R(name=name, status="available", size=backup.size), project=True)
-        return backup
+        volume = self._add("volumes", R(name=name, status="available", size=backup.size), project=True)
+        # what Cinder answers: the backup's id and the new volume's
+        return R(id=backup.id, volume_id=volume.id, volume_name=name)
 
     def _delete_volume(self, volume):
         assert not any(s.volume_id == volume.id for s in self.store["snapshots"]), "it has snapshots"
         self._del("volumes", volume)
 
     def _delete_snapshot(self, snap):
-        assert not any(getattr(v, "snapshot_id", None) == snap.id for v in self.store["volumes"]), "a volume from it"
+        # Cinder deletes a snapshot only once it is made (or failed)
+        assert self._find("snapshots", snap.id).status in ("available", "error"), snap.status
         self._del("snapshots", snap)
 
     def _attach(self, server, volume):
@@ -412,6 +415,8 @@ class FakeCloud:
 
     def _volume_status(self, volume, status):
         volume = self._find(volume.id.split("-")[0], volume.id)
+        if volume.status == "creating":  # made while waited for
+            volume.status = status
         assert volume.status == status, (volume.status, status)
         return volume
 
@@ -623,12 +628,13 @@ def test_fake_cloud_failures_skip_dependents_and_still_clean_up(monkeypatch, tmp
 
 
 def test_snapshot_left_by_an_interrupted_run_goes_before_its_volume(monkeypatch, tmp_path, web):
-    """A run stopped in the backup check leaves a volume, its snapshot and its backup:
-    Cinder keeps a volume that has snapshots, so the next run's cleanup deletes the
-    snapshot first."""
+    """A run stopped in the backup check leaves a volume, its snapshot (still being
+    made) and its backup: Cinder keeps a volume that has snapshots and deletes a
+    snapshot only once made, so the next run's cleanup waits for it, then deletes it
+    before the volume."""
     cloud = FakeCloud(catalog(web.url, [200]))
     volume = cloud._add("volumes", R(name="sw-validate-volume", status="available", size=1), project=True)
-    cloud._create_snapshot(volume.id, name="sw-validate-snapshot")
+    cloud._create_snapshot(volume.id, name="sw-validate-snapshot").status = "creating"
     cloud._create_backup(volume.id, name="sw-validate-backup")
     summary = run_fake(monkeypatch, tmp_path, cloud, boot_server=False)
     checks = by_name(summary)
